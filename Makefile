@@ -1,0 +1,41 @@
+# The two commands of the README contract are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+# The age community test vectors (C2SP CCTV), as the npm registry ships them; pinned by digest.
+CCTV_VERSION := 0.2.0
+CCTV_SHA512 := d5f88601a5abfac9ea82ef3eb820bba8f780a40bae78e112113da7a4a7b41552d8f87b9ff8a9226bcf51c9bc7fba818d0a6977d528008e2408785398e0adcd7b
+CCTV := .cache/cctv-age-$(CCTV_VERSION)/index.js
+
+.PHONY: run test bench vectors diagram clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(CCTV):
+	mkdir -p $(dir $@)
+	cd $(dir $@) && npm pack --silent cctv-age@$(CCTV_VERSION) >/dev/null
+	echo "$(CCTV_SHA512)  $(dir $@)cctv-age-$(CCTV_VERSION).tgz" | sha512sum --check --quiet
+	tar -xzf $(dir $@)cctv-age-$(CCTV_VERSION).tgz -C $(dir $@) --strip-components=1 package/index.js
+
+vectors: $(CCTV)
+
+test: $(VENV)/.installed $(CCTV)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: $(VENV)/.installed
+	$(PY) -m consentbox.testing.demo
+
+bench: $(VENV)/.installed
+	$(PY) -m consentbox.testing.bench
+
+diagram: $(VENV)/.installed
+	$(PY) -m consentbox.core.diagram > docs/session.md
+
+clean:
+	rm -rf $(VENV) .cache .demo .pytest_cache .hypothesis

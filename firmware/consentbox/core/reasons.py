@@ -1,0 +1,69 @@
+"""Why the box is not ready, why a gesture was refused, and why a session ended.
+
+Each `Problem` has a fixed blink code: the STATUS LED blinks red that many times, and
+docs/status-codes.md lists them. The numbers are part of the product: never renumber one.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Problem(enum.Enum):
+    """A reason the box cannot record, with its STATUS blink code and its words."""
+
+    NO_CARD = (1, "no card")
+    CARD_READ_ONLY = (2, "card read-only")
+    CARD_FULL = (3, "card full")
+    CARD_LOST = (4, "card lost")
+    CARD_WRITE_ERROR = (5, "card write error")
+    NOT_PROVISIONED = (6, "not provisioned")
+    NO_AUDIO_DEVICE = (7, "no audio device")
+    AUDIO_LOST = (8, "audio lost")
+    CLOCK_UNTRUSTED = (9, "clock untrusted")
+
+    def __init__(self, code: int, text: str) -> None:
+        self.code = code
+        self.text = text
+
+
+#: Problems that happen *to* a recording in progress (the rest are found before a session starts).
+FAULTS = frozenset({Problem.CARD_FULL, Problem.CARD_LOST, Problem.CARD_WRITE_ERROR, Problem.AUDIO_LOST})
+
+
+def worst(problems: frozenset[Problem]) -> Problem:
+    """The problem the STATUS LED shows when there are several: the lowest code, fixed first."""
+    return min(problems, key=lambda p: p.code)
+
+
+class Refusal(enum.Enum):
+    """Why a gesture was refused while the box itself is ready."""
+
+    NOT_EVERYONE_CONSENTED = "not everyone has consented"
+    HEADCOUNT_FIXED = "consent has begun: the headcount is fixed"
+    TOO_MANY_PARTIES = "no more parties than consent seats"
+
+    @property
+    def text(self) -> str:
+        """The words shown for this refusal (as `Problem.text`)."""
+        return self.value
+
+
+class EndReason(enum.Enum):
+    """Why a session (set-up or recording) ended."""
+
+    ENDED = "ended"
+    WITHDRAWN = "withdrawn"
+    CONSENT_TIMEOUT = "consent timeout"
+    PAUSE_TIMEOUT = "pause timeout"
+    MAX_SESSION = "max session"
+    CARD_FULL = "card full"
+    CARD_LOST = "card lost"
+    CARD_WRITE_ERROR = "card write error"
+    AUDIO_LOST = "audio lost"
+    SHUTDOWN = "shutdown"
+
+    @classmethod
+    def for_fault(cls, fault: Problem) -> EndReason:
+        """The end reason of a session stopped by `fault` (one of `FAULTS`)."""
+        return cls[fault.name]

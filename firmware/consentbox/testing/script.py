@@ -1,0 +1,120 @@
+"""Scenario scripts: timed button presses and faults, for `consentbox simulate`, tests and training.
+
+One step a line, times in seconds from the start, `#` starts a comment:
+
+    <t> tap record | tap consent <seat>            press at t, release at t + 0.1
+    <t> hold record <s> | hold consent <seat> <s>  press at t, release at t + s
+    <t> press <button> | release <button>          button = record | consent <seat>
+    <t> card remove | card full | audio lost       faults
+    <t> end                                        stop: finalise what is open, as on shutdown
+
+Parsing turns each line into button edges or a fault, sorted by time (stable for equal times).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Union
+
+from consentbox.core.errors import ConsentBoxError
+from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
+
+TAP_SECONDS = 0.1
+
+
+class ScriptError(ConsentBoxError, ValueError):
+    """A scenario script line that cannot be understood; the message names the line."""
+
+
+class ScriptFault(enum.Enum):
+    """Faults a script can inject into the simulated hardware."""
+
+    CARD_REMOVE = "card remove"
+    CARD_FULL = "card full"
+    AUDIO_LOST = "audio lost"
+
+
+@dataclass(frozen=True)
+class FaultStep:
+    """Inject `fault` at `at`."""
+
+    fault: ScriptFault
+    at: float
+
+
+@dataclass(frozen=True)
+class EndStep:
+    """Stop the run at `at`, finalising whatever is open."""
+
+    at: float
+
+
+Step = Union[Pressed, Released, FaultStep, EndStep]
+
+
+def parse_script(text: str, *, source: str = "script") -> list[Step]:
+    """Parse a scenario script into steps in time order; a bad line raises `ScriptError`."""
+    steps: list[Step] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        try:
+            steps.extend(_parse_line(words))
+        except ScriptError as error:
+            raise ScriptError(f"{source} line {number}: {error} in {raw.strip()!r}") from None
+    return sorted(steps, key=lambda step: step.at)
+
+
+def _parse_line(words: list[str]) -> list[Step]:
+    at = _seconds(words[0], "time")
+    verb, rest = (words[1] if len(words) > 1 else ""), words[2:]
+    if verb == "tap":
+        button, rest = _button(rest)
+        _no_more(rest)
+        return [Pressed(button, at), Released(button, at + TAP_SECONDS)]
+    if verb == "hold":
+        button, rest = _button(rest)
+        if len(rest) != 1:
+            raise ScriptError("hold needs a duration in seconds")
+        return [Pressed(button, at), Released(button, at + _seconds(rest[0], "duration"))]
+    if verb in ("press", "release"):
+        button, rest = _button(rest)
+        _no_more(rest)
+        return [Pressed(button, at) if verb == "press" else Released(button, at)]
+    if verb == "end":
+        _no_more(rest)
+        return [EndStep(at)]
+    phrase = " ".join(words[1:])
+    for fault in ScriptFault:
+        if phrase == fault.value:
+            return [FaultStep(fault, at)]
+    raise ScriptError(f"unknown step {phrase!r}")
+
+
+def _button(words: list[str]) -> tuple[Button, list[str]]:
+    if words[:1] == ["record"]:
+        return RECORD, words[1:]
+    if words[:1] == ["consent"] and len(words) >= 2:
+        seat = words[1]
+        if not seat.isdigit() or int(seat) < 1:
+            raise ScriptError(f"seat {seat!r} is not a number from 1")
+        return ConsentButton(int(seat)), words[2:]
+    raise ScriptError("expected a button: record, or consent <seat>")
+
+
+def _seconds(word: str, what: str) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise ScriptError(f"{what} {word!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ScriptError(f"{what} {word!r} must be zero or more seconds")
+    return value
+
+
+def _no_more(words: list[str]) -> None:
+    if words:
+        raise ScriptError(f"unexpected {' '.join(words)!r}")

@@ -1,0 +1,70 @@
+"""The printed timeline of a run: one JSON-ready dict per thing a person in the room would notice.
+
+Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
+`capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consentbox.core.commands import (
+    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
+    Refuse, SetHeadcount, ShowStatus,
+)
+from consentbox.core.table import State
+
+
+def state_entry(at: float, state: State) -> dict[str, Any]:
+    """The entry for entering `state`."""
+    return {"t": round(at, 6), "event": "state", "state": state.value}
+
+
+def command_entry(at: float, command: Command, session_id: str) -> dict[str, Any]:
+    """The entry for a command performed at `at` in session `session_id`."""
+    return {"t": round(at, 6), **_fields(command, session_id)}
+
+
+def _fields(command: Command, session_id: str) -> dict[str, Any]:
+    if isinstance(command, RecLed):
+        return {"event": "led", "led": "rec", "on": command.on}
+    if isinstance(command, ShowStatus):
+        pattern = command.pattern
+        return {"event": "status", "colour": pattern.colour.value,
+                "rhythm": pattern.rhythm.value, "count": pattern.count}
+    if isinstance(command, (OpenCapture, CloseCapture)):
+        return {"event": "capture", "open": isinstance(command, OpenCapture)}
+    if isinstance(command, OpenSession):
+        return {"event": "setup", "id": session_id, "headcount": command.headcount}
+    if isinstance(command, SetHeadcount):
+        return {"event": "headcount", "headcount": command.headcount}
+    if isinstance(command, RecordConsent):
+        return {"event": "consent", "seat": command.seat}
+    if isinstance(command, Refuse):
+        return {"event": "refused", "reason": command.reason.text}
+    if isinstance(command, Flash):
+        return {"event": "flash", "colour": command.colour.value, "count": command.count}
+    if isinstance(command, PlayTone):
+        return {"event": "tone", "tone": command.tone.value}
+    if isinstance(command, EndSession):
+        return {"event": "session", "id": session_id, "end": command.reason.value, "kept": command.keep}
+    raise TypeError(f"no timeline entry for {command!r}")
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One readable line for a timeline entry, for people watching a demo."""
+    details = ", ".join(f"{key} {value}" for key, value in entry.items() if key not in ("t", "event"))
+    return f"{entry['t']:9.2f} s  {entry['event']:<9} {details}"
+
+
+def values(timeline: list[dict[str, Any]], event: str, key: str) -> list[Any]:
+    """The values of `key` in the entries of kind `event`, in order."""
+    return [entry[key] for entry in timeline if entry["event"] == event]
+
+
+def first(timeline: list[dict[str, Any]], event: str, **match: Any) -> dict[str, Any]:
+    """The first entry of kind `event` whose fields equal `match`; AssertionError if there is none."""
+    for entry in timeline:
+        if entry["event"] == event and all(entry.get(key) == value for key, value in match.items()):
+            return entry
+    raise AssertionError(f"no {event} entry with {match} in the timeline")

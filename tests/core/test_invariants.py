@@ -1,0 +1,202 @@
+"""The consent invariants, checked after every step of random event sequences (Hypothesis stateful).
+
+The machine under test is driven with random button edges on 1–6 seats, in both button modes,
+random readiness and faults, and random time advances; a shadow of the panel is rebuilt from the
+commands alone, so the checks are on what the hardware would actually be told to do.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+)
+
+from consentbox.core.commands import (
+    CloseCapture, EndSession, OpenCapture, OpenSession, RecLed, RecordConsent, SetHeadcount,
+)
+from consentbox.core.events import RECORD, ConsentButton, Fault, Pressed, ReadinessChanged, Released, Tick
+from consentbox.core.policy import OnWithdrawal, Policy
+from consentbox.core.reasons import FAULTS, EndReason, Problem
+from consentbox.core.session import SessionMachine
+from consentbox.core.table import SESSION_STATES, State
+
+STEPS = 60
+EXAMPLES = 800
+LONG_RUNS_WANTED = 500  # some examples stop early when Hypothesis's data buffer fills
+runs: list[int] = []  # steps taken by each example, to prove the run was as long as claimed
+
+# Long enough that every hold has fired and every timeout has run out.
+def longest_wait(policy: Policy) -> float:
+    return max(policy.consent_timeout, policy.pause_timeout, policy.notice_timeout, policy.end_hold) + policy.max_session
+
+
+class ConsentRules(RuleBasedStateMachine):
+    @initialize(
+        seats=st.integers(1, 6),
+        shared=st.booleans(),
+        keep=st.booleans(),
+        data=st.data(),
+    )
+    def set_up(self, seats, shared, keep, data):
+        limit = 6 if shared else seats
+        parties = data.draw(st.integers(1, limit), label="default_parties")
+        self.policy = Policy(
+            default_parties=parties,
+            max_parties=6,
+            on_withdrawal=OnWithdrawal.KEEP if keep else OnWithdrawal.DESTROY,
+            # Short timeouts so random time advances reach them often.
+            consent_timeout=30.0, pause_timeout=40.0, max_session=120.0, notice_timeout=5.0,
+        )
+        self.machine = SessionMachine(self.policy, seats=seats, shared_consent=shared)
+        self.now = 0.0
+        self.down: set = set()
+        # The shadow panel, built only from commands.
+        self.led = False
+        self.capture = False
+        self.headcount = 0
+        self.consents: list[int] = []
+        self.session_open = False
+        self.steps = -1  # the check after initialisation is not a step
+
+    # -- rules ------------------------------------------------------------------------------------
+
+    def feed(self, event) -> None:
+        commands = self.machine.handle(event)
+        for index, command in enumerate(commands):
+            if isinstance(command, OpenSession):
+                assert not self.session_open and not self.consents, "consents carried over"
+                self.session_open, self.headcount = True, command.headcount
+            elif isinstance(command, SetHeadcount):
+                assert self.session_open and not self.consents, "headcount changed after consent began"
+                self.headcount = command.headcount
+            elif isinstance(command, RecordConsent):
+                assert self.session_open and command.seat not in self.consents
+                self.consents.append(command.seat)
+            elif isinstance(command, RecLed):
+                if command.on:
+                    assert isinstance(commands[index + 1], OpenCapture), "REC LED on must come right before capture"
+                else:
+                    assert not self.capture, "REC LED off while capture open"
+                self.led = command.on
+            elif isinstance(command, OpenCapture):
+                assert self.led, "capture opened before the REC LED was on"
+                assert self.session_open and len(set(self.consents)) == self.headcount, \
+                    "capture without everyone's consent"
+                self.capture = True
+            elif isinstance(command, CloseCapture):
+                assert isinstance(commands[index + 1], RecLed), "REC LED off must follow capture close"
+                self.capture = False
+            elif isinstance(command, EndSession):
+                assert not self.capture, "session ended with capture open"
+                if command.reason is EndReason.WITHDRAWN:
+                    assert command.keep is (self.policy.on_withdrawal is OnWithdrawal.KEEP)
+                self.session_open, self.consents, self.headcount = False, [], 0
+
+    def button(self, data):
+        seats = self.machine.seats
+        return data.draw(st.sampled_from([RECORD] + [ConsentButton(s) for s in range(1, seats + 1)]), label="button")
+
+    @rule(data=st.data())
+    def press(self, data):
+        button = self.button(data)
+        self.down.add(button)
+        self.feed(Pressed(button, self.now))
+
+    @rule(data=st.data())
+    def release(self, data):
+        button = self.button(data)
+        self.down.discard(button)
+        self.feed(Released(button, self.now))
+
+    @rule(seconds=st.one_of(st.floats(0.0, 3.0), st.sampled_from([0.1, 1.0, 2.0, 31.0, 41.0, 130.0])))
+    def wait(self, seconds):
+        self.now += seconds
+        self.feed(Tick(self.now))
+
+    @rule(problems=st.frozensets(st.sampled_from(list(Problem)), max_size=2))
+    def readiness(self, problems):
+        self.feed(ReadinessChanged(problems, self.now))
+
+    @rule(fault=st.sampled_from(sorted(FAULTS, key=lambda p: p.code)))
+    def fault(self, fault):
+        was_recording = self.machine.state in (State.RECORDING, State.PAUSED)
+        self.feed(Fault(fault, self.now))
+        if was_recording:
+            assert self.machine.state is State.IDLE and not self.led
+
+    @rule()
+    def withdraw(self):
+        """Hold a CONSENT button for withdraw_hold: capture must close in the step that fires it."""
+        seat = ConsentButton(1)
+        in_session = self.machine.state in SESSION_STATES and seat not in self.down
+        self.down.add(seat)
+        self.feed(Pressed(seat, self.now))
+        self.now += self.policy.withdraw_hold
+        self.feed(Tick(self.now))
+        if in_session and self.machine.state is State.WITHDRAWN:
+            assert not self.capture and not self.led and not self.consents
+
+    @precondition(lambda self: self.steps > 0)
+    @rule()
+    def everything_ends(self):
+        """Let go of every button and wait: any session ends by its timeouts, whatever its state."""
+        for button in sorted(self.down, key=str):
+            self.feed(Released(button, self.now))
+        self.down.clear()
+        self.now += longest_wait(self.policy)
+        self.feed(Tick(self.now))
+        assert self.machine.state is State.IDLE, f"stuck in {self.machine.state}"
+        assert not self.session_open and not self.led
+
+    # -- invariants, after every step -------------------------------------------------------------
+
+    @invariant()
+    def count_step(self):
+        """Invariants run after initialisation and after every rule: count the rules."""
+        if hasattr(self, "machine"):
+            self.steps += 1
+
+    @invariant()
+    def shadow_matches_machine(self):
+        if not hasattr(self, "machine"):
+            return
+        assert self.led == self.machine.rec_led and self.capture == self.machine.capturing
+
+    @invariant()
+    def rec_led_only_when_recording_with_everyone(self):
+        if not hasattr(self, "machine") or not self.led:
+            return
+        assert self.machine.state is State.RECORDING
+        assert len(set(self.machine.consents)) == self.machine.headcount == self.headcount
+
+    @invariant()
+    def capture_if_and_only_if_rec_led(self):
+        if hasattr(self, "machine"):
+            assert self.capture == self.led
+
+    @invariant()
+    def something_pending_outside_idle(self):
+        """Liveness: outside IDLE a deadline is always set, so time alone moves the box on."""
+        if hasattr(self, "machine") and self.machine.state is not State.IDLE:
+            assert self.machine.next_deadline() is not None
+
+    def teardown(self):
+        if hasattr(self, "steps"):
+            runs.append(self.steps)
+
+
+def test_consent_invariants_hold_over_many_long_random_runs():
+    runs.clear()
+    run_state_machine_as_test(
+        ConsentRules,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
+    )
+    long_runs = sum(1 for steps in runs if steps >= 50)
+    assert long_runs >= LONG_RUNS_WANTED, f"only {long_runs} of {len(runs)} examples ran 50 steps or more"
