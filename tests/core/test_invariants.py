@@ -110,21 +110,60 @@ class ConsentRules(RuleBasedStateMachine):
         self.down.discard(button)
         self.feed(Released(button, self.now))
 
-    @rule(seconds=st.one_of(st.floats(0.0, 3.0), st.sampled_from([0.1, 1.0, 2.0, 31.0, 41.0, 130.0])))
+    # Mostly short waits (holds, taps); sometimes long enough for a timeout.
+    short = st.floats(0.0, 3.0)
+
+    @rule(seconds=st.one_of(short, short, short, st.sampled_from([0.1, 1.0, 2.0, 31.0, 41.0, 130.0])))
     def wait(self, seconds):
         self.now += seconds
         self.feed(Tick(self.now))
 
-    @rule(problems=st.frozensets(st.sampled_from(list(Problem)), max_size=2))
+    @rule(data=st.data(), hold=st.sampled_from([0.1, 0.5, 1.0, 1.5, 2.0, 2.5]))
+    def tap_or_hold(self, data, hold):
+        """A whole press: the common case, so random runs reach deep into sessions."""
+        button = self.button(data)
+        if button in self.down:
+            return
+        self.feed(Pressed(button, self.now))
+        self.now += hold
+        self.feed(Released(button, self.now))
+
+    @precondition(lambda self: self.machine.state is State.COLLECTING)
+    @rule(order=st.randoms(use_true_random=False))
+    def everyone_consents(self, order):
+        """Each missing party taps CONSENT once (a gap apart): random runs then reach READY often."""
+        seats = list(range(1, self.machine.seats + 1))
+        order.shuffle(seats)
+        for seat in seats if not self.machine.shared_consent else [1] * self.machine.headcount:
+            button = ConsentButton(seat)
+            if button in self.down:
+                continue
+            self.now += self.policy.shared_tap_gap
+            self.feed(Pressed(button, self.now))
+            self.feed(Released(button, self.now + 0.1))
+            self.now += 0.1
+
+    @rule()
+    def hold_record(self):
+        """Hold RECORD just long enough to start a recording (or be refused)."""
+        if RECORD in self.down:
+            return
+        self.feed(Pressed(RECORD, self.now))
+        self.now += self.policy.record_hold
+        self.feed(Tick(self.now))
+        self.now += 0.1
+        self.feed(Released(RECORD, self.now))
+
+    # Mostly ready: a box that is never ready never leaves IDLE, and tests nothing.
+    @rule(problems=st.sampled_from([frozenset()] * 9 + [frozenset({p}) for p in Problem]))
     def readiness(self, problems):
         self.feed(ReadinessChanged(problems, self.now))
 
+    @precondition(lambda self: self.machine.state in (State.RECORDING, State.PAUSED))
     @rule(fault=st.sampled_from(sorted(FAULTS, key=lambda p: p.code)))
     def fault(self, fault):
-        was_recording = self.machine.state in (State.RECORDING, State.PAUSED)
         self.feed(Fault(fault, self.now))
-        if was_recording:
-            assert self.machine.state is State.IDLE and not self.led
+        assert self.machine.state is State.IDLE and not self.led and fault in self.machine.problems
 
     @rule()
     def withdraw(self):
