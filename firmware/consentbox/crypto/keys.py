@@ -1,0 +1,190 @@
+"""X25519 recipients (`age1…`) and identities (`AGE-SECRET-KEY-1…`), and the stanzas they write and read.
+
+A recipient wraps the file key into an `X25519` stanza; an identity unwraps it. Identity files
+use the layout `age-keygen` writes, so keys move freely between the box and the `age` tool.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from consentbox.crypto import bech32
+from consentbox.crypto.errors import HeaderError, KeyFormatError
+from consentbox.crypto.format import Stanza, decode_base64, encode_base64
+from consentbox.crypto.kdf import hkdf_sha256
+
+FILE_KEY_SIZE = 16
+STANZA_TYPE = "X25519"
+X25519_KEY_SIZE = 32
+_RECIPIENT_HRP = "age"
+_IDENTITY_HRP = "age-secret-key-"
+_WRAP_INFO = b"age-encryption.org/v1/X25519"
+_BODY_SIZE = FILE_KEY_SIZE + 16  # the wrapped file key and its Poly1305 tag
+# Each wrap key encrypts exactly one message, so a fixed nonce is safe (and what the spec says).
+_WRAP_NONCE = bytes(12)
+
+
+def _public_bytes(private_key: X25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _shared_secret(private_key: X25519PrivateKey, peer: bytes) -> bytes | None:
+    """X25519 with `peer`, or None when the result is all zero because `peer` is a low-order point."""
+    try:
+        shared = private_key.exchange(X25519PublicKey.from_public_bytes(peer))
+    except ValueError:
+        # OpenSSL itself refuses to return the all-zero secret.
+        return None
+    # Checked again in case the library underneath returns it instead: the spec says MUST abort.
+    return None if shared == bytes(X25519_KEY_SIZE) else shared
+
+
+def _wrap_key(shared_secret: bytes, share: bytes, recipient: bytes) -> ChaCha20Poly1305:
+    return ChaCha20Poly1305(hkdf_sha256(shared_secret, salt=share + recipient, info=_WRAP_INFO))
+
+
+@dataclass(frozen=True)
+class X25519Recipient:
+    """An age X25519 public key: whom a file is encrypted to."""
+
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != X25519_KEY_SIZE:
+            raise KeyFormatError(
+                f"an X25519 public key is {X25519_KEY_SIZE} bytes, not {len(self.public_key)}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> "X25519Recipient":
+        """Parse an `age1…` recipient string; errors quote it, unless it is a secret key."""
+        text = text.strip()
+        if text.upper().startswith(_IDENTITY_HRP.upper()):
+            raise KeyFormatError(
+                "a secret key (AGE-SECRET-KEY-1…) was given where a recipient (age1…) belongs"
+            )
+        try:
+            hrp, data = bech32.decode(text)
+        except KeyFormatError as error:
+            raise KeyFormatError(f"age recipient {text!r} is not valid: {error}") from None
+        if hrp != _RECIPIENT_HRP:
+            raise KeyFormatError(f"{text!r} is not an age X25519 recipient (age1…)")
+        return cls(data)
+
+    def to_string(self) -> str:
+        """The `age1…` form that `age -r` accepts."""
+        return bech32.encode(_RECIPIENT_HRP, self.public_key)
+
+    def wrap(self, file_key: bytes, *, ephemeral_secret: bytes | None = None) -> Stanza:
+        """Wrap `file_key` for this recipient; `ephemeral_secret` (32 bytes) defaults to fresh randomness."""
+        if len(file_key) != FILE_KEY_SIZE:
+            raise ValueError(f"an age file key is {FILE_KEY_SIZE} bytes, not {len(file_key)}")
+        ephemeral = X25519PrivateKey.from_private_bytes(
+            os.urandom(X25519_KEY_SIZE) if ephemeral_secret is None else ephemeral_secret
+        )
+        share = _public_bytes(ephemeral)
+        shared = _shared_secret(ephemeral, self.public_key)
+        if shared is None:
+            raise KeyFormatError(f"recipient {self.to_string()} is a low-order point, not a real public key")
+        body = _wrap_key(shared, share, self.public_key).encrypt(_WRAP_NONCE, file_key, None)
+        return Stanza(STANZA_TYPE, (encode_base64(share),), body)
+
+
+class X25519Identity:
+    """An age X25519 secret key: who can decrypt. Its repr shows only the public key."""
+
+    __slots__ = ("_private_key", "_secret", "recipient")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != X25519_KEY_SIZE:
+            raise KeyFormatError(f"an X25519 secret key is {X25519_KEY_SIZE} bytes, not {len(secret)}")
+        self._secret = secret
+        self._private_key = X25519PrivateKey.from_private_bytes(secret)
+        self.recipient = X25519Recipient(_public_bytes(self._private_key))
+
+    def __repr__(self) -> str:
+        return f"X25519Identity(recipient={self.recipient.to_string()!r})"
+
+    @classmethod
+    def generate(cls, *, secret: bytes | None = None) -> "X25519Identity":
+        """A new identity from 32 random bytes, or from `secret` when given (for exact tests)."""
+        return cls(os.urandom(X25519_KEY_SIZE) if secret is None else secret)
+
+    @classmethod
+    def parse(cls, text: str) -> "X25519Identity":
+        """Parse an `AGE-SECRET-KEY-1…` string."""
+        hrp, data = bech32.decode(text.strip())
+        if hrp == _RECIPIENT_HRP:
+            raise KeyFormatError("this is an age public key (age1…), not a secret key")
+        if hrp != _IDENTITY_HRP:
+            raise KeyFormatError("not an age X25519 secret key: it must start with AGE-SECRET-KEY-1")
+        return cls(data)
+
+    def to_string(self) -> str:
+        """The `AGE-SECRET-KEY-1…` form that `age -i` accepts."""
+        return bech32.encode(_IDENTITY_HRP, self._secret, upper=True)
+
+    def unwrap(self, stanza: Stanza) -> bytes | None:
+        """The file key if `stanza` is addressed to this identity; None if it is not ours.
+
+        Raises HeaderError for a malformed X25519 stanza, which the spec says must fail the file.
+        """
+        if stanza.type != STANZA_TYPE:
+            return None
+        if len(stanza.args) != 1:
+            raise HeaderError(f"X25519 stanza has {len(stanza.args)} arguments after its type, not 1")
+        share = decode_base64(stanza.args[0])
+        if share is None or len(share) != X25519_KEY_SIZE:
+            raise HeaderError("X25519 stanza share is not canonical base64 of 32 bytes")
+        # Checked before decrypting so that a longer body cannot serve as a partitioning oracle.
+        if len(stanza.body) != _BODY_SIZE:
+            raise HeaderError(f"X25519 stanza body is {len(stanza.body)} bytes, not {_BODY_SIZE}")
+        shared = _shared_secret(self._private_key, share)
+        if shared is None:
+            raise HeaderError("X25519 stanza share is a low-order point (all-zero shared secret)")
+        try:
+            return _wrap_key(shared, share, self.recipient.public_key).decrypt(_WRAP_NONCE, stanza.body, None)
+        except InvalidTag:
+            return None
+
+
+def parse_identity_file(text: str, source: str) -> list[X25519Identity]:
+    """Parse an identity file as `age-keygen` writes it; `source` names the file in errors."""
+    identities = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            identities.append(X25519Identity.parse(line))
+        except KeyFormatError as error:
+            raise KeyFormatError(f"{source} line {number}: {error}") from None
+    if not identities:
+        raise KeyFormatError(f"{source}: no AGE-SECRET-KEY-1… line found: not an age identity file")
+    return identities
+
+
+def _rfc3339(moment: datetime) -> str:
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("the creation time of an identity file must carry a time zone")
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if offset == timedelta(0):
+        return stamp + "Z"
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(offset) // timedelta(minutes=1)
+    return f"{stamp}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def identity_file_text(identity: X25519Identity, created: datetime) -> str:
+    """The identity file `age-keygen` would write: creation time, public key, then the secret key."""
+    return (
+        f"# created: {_rfc3339(created)}\n"
+        f"# public key: {identity.recipient.to_string()}\n"
+        f"{identity.to_string()}\n"
+    )
