@@ -16,6 +16,18 @@ from typing import Any
 from consentbox.core.errors import PolicyError
 
 
+class SampleFormat(enum.Enum):
+    """PCM sample formats the box records (ALSA names); all little-endian signed integers."""
+
+    S16_LE = "S16_LE"
+    S32_LE = "S32_LE"
+
+    @property
+    def bytes_per_sample(self) -> int:
+        """Bytes one sample of one channel takes."""
+        return {SampleFormat.S16_LE: 2, SampleFormat.S32_LE: 4}[self]
+
+
 class OnWithdrawal(enum.Enum):
     """What happens to a session's audio when someone withdraws consent."""
 
@@ -25,7 +37,7 @@ class OnWithdrawal(enum.Enum):
 
 @dataclass(frozen=True)
 class Policy:
-    """Session rules. Times are in seconds; defaults are those of PRODUCT.md §1."""
+    """Session rules and recording format. Times are in seconds; defaults are those of PRODUCT.md."""
 
     default_parties: int = 2
     max_parties: int = 12
@@ -39,11 +51,24 @@ class Policy:
     shared_tap_gap: float = 1.0
     notice_timeout: float = 10.0
     retention_days: int = 30
+    # Recording (PRODUCT.md §2): the ALSA capture format and how files are cut on the card.
+    rate: int = 48_000
+    channels: int = 1
+    sample_format: SampleFormat = SampleFormat.S16_LE
+    period_frames: int = 1024
+    segment_bytes: int = 1 << 30
+    min_free_mb: int = 64
 
     def __post_init__(self) -> None:
         _check_int(self, "default_parties", 1, 64)
         _check_int(self, "max_parties", 1, 64)
         _check_int(self, "retention_days", 1, 3650)
+        _check_int(self, "rate", 8000, 192_000)
+        _check_int(self, "channels", 1, 8)
+        _check_int(self, "period_frames", 32, 65_536)
+        # At least a few chunks per segment; at most 1 GiB so segments fit any FAT32/exFAT card.
+        _check_int(self, "segment_bytes", 1 << 20, 1 << 30)
+        _check_int(self, "min_free_mb", 0, 1 << 20)
         _check_seconds(self, "consent_timeout", 10.0, 24 * 3600.0)
         _check_seconds(self, "pause_timeout", 10.0, 24 * 3600.0)
         _check_seconds(self, "max_session", 60.0, 24 * 3600.0)
@@ -52,8 +77,8 @@ class Policy:
         _check_seconds(self, "withdraw_hold", 0.2, 10.0)
         _check_seconds(self, "shared_tap_gap", 0.1, 10.0)
         _check_seconds(self, "notice_timeout", 1.0, 600.0)
-        if not isinstance(self.on_withdrawal, OnWithdrawal):
-            raise PolicyError(f"policy key on_withdrawal: expected an OnWithdrawal, got {self.on_withdrawal!r}")
+        _check_enum(self, "on_withdrawal", OnWithdrawal)
+        _check_enum(self, "sample_format", SampleFormat)
         if self.default_parties > self.max_parties:
             raise PolicyError(
                 f"policy key default_parties: {self.default_parties} is more than max_parties ({self.max_parties})"
@@ -72,13 +97,14 @@ class Policy:
             if key not in known:
                 raise PolicyError(f"{source}: unknown key {key!r} (known keys: {', '.join(sorted(known))})")
         converted = dict(values)
-        if "on_withdrawal" in converted:
-            raw = converted["on_withdrawal"]
-            try:
-                converted["on_withdrawal"] = OnWithdrawal(raw)
-            except ValueError:
-                choices = " or ".join(repr(o.value) for o in OnWithdrawal)
-                raise PolicyError(f"{source} key on_withdrawal: {raw!r} is not {choices}") from None
+        for key, kind in (("on_withdrawal", OnWithdrawal), ("sample_format", SampleFormat)):
+            if key in converted:
+                raw = converted[key]
+                try:
+                    converted[key] = kind(raw)
+                except ValueError:
+                    choices = " or ".join(repr(o.value) for o in kind)
+                    raise PolicyError(f"{source} key {key}: {raw!r} is not {choices}") from None
         try:
             return cls(**converted)
         except PolicyError as error:
@@ -88,7 +114,18 @@ class Policy:
         """The policy as plain values, the inverse of `from_mapping` (for manifests and digests)."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["on_withdrawal"] = self.on_withdrawal.value
+        out["sample_format"] = self.sample_format.value
         return out
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one audio frame (one sample of every channel)."""
+        return self.channels * self.sample_format.bytes_per_sample
+
+    @property
+    def period_seconds(self) -> float:
+        """How long one ALSA period of audio lasts."""
+        return self.period_frames / self.rate
 
 
 def _check_int(policy: Policy, key: str, low: int, high: int) -> None:
@@ -98,6 +135,12 @@ def _check_int(policy: Policy, key: str, low: int, high: int) -> None:
         raise PolicyError(f"policy key {key}: expected a whole number, got {value!r}")
     if not low <= value <= high:
         raise PolicyError(f"policy key {key}: {value} is out of range ({low} to {high})")
+
+
+def _check_enum(policy: Policy, key: str, kind: type[enum.Enum]) -> None:
+    value = getattr(policy, key)
+    if not isinstance(value, kind):
+        raise PolicyError(f"policy key {key}: expected a {kind.__name__}, got {value!r}")
 
 
 def _check_seconds(policy: Policy, key: str, low: float, high: float) -> None:
