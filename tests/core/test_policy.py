@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consentbox.core.errors import ConsentBoxError, PolicyError
-from consentbox.core.policy import OnWithdrawal, Policy
+from consentbox.core.policy import OnWithdrawal, Policy, SampleFormat
 from consentbox.core.session import SessionMachine
 
 
@@ -18,7 +18,7 @@ def test_defaults_are_those_of_the_spec():
 
 
 def test_round_trip_through_a_mapping():
-    policy = Policy(default_parties=3, on_withdrawal=OnWithdrawal.KEEP)
+    policy = Policy(default_parties=3, on_withdrawal=OnWithdrawal.KEEP, sample_format=SampleFormat.S32_LE)
     assert Policy.from_mapping(policy.to_mapping()) == policy
 
 
@@ -34,6 +34,9 @@ def test_round_trip_through_a_mapping():
         ({"on_withdrawal": "shred"}, "key on_withdrawal: 'shred' is not 'destroy' or 'keep'"),
         ({"record_hold": 2.0, "end_hold": 2.0}, "key end_hold: 2.0 s must be longer than record_hold"),
         ({"default_parties": 5, "max_parties": 4}, "key default_parties: 5 is more than max_parties"),
+        ({"sample_format": "U8"}, "key sample_format: 'U8' is not 'S16_LE' or 'S32_LE'"),
+        ({"segment_bytes": 2 << 30}, "key segment_bytes: 2147483648 is out of range"),
+        ({"rate": 44100.0}, "key rate: expected a whole number"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(values, message):
@@ -49,3 +52,8 @@ def test_more_default_parties_than_separate_seats_is_refused():
     with pytest.raises(PolicyError, match="default_parties: 3 parties cannot consent on 2 separate"):
         SessionMachine(Policy(default_parties=3), seats=2)
     assert SessionMachine(Policy(default_parties=3), seats=1, shared_consent=True).party_limit == 12
+
+
+def test_audio_format_arithmetic():
+    policy = Policy(rate=48_000, channels=2, sample_format=SampleFormat.S16_LE, period_frames=960)
+    assert policy.frame_bytes == 4 and policy.period_seconds == 0.02
