@@ -27,8 +27,11 @@ class Problem(enum.Enum):
         self.text = text
 
 
-#: Problems that happen *to* a recording in progress (the rest are found before a session starts).
-FAULTS = frozenset({Problem.CARD_FULL, Problem.CARD_LOST, Problem.CARD_WRITE_ERROR, Problem.AUDIO_LOST})
+#: Problems that can stop a recording in progress (the rest are only found before a session starts).
+#: NO_AUDIO_DEVICE is one because the device is opened only once everyone has consented.
+FAULTS = frozenset(
+    {Problem.CARD_FULL, Problem.CARD_LOST, Problem.CARD_WRITE_ERROR, Problem.NO_AUDIO_DEVICE, Problem.AUDIO_LOST}
+)
 
 
 def worst(problems: frozenset[Problem]) -> Problem:
@@ -60,6 +63,7 @@ class EndReason(enum.Enum):
     CARD_FULL = "card full"
     CARD_LOST = "card lost"
     CARD_WRITE_ERROR = "card write error"
+    NO_AUDIO_DEVICE = "no audio device"
     AUDIO_LOST = "audio lost"
     SHUTDOWN = "shutdown"
 

@@ -8,7 +8,7 @@ from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.testing.runner import run_scenario
 from consentbox.testing.script import parse_script
-from consentbox.testing.timeline import describe
+from consentbox.service.timeline import describe
 
 DEMO = files("consentbox.testing") / "scenarios" / "demo.txt"
 

@@ -1,0 +1,138 @@
+"""The box's configuration: the shipped defaults.toml, overridden key by key by one TOML file.
+
+Everything is parsed here, once, into frozen values; anything unknown or out of range is a one-line
+`PolicyError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from consentbox.core.errors import PolicyError
+from consentbox.core.policy import Policy
+from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.hw.panel import PanelConfig, StatusLeds
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the box needs to know before it starts."""
+
+    policy: Policy
+    panel: PanelConfig
+    audio_device: str
+    card_path: Path
+    require_mount: bool
+    recipients: tuple[X25519Recipient, ...]
+
+
+_SECTIONS = ("policy", "panel", "audio", "card", "keys")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the defaults, then `path` over them (if given), and validate everything."""
+    values = tomllib.loads(files("consentbox.service").joinpath("defaults.toml").read_text(encoding="utf-8"))
+    source = "defaults.toml"
+    if path is not None:
+        source = str(path)
+        try:
+            override = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise PolicyError(f"{source}: not valid TOML: {error}") from None
+        _merge(values, override, source)
+    return _build(values, source)
+
+
+def _merge(values: dict[str, Any], override: dict[str, Any], source: str) -> None:
+    for section, table in override.items():
+        if section not in _SECTIONS:
+            raise PolicyError(f"{source}: unknown section [{section}] (known: {', '.join(_SECTIONS)})")
+        if not isinstance(table, dict):
+            raise PolicyError(f"{source}: [{section}] must be a table")
+        if section != "policy":  # Policy.from_mapping names unknown policy keys itself
+            for key in table:
+                if key not in values[section]:
+                    raise PolicyError(f"{source}: unknown key {section}.{key}")
+        values[section].update(table)
+
+
+def _build(values: dict[str, Any], source: str) -> Config:
+    panel = values["panel"]
+    get = _Getter(source)
+    status_pins = get.strings(panel, "panel.status_pins")
+    if len(status_pins) != 3:
+        raise PolicyError(f"{source} key panel.status_pins: needs exactly 3 pins, got {len(status_pins)}")
+    consent_pins = get.strings(panel, "panel.consent_pins")
+    if not consent_pins:
+        raise PolicyError(f"{source} key panel.consent_pins: needs at least one CONSENT button pin")
+    mode = get.choice(panel, "panel.consent_mode", ("separate", "shared"))
+    leds = get.choice(panel, "panel.status_leds", tuple(s.value for s in StatusLeds))
+    bounce = panel["bounce_time"]
+    if isinstance(bounce, bool) or not isinstance(bounce, (int, float)) or not 0 <= bounce <= 0.5:
+        raise PolicyError(f"{source} key panel.bounce_time: expected 0 to 0.5 seconds, got {bounce!r}")
+    recipients = []
+    for text in get.strings(values["keys"], "keys.recipients"):
+        try:
+            recipients.append(X25519Recipient.parse(text))
+        except KeyFormatError as error:
+            raise PolicyError(f"{source} key keys.recipients: {error}") from None
+    return Config(
+        policy=Policy.from_mapping(values["policy"], source=source),
+        panel=PanelConfig(
+            pin_factory=get.choice(panel, "panel.pin_factory", ("default", "mock")),
+            record_pin=get.string(panel, "panel.record_pin"),
+            consent_pins=consent_pins,
+            shared_consent=mode == "shared",
+            pull_up=get.boolean(panel, "panel.pull_up"),
+            bounce_time=float(bounce),
+            rec_led_pin=get.string(panel, "panel.rec_led_pin"),
+            status_leds=StatusLeds(leds),
+            status_pins=(status_pins[0], status_pins[1], status_pins[2]),
+            buzzer_pin=get.string(panel, "panel.buzzer_pin", allow_empty=True),
+        ),
+        audio_device=get.string(values["audio"], "audio.device"),
+        card_path=Path(get.string(values["card"], "card.path")),
+        require_mount=get.boolean(values["card"], "card.require_mount"),
+        recipients=tuple(recipients),
+    )
+
+
+class _Getter:
+    """Typed reads of config values whose errors name the file and the dotted key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _value(self, table: dict[str, Any], key: str) -> Any:
+        return table[key.split(".")[-1]]
+
+    def fail(self, key: str, expected: str, value: Any) -> PolicyError:
+        return PolicyError(f"{self.source} key {key}: expected {expected}, got {value!r}")
+
+    def string(self, table: dict[str, Any], key: str, *, allow_empty: bool = False) -> str:
+        value = self._value(table, key)
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def strings(self, table: dict[str, Any], key: str) -> tuple[str, ...]:
+        value = self._value(table, key)
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise self.fail(key, "a list of strings", value)
+        return tuple(value)
+
+    def boolean(self, table: dict[str, Any], key: str) -> bool:
+        value = self._value(table, key)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def choice(self, table: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+        value = self._value(table, key)
+        if value not in choices:
+            raise self.fail(key, " or ".join(repr(c) for c in choices), value)
+        return str(value)
