@@ -1,0 +1,129 @@
+"""Audio capture: the `AudioSource` port and its ALSA adapter on pyalsaaudio.
+
+The fake for tests is `consentbox.testing.fakes.GeneratedSource`.
+
+A source holds no device and no audio until `open()`: capture exists only while it is allowed.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Protocol
+
+import alsaaudio
+
+from consentbox.core.policy import Policy, SampleFormat
+from consentbox.hw.errors import AudioLost, AudioUnavailable
+
+_ALSA_FORMATS = {
+    SampleFormat.S16_LE: alsaaudio.PCM_FORMAT_S16_LE,
+    SampleFormat.S32_LE: alsaaudio.PCM_FORMAT_S32_LE,
+}
+
+
+class AudioSource(Protocol):
+    """What the box needs of a microphone: open, read whole periods, close."""
+
+    @property
+    def overruns(self) -> int:
+        """How many overruns (lost audio the source recovered from) there were since the last open()."""
+
+    def open(self) -> None:
+        """Start capturing (afresh if already open); AudioUnavailable if the device cannot be opened."""
+
+    def read(self) -> bytes:
+        """Block until a period is captured; return its period_frames * frame_bytes bytes. AudioLost on failure."""
+
+    def close(self) -> None:
+        """Stop capturing and drop any audio held; closing a closed source does nothing."""
+
+
+class AlsaSource:
+    """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
+
+    Needs pyalsaaudio 0.9.1 or later (for `PCM.info`). Before 0.9, read() fails on every call on
+    Python 3.10 and later ("PY_SSIZE_T_CLEAN macro must be defined"): Debian bookworm's
+    python3-alsaaudio 0.8.4 cannot capture at all.
+    """
+
+    def __init__(self, device: str, policy: Policy) -> None:
+        self._device = device
+        self._policy = policy
+        self._pcm: alsaaudio.PCM | None = None
+        # Audio read from the device but not yet returned: device periods need not match the policy's.
+        self._pending = bytearray()
+        self._overruns = 0
+
+    @property
+    def overruns(self) -> int:
+        """How many overruns there were since the last open()."""
+        return self._overruns
+
+    def open(self) -> None:
+        """Open the device for capture with the policy's format, or raise AudioUnavailable naming it."""
+        self.close()
+        # `PCM.info` came in 0.9.1, after the keyword constructor and the read() that works on Python 3.10+.
+        if not hasattr(alsaaudio.PCM, "info"):
+            raise AudioUnavailable(
+                f"cannot capture from audio device {self._device!r}: this pyalsaaudio is older than 0.9.1 and"
+                " cannot read audio on this Python: install pyalsaaudio>=0.9.1 with pip"
+            )
+        policy = self._policy
+        try:
+            pcm = alsaaudio.PCM(
+                type=alsaaudio.PCM_CAPTURE,
+                mode=alsaaudio.PCM_NORMAL,
+                device=self._device,
+                rate=policy.rate,
+                channels=policy.channels,
+                format=_ALSA_FORMATS[policy.sample_format],
+                periodsize=policy.period_frames,
+            )
+        except alsaaudio.ALSAAudioError as error:
+            raise AudioUnavailable(f"cannot open audio device {self._device!r} for capture: {error}") from None
+        # ALSA settles on the nearest rate a device offers; recording at another rate than the one
+        # written in the WAV header would play back at the wrong speed.
+        info = pcm.info()
+        granted = (info["rate"], info["channels"], info["format"])
+        if granted != (policy.rate, policy.channels, _ALSA_FORMATS[policy.sample_format]):
+            pcm.close()
+            raise AudioUnavailable(
+                f"audio device {self._device!r} cannot capture {policy.rate} Hz, {policy.channels} channel(s),"
+                f" {policy.sample_format.value}: it offers {info['rate']} Hz, {info['channels']} channel(s),"
+                f" {info['format_name']}"
+            )
+        self._pcm = pcm
+        self._overruns = 0
+
+    def read(self) -> bytes:
+        """Block until one period is captured and return it; overruns are counted and capture goes on."""
+        size = self._policy.period_frames * self._policy.frame_bytes
+        while len(self._pending) < size:
+            self._pending += self._read_device()
+        period = bytes(self._pending[:size])
+        del self._pending[:size]
+        return period
+
+    def close(self) -> None:
+        """Close the device and drop any audio held; closing a closed source does nothing."""
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None
+        self._pending.clear()
+
+    def _read_device(self) -> bytes:
+        """One read of the device: whatever it captured, empty after an overrun."""
+        if self._pcm is None:
+            raise AudioLost(f"audio device {self._device!r} is not open")
+        try:
+            captured: tuple[int, bytes] = self._pcm.read()
+        except alsaaudio.ALSAAudioError as error:
+            raise AudioLost(f"audio device {self._device!r} failed while capturing: {error}") from None
+        frames, data = captured
+        if frames == -errno.EPIPE:
+            # An overrun: ALSA dropped audio we did not read in time. pyalsaaudio has already prepared
+            # the stream again, so the recording goes on with a gap that only `overruns` tells.
+            self._overruns += 1
+            return b""
+        return data
+

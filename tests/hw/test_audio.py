@@ -1,0 +1,290 @@
+"""Audio capture through real libasound and pyalsaaudio, fed by the simulated microphone (ALSA's file plugin).
+
+Overruns and device failures cannot be caused for real without a sound card (the null slave has no
+clock and never fails), so the tests at the end script pyalsaaudio's PCM to check how AlsaSource maps
+its results; everything else is real capture.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import tempfile
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import alsaaudio
+import pytest
+
+from consentbox.core.policy import Policy, SampleFormat
+from consentbox.hw.audio import AlsaSource, AudioSource
+from consentbox.testing.fakes import GeneratedSource
+from consentbox.hw.errors import AudioLost, AudioUnavailable
+from consentbox.testing.alsa_sim import FileMicrophone, WavFormatError
+from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
+
+MONO = Policy()
+STEREO = Policy(channels=2)
+WIDE = Policy(channels=2, sample_format=SampleFormat.S32_LE, period_frames=480)
+INPUT_FRAMES = 5000  # not a whole number of periods
+
+
+@pytest.fixture
+def microphone(tmp_path: Path) -> Iterator[FileMicrophone]:
+    """A simulated microphone playing INPUT_FRAMES frames of the mono position signal."""
+    wav = tmp_path / "input.wav"
+    write_wav(wav, position_pcm(0, INPUT_FRAMES, MONO), MONO)
+    with FileMicrophone(wav, MONO) as simulated:
+        yield simulated
+
+
+def capture(source: AudioSource, periods: int) -> bytes:
+    """Open the source, read `periods` periods, close it."""
+    source.open()
+    try:
+        return b"".join(source.read() for _ in range(periods))
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("policy", [MONO, STEREO, WIDE], ids=["mono", "stereo", "s32-stereo"])
+def test_capture_gives_the_input_frames_from_the_start_then_silence(tmp_path: Path, policy: Policy) -> None:
+    wav = tmp_path / "input.wav"
+    write_wav(wav, position_pcm(0, INPUT_FRAMES, policy), policy)
+    periods = INPUT_FRAMES // policy.period_frames + 3
+    with FileMicrophone(wav, policy) as simulated:
+        source = AlsaSource(simulated.device, policy)
+        source.open()
+        reads = [source.read() for _ in range(periods)]
+        source.close()
+    assert {len(period) for period in reads} == {policy.period_frames * policy.frame_bytes}
+    silence = periods * policy.period_frames - INPUT_FRAMES
+    assert spans(b"".join(reads), policy) == [range(0, INPUT_FRAMES), Silence(silence)]
+    assert b"".join(reads) == position_pcm(0, INPUT_FRAMES, policy) + bytes(silence * policy.frame_bytes)
+
+
+def test_every_open_starts_again_from_the_start(microphone: FileMicrophone) -> None:
+    source = AlsaSource(microphone.device, MONO)
+    first = capture(source, 3)
+    assert capture(source, 3) == first == position_pcm(0, 3 * MONO.period_frames, MONO)
+    assert capture(AlsaSource(microphone.device, MONO), 1) == first[: MONO.period_frames * MONO.frame_bytes]
+
+
+def test_open_while_open_starts_again(microphone: FileMicrophone) -> None:
+    source = AlsaSource(microphone.device, MONO)
+    source.open()
+    source.read()
+    source.open()
+    assert spans(source.read(), MONO) == [range(0, MONO.period_frames)]
+    source.close()
+
+
+def test_silence_goes_on_long_past_the_end(microphone: FileMicrophone) -> None:
+    recording = capture(AlsaSource(microphone.device, MONO), 200)
+    assert spans(recording, MONO) == [range(0, INPUT_FRAMES), Silence(200 * MONO.period_frames - INPUT_FRAMES)]
+
+
+def test_generated_source_gives_what_the_simulated_microphone_gives(microphone: FileMicrophone) -> None:
+    real, fake = AlsaSource(microphone.device, MONO), GeneratedSource(MONO, frames=INPUT_FRAMES)
+    assert capture(fake, 7) == capture(real, 7)
+    assert capture(fake, 2) == capture(real, 2)
+    assert fake.overruns == real.overruns == 0
+
+
+def test_generated_source_without_an_end_is_all_signal() -> None:
+    assert spans(capture(GeneratedSource(STEREO), 50), STEREO) == [range(0, 50 * STEREO.period_frames)]
+
+
+@pytest.mark.parametrize("source", [AlsaSource("null", MONO), GeneratedSource(MONO)], ids=["alsa", "generated"])
+def test_reading_a_closed_source_is_audio_lost_and_close_is_idempotent(source: AudioSource) -> None:
+    with pytest.raises(AudioLost, match="not open"):
+        source.read()
+    source.open()
+    source.close()
+    source.close()
+    with pytest.raises(AudioLost):
+        source.read()
+
+
+def test_a_device_that_does_not_exist_is_unavailable_and_named() -> None:
+    source = AlsaSource("no_such_capture_device", MONO)
+    with pytest.raises(AudioUnavailable, match="no_such_capture_device") as raised:
+        source.open()
+    assert "\n" not in str(raised.value)
+    with pytest.raises(AudioLost):
+        source.read()
+
+
+def test_closing_restores_the_alsa_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALSA_CONFIG_PATH", raising=False)
+    write_wav(tmp_path / "in.wav", position_pcm(0, 100, MONO), MONO)
+    with FileMicrophone(tmp_path / "in.wav", MONO) as outer:
+        with FileMicrophone(tmp_path / "in.wav", MONO) as inner:
+            capture(AlsaSource(inner.device, MONO), 1)
+            capture(AlsaSource(outer.device, MONO), 1)
+        assert capture(AlsaSource(outer.device, MONO), 1)
+        directory = Path(os.environ["ALSA_CONFIG_PATH"].split(":")[-1]).parent
+    assert "ALSA_CONFIG_PATH" not in os.environ
+    assert not directory.exists()
+    with pytest.raises(AudioUnavailable, match=outer.device):
+        AlsaSource(outer.device, MONO).open()
+
+
+def test_no_temporary_file_holds_the_input(tmp_path: Path) -> None:
+    # Fresh noise, not the position signal, so that no other test's or run's files can match it.
+    noise = os.urandom(8 * 1024)
+    wav = tmp_path / "noise.wav"
+    write_wav(wav, noise, MONO)
+    with FileMicrophone(wav, MONO) as simulated:
+        assert capture(AlsaSource(simulated.device, MONO), 5).startswith(noise)
+        assert _files_holding(noise, tmp_path, skip=None) == [wav]  # the scan does find a copy
+        assert _files_holding(noise, Path(tempfile.gettempdir()), skip=wav) == []
+
+
+def _files_holding(pcm: bytes, root: Path, skip: Path | None) -> list[Path]:
+    """Regular files under `root`, other than `skip`, that contain any 4 KiB run of `pcm`."""
+    # Any 4 KiB run of pcm contains one of its 2 KiB-aligned 2 KiB blocks.
+    blocks = [pcm[start : start + 2048] for start in range(0, len(pcm) - 2047, 2048)]
+    found = []
+    for directory, _, names in os.walk(root):
+        for path in (Path(directory) / name for name in names):
+            try:
+                if path == skip or not path.is_file() or path.is_symlink():
+                    continue
+                content = path.read_bytes()
+            except OSError:  # gone, or not ours to read: other processes use the temp directory too
+                continue
+            if any(block in content for block in blocks):
+                found.append(path)
+    return found
+
+
+def _wav(*, width: int = 2, rate: int = 48_000, channels: int = 1) -> bytes:
+    """A short silent WAV file's bytes."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setsampwidth(width)
+        wav.setframerate(rate)
+        wav.setnchannels(channels)
+        wav.writeframes(bytes(width * channels * 100))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (_wav(width=1), "8-bit samples, but the policy records 16-bit (S16_LE)"),
+        (_wav(rate=44_100), "44100 Hz, but the policy records at 48000 Hz"),
+        (_wav(channels=2), "2 channel(s), but the policy records 1 channel(s)"),
+        (b"ID3 an mp3 file", "not a PCM WAV file (file does not start with RIFF id)"),
+        (b"", "not a PCM WAV file (it ends too soon)"),
+    ],
+    ids=["8-bit", "44.1kHz", "stereo", "not-wav", "empty"],
+)
+def test_a_bad_wav_is_a_one_line_error_naming_the_file(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    before = os.environ.get("ALSA_CONFIG_PATH")
+    with pytest.raises(WavFormatError) as raised:
+        FileMicrophone(path, MONO)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
+    assert isinstance(raised.value, ValueError)
+    assert os.environ.get("ALSA_CONFIG_PATH") == before
+
+
+# --- How AlsaSource maps pyalsaaudio's results: overruns and failures, which need real hardware to happen.
+
+
+class ScriptedPcm:
+    """Stands in for alsaaudio.PCM: grants what `granted` says and answers read() from `script`."""
+
+    script: list[tuple[int, bytes] | Exception] = []
+    granted: dict[str, object] = {}
+    closed = 0
+
+    def __init__(self, **arguments: object) -> None:
+        self.arguments = arguments
+
+    def info(self) -> dict[str, object]:
+        return {
+            "rate": self.arguments["rate"],
+            "channels": self.arguments["channels"],
+            "format": self.arguments["format"],
+            "format_name": "S16_LE",
+            **self.granted,
+        }
+
+    def read(self) -> tuple[int, bytes]:
+        step = ScriptedPcm.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    def close(self) -> None:
+        ScriptedPcm.closed += 1
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedPcm]:
+    """alsaaudio.PCM replaced by ScriptedPcm for one test."""
+    monkeypatch.setattr(alsaaudio, "PCM", ScriptedPcm)
+    monkeypatch.setattr(ScriptedPcm, "script", [])
+    monkeypatch.setattr(ScriptedPcm, "granted", {})
+    monkeypatch.setattr(ScriptedPcm, "closed", 0)
+    return ScriptedPcm
+
+
+SMALL = Policy(period_frames=32)
+
+
+def _frames(first: int, count: int) -> tuple[int, bytes]:
+    return count, position_pcm(first, count, SMALL)
+
+
+def test_overruns_are_counted_and_capture_goes_on(scripted: type[ScriptedPcm]) -> None:
+    gap = (-errno.EPIPE, b"")
+    scripted.script = [_frames(0, 20), gap, _frames(100, 44), gap, _frames(144, 32)]
+    source = AlsaSource("mic", SMALL)
+    source.open()
+    assert spans(source.read(), SMALL) == [range(0, 20), range(100, 112)]
+    assert source.overruns == 1
+    assert spans(source.read(), SMALL) == [range(112, 144)]
+    assert spans(source.read(), SMALL) == [range(144, 176)]
+    assert source.overruns == 2
+    source.open()
+    assert source.overruns == 0
+
+
+def test_device_periods_of_another_size_still_give_whole_policy_periods(scripted: type[ScriptedPcm]) -> None:
+    scripted.script = [_frames(0, 50), _frames(50, 50)]
+    source = AlsaSource("mic", SMALL)
+    source.open()
+    assert [spans(source.read(), SMALL) for _ in range(3)] == [[range(0, 32)], [range(32, 64)], [range(64, 96)]]
+
+
+def test_a_failing_read_is_audio_lost_naming_the_device(scripted: type[ScriptedPcm]) -> None:
+    scripted.script = [alsaaudio.ALSAAudioError("No such device [mic]")]
+    source = AlsaSource("mic", SMALL)
+    source.open()
+    with pytest.raises(AudioLost, match="audio device 'mic' failed while capturing: No such device"):
+        source.read()
+
+
+def test_a_device_that_grants_another_rate_is_unavailable(scripted: type[ScriptedPcm]) -> None:
+    scripted.granted = {"rate": 44_100}
+    source = AlsaSource("mic", SMALL)
+    with pytest.raises(AudioUnavailable, match="cannot capture 48000 Hz.*offers 44100 Hz"):
+        source.open()
+    assert scripted.closed == 1
+
+
+def test_a_pyalsaaudio_too_old_to_capture_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OldPcm:  # pyalsaaudio 0.8.4's PCM: no info(), no format keywords, and a read() that fails
+        pass
+
+    monkeypatch.setattr(alsaaudio, "PCM", OldPcm)
+    with pytest.raises(AudioUnavailable, match="older than 0.9.1.*pip"):
+        AlsaSource("mic", SMALL).open()
