@@ -1,7 +1,7 @@
 """`consentbox-admin`: the IT and supervisor tool, used on a workstation (never on the box).
 
 keygen, encrypt and decrypt behave like `age-keygen`, `age -e -r` and `age -d -i`, so a supervisor
-can use either tool on the same files.
+can use either tool on the same files; export turns a card's sessions into WAV files.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
+from consentbox.recording.export import export_card
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -57,7 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recover every authenticated chunk of a truncated or damaged file")
     dec.add_argument("input", nargs="?", type=Path, help="file to decrypt; default stdin")
     dec.set_defaults(run=run_decrypt)
+
+    exp = commands.add_parser("export", help="decrypt every session on a card to WAV files",
+                              description="Export each session on CARD_DIR to OUT/<id>.wav (all its audio) "
+                              "and OUT/<id>.json (its manifest and what the export found). Exit 0 when "
+                              "every session exported intact, 3 when any was truncated (a power cut: all "
+                              "that authenticates is kept), 1 when any could not be exported.")
+    exp.add_argument("-i", "--identity", action="append", required=True, type=Path,
+                     help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes)")
+    exp.add_argument("--out", required=True, type=Path,
+                     help="directory for the exported files (created, mode 0700, if missing)")
+    exp.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
+    exp.set_defaults(run=run_export)
     return parser
+
+
+def load_identities(paths: list[Path]) -> list[X25519Identity]:
+    """Every identity in the identity files at `paths`."""
+    identities = []
+    for path in paths:
+        identities.extend(parse_identity_file(path.read_text(encoding="utf-8"), source=str(path)))
+    return identities
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -90,9 +111,7 @@ def run_encrypt(args: argparse.Namespace) -> int:
 
 def run_decrypt(args: argparse.Namespace) -> int:
     """`decrypt`: stream an age file to plaintext; with --salvage keep what authenticates."""
-    identities = []
-    for path in args.identity:
-        identities.extend(parse_identity_file(path.read_text(encoding="utf-8"), source=str(path)))
+    identities = load_identities(args.identity)
     with input_stream(args.input) as src, output_stream(args.output) as dst:
         result = decrypt(src, dst, identities, salvage=args.salvage)
     if result.damage is None:
@@ -100,6 +119,12 @@ def run_decrypt(args: argparse.Namespace) -> int:
     print(f"consentbox-admin: warning: {result.damage}", file=sys.stderr)
     print(f"truncated: recovered {result.bytes_written} bytes", file=sys.stderr)
     return EXIT_SALVAGED
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`export`: one WAV and one JSON report per session on the card; a line per session on stderr."""
+    identities = load_identities(args.identity)
+    return export_card(args.card, args.out, identities, progress=sys.stderr.isatty())
 
 
 def main(argv: list[str] | None = None) -> int:

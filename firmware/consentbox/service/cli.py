@@ -9,12 +9,8 @@ from pathlib import Path
 
 from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
-from consentbox.core.policy import Policy
-from consentbox.core.session import SessionMachine
-from consentbox.testing.runner import run_scenario
-from consentbox.testing.script import parse_script
-
-DEFAULT_SEATS = 3
+from consentbox.crypto import X25519Recipient
+from consentbox.service.config import load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,35 +22,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"consentbox {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    simulate = commands.add_parser(
+
+    run = commands.add_parser("run", help="run the box (real pins, ALSA device and card)",
+                              description="Run the box until stopped; the timeline goes to stderr as JSON lines.")
+    run.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    run.set_defaults(main=_run)
+
+    sim = commands.add_parser(
         "simulate",
-        help="play a scenario script of button presses through the session rules in virtual time",
-        description="Play a scenario script through the session machine and print its timeline, "
-        "one JSON object a line. (Audio and card are wired in by the box adapters.)",
+        help="run the box on simulated pins with a WAV file as the microphone",
+        description="Play a scenario script through the real box wiring (gpiozero mock pins, libasound "
+        "through ALSA's file plugin, a directory as the card) and print the timeline, one JSON object a "
+        "line. Virtual time unless --realtime.",
     )
-    simulate.add_argument("--script", required=True, type=Path, help="scenario script file")
-    seats = simulate.add_mutually_exclusive_group()
-    seats.add_argument("--seats", type=int, default=DEFAULT_SEATS,
-                       help=f"number of separate CONSENT buttons (default {DEFAULT_SEATS})")
+    sim.add_argument("--script", required=True, type=Path, help="scenario script file")
+    sim.add_argument("--audio", required=True, type=Path, help="16-bit PCM WAV: the microphone")
+    sim.add_argument("--card", required=True, type=Path, help="directory standing in for the card")
+    sim.add_argument("--recipient", required=True, action="append", help="age1… key to encrypt to (repeatable)")
+    sim.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    seats = sim.add_mutually_exclusive_group()
+    seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
     seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
+    sim.add_argument("--realtime", action="store_true", help="run at the speed of real time")
+    sim.set_defaults(main=_simulate)
     return parser
 
 
-def simulate(args: argparse.Namespace) -> int:
-    """Run `consentbox simulate`."""
+# The subcommands import their wiring when run, so that --help and --version need no hardware library.
+
+
+def _run(args: argparse.Namespace) -> None:
+    from consentbox.service.daemon import run
+
+    run(load_config(args.config))
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from consentbox.service.simulate import simulate, simulated_config
+    from consentbox.testing.script import parse_script
+
+    config = simulated_config(
+        load_config(args.config), card=args.card,
+        recipients=[X25519Recipient.parse(text) for text in args.recipient],
+        seats=args.seats, shared_consent=args.shared_consent,
+    )
     steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))
-    machine = SessionMachine(Policy(), seats=1 if args.shared_consent else args.seats,
-                             shared_consent=args.shared_consent)
-    for entry in run_scenario(machine, steps):
-        print(json.dumps(entry, separators=(",", ":")))
-    return 0
+    simulate(config, steps, audio=args.audio, realtime=args.realtime,
+             report=lambda entry: print(json.dumps(entry, separators=(",", ":")), flush=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `consentbox`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return simulate(args)
+        args.main(args)
     except (ConsentBoxError, OSError) as error:
         print(f"consentbox: {error}", file=sys.stderr)
         return 1
+    return 0

@@ -1,0 +1,404 @@
+"""One session's files on the card: its audio as encrypted WAV segments, and its encrypted manifest.
+
+Audio goes from memory straight into an age writer; plaintext never reaches a file. Every sealed
+64 KiB chunk is synced to the card as soon as it is written, so a power cut loses at most the
+unsealed tail. The manifest is replaced atomically whenever the session changes shape (start, each
+capture interval opening or closing, each new segment, the end), so the card always holds a
+complete manifest. docs/formats.md describes the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from consentbox.core.errors import ConsentBoxError
+from consentbox.core.policy import Policy
+from consentbox.core.reasons import EndReason
+from consentbox.crypto import AgeWriter, X25519Recipient
+from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
+from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
+from consentbox.recording.manifest import (
+    Consent, Interval, Manifest, Segment, manifest_name, policy_digest, segment_name,
+)
+from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
+
+_FILE_MODE = 0o644  # ciphertext only; readable by the supervisor's account on an ext4 card
+_LOST = frozenset({errno.EROFS, errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTDIR})
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class SessionFilesError(ConsentBoxError, RuntimeError):
+    """A SessionFiles method was called out of order (for example `write` while paused)."""
+
+
+def card_error(error: OSError, card: Path, doing: str) -> HardwareError:
+    """The hardware error that `error`, met while `doing` something on `card`, stands for."""
+    reason = error.strerror or str(error)
+    if error.errno in _FULL:
+        return CardFull(f"card {card} is full ({doing}): give it to the supervisor to export, or replace it")
+    # An I/O error is the card's death when its directory has gone too; otherwise a bad block.
+    if error.errno in _LOST or (error.errno == errno.EIO and not os.path.isdir(card)):
+        return CardLost(f"card {card} was removed or turned read-only ({doing}: {reason}): reinsert it")
+    return CardWriteError(f"card {card} failed ({doing}: {reason}): replace the card")
+
+
+def _plaintext_capacity(ciphertext_budget: int) -> int:
+    """The most plaintext whose sealed chunks (64 KiB + a 16-byte tag each) fit `ciphertext_budget`."""
+    chunks, rest = divmod(ciphertext_budget, SEALED_CHUNK_SIZE)
+    return chunks * CHUNK_SIZE + max(0, rest - TAG_SIZE)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the names created, renamed or removed in `directory` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some file systems cannot sync a directory at all; their renames are as durable as they get.
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _replace_file(directory: Path, name: str, data: bytes) -> None:
+    """Make `directory/name` hold `data`, old or new whole even across a power cut."""
+    temporary = directory / f".{name}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, directory / name)
+    except OSError:
+        with contextlib.suppress(OSError):  # the card is failing; the first error is the one to report
+            os.unlink(temporary)
+        raise
+    _sync_directory(directory)
+
+
+class _SyncedFile:
+    """A file whose every write is on the card when `write` returns.
+
+    AgeWriter writes each sealed chunk with one call, so syncing per write is syncing per chunk.
+    fdatasync skips the timestamp update that fsync would also force out.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write all of `data` and sync it; returns its length."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fdatasync(self._fd)
+        except OSError:
+            # A partly written chunk can never authenticate; cutting it off frees its blocks, which
+            # on a full card is what lets the final manifest still be written.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)
+            raise
+        self.size += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        """Close the file descriptor."""
+        os.close(self._fd)
+
+
+class _OpenSegment:
+    """The segment being written: its writer, its running digest, and how much audio still fits."""
+
+    def __init__(self, file: _SyncedFile, writer: AgeWriter, room: int) -> None:
+        self.file = file
+        self.writer = writer
+        self.room = room
+        self.digest = hashlib.sha256()
+        self.plaintext_bytes = 0
+        # Set when a write failed: the file was cut back to its last whole chunk (as far as the card
+        # allowed) and is never touched again, so it reads as cut short, never as garbled.
+        self.broken = False
+
+    def add(self, plaintext: memoryview | bytes) -> None:
+        """Encrypt and append `plaintext` (the WAV header, or audio that fits `room`)."""
+        self.digest.update(plaintext)
+        self.room -= len(plaintext)
+        self.plaintext_bytes += len(plaintext)
+        try:
+            self.writer.write(plaintext)
+        except OSError:
+            self.broken = True
+            raise
+
+    def close(self) -> bool:
+        """Seal the final chunk and close the file; False if a failed write had broken it."""
+        try:
+            if self.broken:
+                return False
+            try:
+                self.writer.close()
+            except OSError:
+                self.broken = True
+                raise
+            return True
+        finally:
+            self.file.close()
+
+
+class SessionFiles:
+    """The files of one session in the card directory: `<id>.manifest.age` and `<id>.NNN.wav.age`.
+
+    Card failures raise CardFull, CardLost or CardWriteError, and the first one becomes the
+    session's fault: after it `write` and `start_interval` raise it again, while `stop_interval`,
+    `finalise` and `note_overruns` do what the card still allows without raising it a second time.
+    """
+
+    def __init__(
+        self,
+        card: Path,
+        session: str,
+        recipients: Sequence[X25519Recipient],
+        policy: Policy,
+        *,
+        headcount: int,
+        consents: Sequence[tuple[int, float]],
+        started: datetime,
+        random_bytes: Callable[[int], bytes],
+    ) -> None:
+        """Use `SessionFiles.create`, which also picks the id and writes the first manifest."""
+        self.card = card
+        self.session = session
+        self._recipients = tuple(recipients)
+        self._random_bytes = random_bytes
+        self._segment_bytes = policy.segment_bytes
+        self._audio = AudioFormat.of(policy)
+        self._frame_bytes = self._audio.frame_bytes
+        self._policy_sha256 = policy_digest(policy)
+        self._headcount = headcount
+        self._consents = tuple(Consent(seat, float(offset)) for seat, offset in consents)
+        self._started = started
+        self._expires = started.date() + timedelta(days=policy.retention_days)
+        self._intervals: list[Interval] = []
+        self._segments: list[Segment] = []
+        self._overruns = 0
+        self._end_reason: EndReason | None = None
+        self._ended: float | None = None
+        self._withdrawn = False
+        self._open: _OpenSegment | None = None
+        self._interval_frames = 0
+        self._fault: HardwareError | None = None
+        self._finished = False
+
+    @classmethod
+    def create(
+        cls,
+        card: Path,
+        session: str,
+        recipients: Sequence[X25519Recipient],
+        policy: Policy,
+        *,
+        headcount: int,
+        consents: Sequence[tuple[int, float]],
+        started: datetime,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> SessionFiles:
+        """Start the files of `session` (see `new_session_id`) with its first manifest.
+
+        `started` must carry a UTC offset.
+        """
+        if any(card.glob(f"{session}.*")):
+            raise SessionFilesError(f"session id {session} is already on card {card}")
+        files = cls(card, session, recipients, policy, headcount=headcount, consents=consents,
+                    started=started, random_bytes=random_bytes)
+        files.manifest()  # a bad argument fails here, before anything is on the card
+        try:
+            files._save_manifest()
+        except OSError as error:
+            raise card_error(error, card, "writing the first manifest") from error
+        return files
+
+    @property
+    def segment_names(self) -> list[str]:
+        """The session's segment files so far, in order (cheap: for noticing a new one)."""
+        return [segment.name for segment in self._segments]
+
+    @property
+    def fault(self) -> HardwareError | None:
+        """The first card failure this session met, if any."""
+        return self._fault
+
+    def manifest(self) -> Manifest:
+        """The manifest as it stands now (the card has it as of the last change)."""
+        return Manifest(
+            session=self.session, policy_sha256=self._policy_sha256, headcount=self._headcount,
+            consents=self._consents, intervals=tuple(self._intervals), audio=self._audio,
+            segments=tuple(self._segments), overruns=self._overruns, end_reason=self._end_reason,
+            ended=self._ended, withdrawn=self._withdrawn, expires=self._expires, started=self._started,
+        )
+
+    @property
+    def _capturing(self) -> bool:
+        return bool(self._intervals) and self._intervals[-1].end is None
+
+    def _require(self, *, capturing: bool) -> None:
+        if self._finished:
+            raise SessionFilesError(f"session {self.session} is already finalised or destroyed")
+        if self._capturing != capturing:
+            state = "not" if capturing else "already"
+            raise SessionFilesError(f"session {self.session}: capture is {state} open")
+
+    def _record_fault(self, error: OSError, doing: str) -> HardwareError:
+        fault = card_error(error, self.card, doing)
+        if self._fault is None:
+            self._fault = fault
+        return fault
+
+    def _attempt(self, doing: str, step: Callable[[], None]) -> None:
+        """Run one step on the card; a failure is recorded as the fault instead of escaping."""
+        try:
+            step()
+        except OSError as error:
+            self._record_fault(error, doing)
+
+    def _raise_new_fault(self, had_fault: bool) -> None:
+        if self._fault is not None and not had_fault:
+            raise self._fault
+
+    def start_interval(self, offset: float) -> None:
+        """Capture opens at `offset` seconds after set-up: a new segment starts with a WAV header."""
+        self._require(capturing=False)
+        if self._fault is not None:
+            raise self._fault
+        self._intervals.append(Interval(float(offset)))
+        self._interval_frames = 0
+        self._attempt("opening a segment", self._open_segment)
+        self._attempt("writing the manifest", self._save_manifest)
+        self._raise_new_fault(had_fault=False)
+
+    def write(self, pcm: bytes | bytearray | memoryview) -> None:
+        """Encrypt and append whole frames of audio, starting a new segment when one is full."""
+        self._require(capturing=True)
+        if self._fault is not None:
+            raise self._fault
+        view = memoryview(pcm).cast("B")
+        if len(view) % self._frame_bytes:
+            raise ValueError(f"{len(view)} bytes of audio is not a whole number of "
+                             f"{self._frame_bytes}-byte frames")
+        try:
+            while True:
+                segment = self._open
+                assert segment is not None  # a capture interval without a segment has a fault
+                take = min(len(view), segment.room)
+                segment.add(view[:take])
+                self._interval_frames += take // self._frame_bytes
+                view = view[take:]
+                if not view:
+                    return
+                self._rotate()
+        except OSError as error:
+            raise self._record_fault(error, "writing audio or starting its next segment") from error
+
+    def stop_interval(self, offset: float, frames: int) -> None:
+        """Capture closed at `offset` after `frames` frames: the segment is sealed and recorded."""
+        self._require(capturing=True)
+        start = self._intervals[-1].start
+        if offset < start:
+            raise ValueError(f"capture cannot stop at {offset} s, before it started at {start} s")
+        had_fault = self._fault is not None
+        self._close_interval(offset, frames)
+        self._attempt("writing the manifest", self._save_manifest)
+        self._raise_new_fault(had_fault)
+
+    def note_overruns(self, count: int) -> None:
+        """Count capture overruns (frames lost before they reached us); saved with the next change."""
+        if count < 0:
+            raise ValueError(f"an overrun count cannot be negative ({count})")
+        self._overruns += count
+
+    def finalise(self, reason: EndReason, offset: float, withdrawn: bool) -> None:
+        """End the session at `offset`: seal what is open and write the final manifest."""
+        if self._finished:
+            raise SessionFilesError(f"session {self.session} is already finalised or destroyed")
+        had_fault = self._fault is not None
+        if self._capturing:
+            # Capture that is still open (a fault, a shutdown) keeps the frames that reached the card.
+            self._close_interval(max(offset, self._intervals[-1].start), self._interval_frames)
+        self._end_reason, self._ended, self._withdrawn = reason, float(offset), withdrawn
+        self._finished = True
+        self._attempt("writing the final manifest", self._save_manifest)
+        self._raise_new_fault(had_fault)
+
+    def destroy(self) -> None:
+        """Remove every file of this session, the manifest last, and sync the directory.
+
+        Unlike the other methods this raises even after an earlier fault: a withdrawal must never
+        be reported as done while its audio is still on the card.
+        """
+        self._finished = True
+        if self._open is not None:
+            segment, self._open = self._open, None
+            with contextlib.suppress(OSError):  # the file is about to be removed
+                segment.file.close()
+        manifest = manifest_name(self.session)
+        try:
+            doomed = [path for path in self.card.iterdir()
+                      if path.name.startswith((f"{self.session}.", f".{self.session}."))]
+            for path in sorted(doomed, key=lambda path: (path.name == manifest, path.name)):
+                path.unlink(missing_ok=True)
+            _sync_directory(self.card)
+        except OSError as error:
+            raise card_error(error, self.card, "removing the session's files") from error
+
+    def _close_interval(self, offset: float, frames: int) -> None:
+        self._intervals[-1] = replace(self._intervals[-1], end=float(offset), frames=frames)
+        if self._open is not None:
+            self._attempt("sealing a segment", self._close_segment)
+
+    def _open_segment(self) -> None:
+        name = segment_name(self.session, len(self._segments))
+        fd = os.open(self.card / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        # Listed from the moment the file exists, so that destroy() and the manifest know of it.
+        self._segments.append(Segment(name, len(self._intervals) - 1))
+        file = _SyncedFile(fd)
+        try:
+            writer = AgeWriter(file, self._recipients, random_bytes=self._random_bytes)
+        except OSError:
+            file.close()
+            raise
+        plaintext = _plaintext_capacity(self._segment_bytes - file.size)
+        audio_room = (plaintext - HEADER_SIZE) // self._frame_bytes * self._frame_bytes
+        self._open = _OpenSegment(file, writer, room=HEADER_SIZE + audio_room)
+        self._open.add(streaming_header(self._audio))
+
+    def _close_segment(self) -> None:
+        segment, self._open = self._open, None
+        assert segment is not None
+        if segment.close():
+            self._segments[-1] = replace(self._segments[-1], plaintext_bytes=segment.plaintext_bytes,
+                                         sha256=segment.digest.hexdigest())
+
+    def _rotate(self) -> None:
+        self._close_segment()
+        self._open_segment()
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        sealed = io.BytesIO()
+        with AgeWriter(sealed, self._recipients, random_bytes=self._random_bytes) as writer:
+            writer.write(self.manifest().to_json())
+        _replace_file(self.card, manifest_name(self.session), sealed.getvalue())

@@ -1,0 +1,232 @@
+"""The box: the session machine wired to the panel, the microphone and the card.
+
+This is the imperative shell around `consentbox.core`. Events from the panel (and faults from the
+adapters) go into one inbox and are handed to the machine one at a time; its commands are carried
+out in order. While capture is open, the loop moves audio from the device to the encrypted session
+files one ALSA period at a time, so plaintext only ever exists in that one buffer.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consentbox.core.commands import (
+    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
+    SetHeadcount, ShowStatus,
+)
+from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
+from consentbox.core.policy import Policy
+from consentbox.core.reasons import EndReason, Problem
+from consentbox.core.session import SessionMachine
+from consentbox.crypto import X25519Recipient
+from consentbox.hw.audio import AudioSource
+from consentbox.hw.card import Card
+from consentbox.hw.errors import HardwareError
+from consentbox.hw.panel import Panel
+from consentbox.recording.manifest import manifest_name, new_session_id
+from consentbox.recording.session import SessionFiles
+from consentbox.service.clock import Clock
+from consentbox.service.timeline import command_entry, state_entry
+
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class _Setup:
+    """What the box keeps of the current session until (and while) it has files on the card."""
+
+    id: str
+    opened_at: float
+    headcount: int
+    consents: list[tuple[int, float]] = field(default_factory=list)
+    files: SessionFiles | None = None
+    frames: int = 0  # captured in the current interval
+    segments_reported: int = 0
+
+
+class Box:
+    """Runs the session machine against real (or simulated) hardware."""
+
+    def __init__(
+        self,
+        *,
+        machine: SessionMachine,
+        panel: Panel,
+        audio: AudioSource,
+        card: Card,
+        recipients: Sequence[X25519Recipient],
+        policy: Policy,
+        clock: Clock,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        new_session_id: Callable[[], str] = new_session_id,
+        report: Report = lambda entry: None,
+    ) -> None:
+        self.machine = machine
+        self.panel = panel
+        self.audio = audio
+        self.card = card
+        self.recipients = tuple(recipients)
+        self.policy = policy
+        self.clock = clock
+        self._wall_clock = wall_clock
+        self._new_session_id = new_session_id
+        self._report = report
+        self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._setup: _Setup | None = None
+        self._problems: frozenset[Problem] | None = None
+
+    # -- events in --------------------------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Queue an event (safe from gpiozero's callback threads) and wake the loop."""
+        self._inbox.put(event)
+        self.clock.wake()
+
+    def pump(self) -> None:
+        """Hand every queued event to the machine, in order."""
+        while True:
+            try:
+                event = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def check_readiness(self) -> None:
+        """Ask the adapters whether the box can record; tell the machine when that changes."""
+        problems = self.card.problems()
+        if not self.recipients:
+            problems |= {Problem.NOT_PROVISIONED}
+        if problems != self._problems:
+            self._problems = problems
+            self.post(ReadinessChanged(problems, self.clock.now()))
+
+    def run_until(self, moment: float) -> None:
+        """Let time pass until `moment`: capture audio while capture is open, fire holds and timeouts."""
+        self.pump()
+        while True:
+            deadline = self.machine.next_deadline()
+            now = self.clock.now()
+            if deadline is not None and deadline <= now:
+                self.post(Tick(now))
+            elif now >= moment:
+                return
+            elif self.machine.capturing:
+                self._capture_period()
+            else:
+                self.clock.sleep_until(moment if deadline is None else min(deadline, moment))
+            self.pump()
+
+    def shut_down(self) -> None:
+        """End whatever is open (finalising what was recorded) and release the hardware."""
+        self.post(Shutdown(self.clock.now()))
+        self.pump()
+        self.audio.close()
+        self.panel.close()
+
+    # -- the machine's commands out ---------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        before = self.machine.state
+        for command in self.machine.handle(event):
+            self._perform(command)
+            session_id = self._setup.id if self._setup else ""
+            self._report(command_entry(self.clock.now(), command, session_id))
+            if isinstance(command, EndSession):
+                self._setup = None
+        if self.machine.state is not before:
+            self._report(state_entry(self.clock.now(), self.machine.state))
+
+    def _perform(self, command: Command) -> None:
+        now = self.clock.now()
+        if isinstance(command, (RecLed, ShowStatus, Flash, PlayTone)):
+            self.panel.show(command)
+        elif isinstance(command, OpenSession):
+            self._setup = _Setup(self._new_session_id(), now, command.headcount)
+        elif isinstance(command, SetHeadcount):
+            self._require_setup().headcount = command.headcount
+        elif isinstance(command, RecordConsent):
+            setup = self._require_setup()
+            setup.consents.append((command.seat, now - setup.opened_at))
+        elif isinstance(command, OpenCapture):
+            self._open_capture(self._require_setup(), now)
+        elif isinstance(command, CloseCapture):
+            self._close_capture(self._require_setup(), now)
+        elif isinstance(command, EndSession):
+            self._end(self._require_setup(), command, now)
+
+    def _require_setup(self) -> _Setup:
+        if self._setup is None:
+            raise AssertionError("the session machine sent a session command outside a session")
+        return self._setup
+
+    def _open_capture(self, setup: _Setup, now: float) -> None:
+        offset = now - setup.opened_at
+        try:
+            if setup.files is None:
+                setup.files = SessionFiles.create(
+                    self.card.path, setup.id, self.recipients, self.policy,
+                    headcount=setup.headcount, consents=setup.consents, started=self._wall_clock(),
+                )
+                self._report_file(now, manifest_name(setup.id))
+            setup.files.start_interval(offset)
+            self._report_segment(setup, now)
+            setup.frames = 0
+            self.audio.open()
+        except HardwareError as error:
+            self._fault(error)
+
+    def _capture_period(self) -> None:
+        setup = self._require_setup()
+        assert setup.files is not None
+        try:
+            pcm = self.audio.read()
+            self.clock.pace(self.policy.period_seconds)
+            setup.files.write(pcm)
+            setup.frames += len(pcm) // self.policy.frame_bytes
+            self._report_segment(setup, self.clock.now())
+        except HardwareError as error:
+            self._fault(error)
+
+    def _close_capture(self, setup: _Setup, now: float) -> None:
+        self.audio.close()
+        if setup.files is None:
+            return
+        try:
+            setup.files.note_overruns(self.audio.overruns)
+            setup.files.stop_interval(now - setup.opened_at, setup.frames)
+        except HardwareError as error:
+            self._fault(error)
+
+    def _end(self, setup: _Setup, command: EndSession, now: float) -> None:
+        if setup.files is None:
+            return  # nothing was recorded: nothing on the card to finalise or destroy
+        try:
+            if command.keep:
+                setup.files.finalise(command.reason, now - setup.opened_at,
+                                     withdrawn=command.reason is EndReason.WITHDRAWN)
+            else:
+                setup.files.destroy()
+        except HardwareError as error:
+            self._fault(error)
+
+    def _report_segment(self, setup: _Setup, now: float) -> None:
+        assert setup.files is not None
+        names = setup.files.segment_names
+        for name in names[setup.segments_reported:]:
+            self._report_file(now, name)
+        setup.segments_reported = len(names)
+
+    def _report_file(self, now: float, name: str) -> None:
+        self._report({"t": round(now, 6), "event": "file", "path": name})
+
+    def inject_fault(self, problem: Problem, detail: str = "injected by a scenario script") -> None:
+        """Tell the machine a fault hit the hardware, after the commands in hand."""
+        self._report({"t": round(self.clock.now(), 6), "event": "fault", "problem": problem.text, "detail": detail})
+        self.post(Fault(problem, self.clock.now()))
+
+    def _fault(self, error: HardwareError) -> None:
+        self.inject_fault(error.problem, str(error))

@@ -1,0 +1,100 @@
+"""`consentbox simulate`: the real box wiring, with simulated pins, a WAV file as the microphone.
+
+The panel is the real `GpioPanel` on gpiozero's MockFactory pins (`SimulatedFactory`), which the
+script drives edge by edge, so button handling goes through gpiozero as on the box. Audio is real
+libasound reading the WAV through ALSA's `file` plugin. The card is a directory. Time is virtual
+unless `realtime` is set: it jumps from one script step or deadline to the next, and while
+recording it moves one ALSA period per period captured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from consentbox.core.errors import PolicyError
+from consentbox.core.events import Pressed, Released
+from consentbox.core.reasons import Problem
+from consentbox.core.session import SessionMachine
+from consentbox.crypto import X25519Recipient
+from consentbox.hw.audio import AlsaSource
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.panel import GpioPanel
+from consentbox.hw.pins import SimulatedFactory
+from consentbox.service.box import Box, Report
+from consentbox.service.clock import RealClock, VirtualClock
+from consentbox.service.config import Config
+from consentbox.testing.alsa_sim import FileMicrophone
+from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step
+
+# Pins of a Raspberry Pi header left free by the default panel, for --seats N.
+SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",
+              "GPIO4", "GPIO18", "GPIO7")
+
+SCRIPT_FAULTS = {
+    ScriptFault.CARD_REMOVE: Problem.CARD_LOST,
+    ScriptFault.CARD_FULL: Problem.CARD_FULL,
+    ScriptFault.AUDIO_LOST: Problem.AUDIO_LOST,
+}
+
+
+def simulated_config(
+    config: Config,
+    *,
+    card: Path,
+    recipients: Sequence[X25519Recipient],
+    seats: int | None,
+    shared_consent: bool,
+) -> Config:
+    """`config` with a mock pin factory, the given card and recipients, and the requested seats."""
+    panel = dataclasses.replace(config.panel, pin_factory="mock")
+    if shared_consent:
+        panel = dataclasses.replace(panel, shared_consent=True)
+    elif seats is not None:
+        if not 1 <= seats <= len(SPARE_PINS):
+            raise PolicyError(f"--seats: {seats} is out of range (1 to {len(SPARE_PINS)})")
+        panel = dataclasses.replace(panel, shared_consent=False, consent_pins=SPARE_PINS[:seats])
+    return dataclasses.replace(config, panel=panel, card_path=card, require_mount=False,
+                               recipients=tuple(recipients))
+
+
+def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bool, report: Report) -> None:
+    """Play `steps` through a box built from `config` (see `simulated_config`), reporting its timeline."""
+    clock = RealClock() if realtime else VirtualClock()
+    with FileMicrophone(audio, config.policy) as microphone:
+        factory = SimulatedFactory(clock.now)
+        machine = SessionMachine(config.policy, seats=config.panel.seats,
+                                 shared_consent=config.panel.shared_consent)
+        box: Box
+        panel = GpioPanel(config.panel, pin_factory=factory, clock=clock.now, on_event=lambda e: box.post(e))
+        box = Box(
+            machine=machine, panel=panel, audio=AlsaSource(microphone.device, config.policy),
+            card=CardDirectory(config.card_path, config.policy), recipients=config.recipients,
+            policy=config.policy, clock=clock, report=report,
+        )
+        report({"t": 0.0, "event": "state", "state": machine.state.value})
+        box.check_readiness()
+        for step in steps:
+            box.run_until(step.at)
+            if isinstance(step, EndStep):
+                break
+            if isinstance(step, FaultStep):
+                box.inject_fault(SCRIPT_FAULTS[step.fault])
+            else:
+                _drive(panel, step, pull_up=config.panel.pull_up)
+            box.check_readiness()
+            box.pump()
+        box.shut_down()
+
+
+def _drive(panel: GpioPanel, step: Pressed | Released, *, pull_up: bool) -> None:
+    button = panel.buttons.get(step.button)
+    if button is None:
+        raise PolicyError(f"script uses {step.button}, but the panel has {len(panel.buttons) - 1} consent seat(s)")
+    pin = button.pin
+    pressed_level_low = pull_up
+    if isinstance(step, Pressed) == pressed_level_low:
+        pin.drive_low()
+    else:
+        pin.drive_high()

@@ -1,0 +1,223 @@
+"""`consentbox-admin export`, run as a supervisor runs it: the installed command on a card the box wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import random
+import shutil
+import subprocess
+import sys
+import wave
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from consentbox.core.policy import Policy, SampleFormat
+from consentbox.core.reasons import EndReason
+from consentbox.crypto import X25519Identity, identity_file_text
+from consentbox.recording.manifest import new_session_id
+from consentbox.recording.session import SessionFiles
+
+ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
+SMALL = Policy(segment_bytes=1 << 20)  # 48 kHz 16-bit mono: a new segment every ~11 s of audio
+STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=timezone.utc)
+PERIOD = 1024
+
+
+@pytest.fixture(scope="module")
+def identity() -> X25519Identity:
+    """The supervisor's key."""
+    return X25519Identity.generate(secret=bytes(range(40, 72)))
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
+    """The supervisor's identity file."""
+    path = tmp_path / "supervisor.key"
+    path.write_text(identity_file_text(identity, STARTED))
+    return path
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    """The card's directory."""
+    path = tmp_path / "card"
+    path.mkdir()
+    return path
+
+
+def record(card: Path, identity: X25519Identity, seconds: list[float], *, policy: Policy = SMALL,
+           end: EndReason | None = EndReason.ENDED, seed: int = 1) -> tuple[SessionFiles, bytes]:
+    """A session with one capture interval per entry of `seconds`; returns its files and all its audio."""
+    files = SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2, consents=[(1, 2.0), (2, 3.0)],
+                                started=STARTED)
+    source = random.Random(seed)
+    audio = b""
+    offset = 10.0
+    for length in seconds:
+        frames = round(length * policy.rate)
+        interval = source.randbytes(frames * policy.frame_bytes)
+        files.start_interval(offset)
+        step = PERIOD * policy.frame_bytes
+        for at in range(0, len(interval), step):
+            files.write(interval[at:at + step])
+        offset += length
+        if end is not None:
+            files.stop_interval(offset, frames)
+        offset += 5.0
+        audio += interval
+    if end is not None:
+        files.finalise(end, offset, withdrawn=end is EndReason.WITHDRAWN)
+    return files, audio
+
+
+def export(key_file: Path, out: Path, card: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ADMIN, "export", "-i", str(key_file), "--out", str(out), str(card)],
+                          capture_output=True, text=True, check=False)
+
+
+def exported_audio(out: Path, session: str, policy: Policy = SMALL) -> bytes:
+    with wave.open(str(out / f"{session}.wav")) as opened:
+        assert (opened.getframerate(), opened.getnchannels(), opened.getsampwidth()) == (
+            policy.rate, policy.channels, policy.sample_format.bytes_per_sample)
+        return opened.readframes(opened.getnframes())
+
+
+def report(out: Path, session: str) -> dict:
+    return json.loads((out / f"{session}.json").read_text())
+
+
+def age_cli() -> str:
+    path = shutil.which("age")
+    if path is None:
+        pytest.fail("the `age` command is not installed: apt-get install age")
+    return path
+
+
+def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_file, tmp_path):
+    first, first_audio = record(card, identity, [14.0, 3.5])
+    second, second_audio = record(card, identity, [2.0], policy=Policy(rate=16_000, channels=2,
+                                  sample_format=SampleFormat.S32_LE), seed=2)
+    out = tmp_path / "out"
+    done = export(key_file, out, card)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert sorted(lines) == sorted([f"{first.session}: 0:00:18 exported",
+                                    f"{second.session}: 0:00:02 exported"])
+    assert exported_audio(out, first.session) == first_audio
+    assert exported_audio(out, second.session, Policy(rate=16_000, channels=2,
+                                                      sample_format=SampleFormat.S32_LE)) == second_audio
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{s.session}.{ext}" for s in (first, second) for ext in ("wav", "json"))
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in out.iterdir())
+
+    found = report(out, first.session)
+    assert found["session"] == first.session and found["end_reason"] == "ended"
+    assert [i["frames"] for i in found["intervals"]] == [14 * 48_000, 168_000]
+    assert found["export"]["frames"] == len(first_audio) // 2 and not found["export"]["truncated"]
+    assert {s["digest"] for s in found["export"]["segments"]} == {"verified"}
+    assert len(found["export"]["segments"]) == 3  # 14 s rotates once; the second interval has its own
+
+    for segment in card.glob("*.wav.age"):  # and every file on the card opens with age itself
+        plain = subprocess.run([age_cli(), "-d", "-i", str(key_file), str(segment)], capture_output=True,
+                               check=True).stdout
+        assert plain.startswith(b"RIFF$\x00\x00\x80WAVE")
+
+
+def test_a_crash_exports_what_was_sealed_and_says_truncated(card, identity, key_file, tmp_path):
+    files, audio = record(card, identity, [15.0], end=None)  # the power went while recording
+    out = tmp_path / "out"
+    done = export(key_file, out, card)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith(f"{files.session}: 0:00:1") and "TRUNCATED" in done.stderr
+    assert done.stderr.count("\n") == 1
+    recovered = exported_audio(out, files.session)
+    assert audio.startswith(recovered) and len(audio) - len(recovered) < 64 * 1024
+    found = report(out, files.session)["export"]
+    assert found["truncated"] and found["frames"] * 2 == len(recovered)
+    assert any("never finalised" in note for note in found["notes"])
+
+
+def test_a_missing_segment_is_reported_and_the_rest_exported(card, identity, key_file, tmp_path):
+    files, audio = record(card, identity, [25.0])
+    middle = card / f"{files.session}.001.wav.age"
+    middle.unlink()
+    out = tmp_path / "out"
+    done = export(key_file, out, card)
+    assert done.returncode == 3 and "missing" in done.stderr
+    segments = report(out, files.session)["export"]["segments"]
+    assert [s["digest"] for s in segments] == ["verified", "missing", "verified"]
+    kept, lost = (segment.plaintext_bytes - 44 for segment in files.manifest().segments[:2])
+    assert exported_audio(out, files.session) == audio[:kept] + audio[kept + lost:]
+
+
+def test_a_replaced_segment_fails_that_session_only(card, identity, key_file, tmp_path):
+    edited, _ = record(card, identity, [25.0])
+    intact, intact_audio = record(card, identity, [1.0], seed=3)
+    first, second = (card / f"{edited.session}.00{n}.wav.age" for n in (0, 1))
+    first_bytes = first.read_bytes()
+    first.write_bytes(second.read_bytes())  # complete and authentic, but not the segment recorded here
+    second.write_bytes(first_bytes)
+    out = tmp_path / "out"
+    done = export(key_file, out, card)
+    assert done.returncode == 1
+    assert f"{edited.session}.manifest.age: not exported: segment {edited.session}.000.wav.age does not " \
+           "match the size and SHA-256 in its manifest" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"{intact.session}.json", f"{intact.session}.wav"]
+    assert exported_audio(out, intact.session) == intact_audio
+
+
+def test_a_wrong_key_fails_in_one_line_per_session_and_writes_nothing(card, identity, tmp_path):
+    files, _ = record(card, identity, [1.0])
+    stranger = tmp_path / "stranger.key"
+    stranger.write_text(identity_file_text(X25519Identity.generate(), STARTED))
+    out = tmp_path / "out"
+    done = export(stranger, out, card)
+    assert done.returncode == 1
+    assert done.stderr == (f"{files.session}.manifest.age: not exported: none of the 1 given identities can "
+                           "decrypt this file: it was encrypted to other keys\n")
+    assert list(out.iterdir()) == []
+
+
+def test_an_unreadable_card_is_one_line(key_file, tmp_path):
+    done = export(key_file, tmp_path / "out", tmp_path / "no-card")
+    assert done.returncode == 1
+    assert done.stderr == (f"consentbox-admin: cannot read the card at {tmp_path / 'no-card'}: "
+                           "No such file or directory\n")
+
+
+def test_an_empty_card_exports_nothing(card, key_file, tmp_path):
+    done = export(key_file, tmp_path / "out", card)
+    assert done.returncode == 0 and "no sessions" in done.stderr
+
+
+def test_progress_bar_only_on_a_terminal(card, identity, key_file, tmp_path):
+    files, _ = record(card, identity, [12.0])
+    assert "\r" not in export(key_file, tmp_path / "piped", card).stderr
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([ADMIN, "export", "-i", str(key_file), "--out", str(tmp_path / "tty"), str(card)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, check=False)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # the terminal's other end is closed: everything has been read
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert b"100%" in shown and f"{files.session}: 0:00:12 exported".encode() in shown
+
+
+def test_help_names_the_exit_statuses():
+    done = subprocess.run([ADMIN, "export", "--help"], capture_output=True, text=True, check=True)
+    assert "usage: consentbox-admin export" in done.stdout
+    assert "3 when any was truncated" in " ".join(done.stdout.split())

@@ -1,0 +1,74 @@
+"""Fixtures for the recording tests: a fixed supervisor key, counter-pattern audio, the `age` binary."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Identity, identity_file_text
+
+STARTED = datetime(2026, 3, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=1)))
+
+
+@pytest.fixture(scope="session")
+def identity() -> X25519Identity:
+    """The supervisor's key, fixed so that failures reproduce."""
+    return X25519Identity.generate(secret=bytes(range(32)))
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
+    """The supervisor's identity file, as `age -i` and `consentbox-admin -i` take it."""
+    path = tmp_path / "supervisor.key"
+    path.write_text(identity_file_text(identity, STARTED))
+    return path
+
+
+@pytest.fixture(scope="session")
+def age_cli() -> str:
+    """The real `age` binary: our files must open with it, so its absence fails the test."""
+    path = shutil.which("age")
+    if path is None:
+        pytest.fail("the `age` command is not installed: apt-get install age")
+    return path
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    """An empty directory standing in for the card."""
+    path = tmp_path / "card"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def started() -> datetime:
+    """The wall-clock time the box gives a session, with its UTC offset."""
+    return STARTED
+
+
+def counter_pcm(policy: Policy, frames: int, first: int = 0) -> bytes:
+    """Frames `first` … `first + frames - 1` of audio in which no 4 KiB repeats (up to 2**32 samples).
+
+    32-bit samples are the running sample number; 16-bit ones alternate its low and high halves.
+    """
+    samples = range(first * policy.channels, (first + frames) * policy.channels)
+    if policy.sample_format.bytes_per_sample == 2:
+        # Low and high halves alternate, so 16-bit audio also never repeats within 4 GiB of samples.
+        return struct.pack(f"<{len(samples)}H", *((n >> 16 if n % 2 else n) & 0xFFFF for n in samples))
+    return struct.pack(f"<{len(samples)}I", *samples)
+
+
+PcmSource = Callable[[Policy, int, int], bytes]
+
+
+@pytest.fixture(scope="session")
+def pcm() -> PcmSource:
+    """`pcm(policy, frames, first=0)`: the counter-pattern audio of `counter_pcm`."""
+    return counter_pcm

@@ -1,0 +1,342 @@
+"""SessionFiles on a real directory: segments and manifests that `age -d` opens, and nothing in the clear."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from consentbox.core.policy import Policy, SampleFormat
+from consentbox.core.reasons import EndReason
+from consentbox.hw.errors import CardFull, CardLost, CardWriteError
+from consentbox.recording.export import export_session, read_manifest
+from consentbox.recording.manifest import Manifest
+from consentbox.recording.manifest import new_session_id
+from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
+from consentbox.recording.wav import HEADER_SIZE, streaming_header
+from consentbox.testing.cards import small_card
+
+CHUNK = 64 * 1024
+SMALL = Policy(segment_bytes=1 << 20)
+PERIOD = 1024  # frames per write, as ALSA hands them over
+
+
+def _start(card: Path, identity, started, policy: Policy = SMALL, **kwargs) -> SessionFiles:
+    return SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2, consents=[(1, 4.0), (2, 6.5)],
+                               started=started, **kwargs)
+
+
+def _feed(files: SessionFiles, audio: bytes, policy: Policy = SMALL) -> None:
+    step = PERIOD * policy.frame_bytes
+    for at in range(0, len(audio), step):
+        files.write(audio[at:at + step])
+
+
+def _age_d(age_cli: str, key_file: Path, path: Path) -> bytes:
+    done = subprocess.run([age_cli, "-d", "-i", str(key_file), str(path)], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout
+
+
+def _card_manifest(files: SessionFiles, identity) -> Manifest:
+    return read_manifest(files.card / f"{files.session}.manifest.age", [identity])
+
+
+def _segments(card: Path) -> list[Path]:
+    return sorted(card.glob("*.wav.age"))
+
+
+def test_create_writes_only_a_manifest_named_by_a_random_id(card, identity, started, age_cli, key_file):
+    files = _start(card, identity, started)
+    other = _start(card, identity, started)
+    assert files.session != other.session and len(files.session) == 16 and int(files.session, 16) >= 0
+    assert sorted(p.name for p in card.iterdir()) == sorted(
+        [f"{files.session}.manifest.age", f"{other.session}.manifest.age"])
+    manifest = Manifest.from_json(_age_d(age_cli, key_file, card / f"{files.session}.manifest.age"))
+    assert manifest == files.manifest()
+    assert (manifest.headcount, manifest.segments, manifest.intervals, manifest.end_reason) == (2, (), (), None)
+    assert [(c.seat, c.offset) for c in manifest.consents] == [(1, 4.0), (2, 6.5)]
+    assert manifest.expires.isoformat() == "2026-04-03" and manifest.started == started
+
+
+def test_intervals_each_get_segments_that_age_decrypts_to_a_wav_stream(card, identity, started, pcm, age_cli,
+                                                                       key_file):
+    files = _start(card, identity, started)
+    first, second = pcm(SMALL, 48_000 * 3), pcm(SMALL, 48_000 * 2, 48_000 * 3)
+    files.start_interval(10.0)
+    _feed(files, first)
+    files.stop_interval(13.0, 48_000 * 3)
+    files.start_interval(20.0)
+    _feed(files, second)
+    files.finalise(EndReason.ENDED, 22.5, withdrawn=False)
+
+    manifest = _card_manifest(files, identity)
+    assert [(i.start, i.end, i.frames) for i in manifest.intervals] == [
+        (10.0, 13.0, 144_000), (20.0, 22.5, 96_000)]
+    assert [s.interval for s in manifest.segments] == [0, 1]
+    assert (manifest.end_reason, manifest.ended, manifest.withdrawn) == (EndReason.ENDED, 22.5, False)
+    for path, segment, audio in zip(_segments(card), manifest.segments, [first, second], strict=True):
+        plaintext = _age_d(age_cli, key_file, path)
+        assert plaintext == streaming_header(SMALL) + audio
+        assert len(plaintext) == segment.plaintext_bytes
+        assert hashlib.sha256(plaintext).hexdigest() == segment.sha256
+
+
+@pytest.mark.parametrize("policy", [SMALL, Policy(segment_bytes=1 << 20, channels=3,
+                                                   sample_format=SampleFormat.S32_LE)],
+                         ids=["S16 mono", "S32 three channels"])
+def test_segments_rotate_before_exceeding_segment_bytes(card, identity, started, pcm, age_cli, key_file,
+                                                        policy):
+    audio = pcm(policy, 600_000)  # 1.2 MB or 7.2 MB of audio: one rotation, or several
+    files = _start(card, identity, started, policy)
+    files.start_interval(0.0)
+    _feed(files, audio, policy)
+    files.stop_interval(12.5, 600_000)
+
+    sizes = [path.stat().st_size for path in _segments(card)]
+    assert len(sizes) == len(files.manifest().segments) >= 2
+    assert max(sizes) <= policy.segment_bytes
+    # Full segments use the budget up to the last whole frame that fits.
+    assert all(policy.segment_bytes - size < policy.frame_bytes + 16 for size in sizes[:-1])
+    joined = b""
+    for path in _segments(card):
+        plaintext = _age_d(age_cli, key_file, path)
+        assert plaintext[:HEADER_SIZE] == streaming_header(policy)
+        assert (len(plaintext) - HEADER_SIZE) % policy.frame_bytes == 0
+        joined += plaintext[HEADER_SIZE:]
+    assert joined == audio
+
+
+def test_the_manifest_on_the_card_is_always_whole_and_current_at_each_change(card, identity, started, pcm):
+    files = _start(card, identity, started)
+    assert _card_manifest(files, identity) == files.manifest()
+    files.start_interval(1.0)
+    assert _card_manifest(files, identity) == files.manifest()
+    listed = 1
+    for at in range(0, 48_000 * 20, PERIOD):
+        files.write(pcm(SMALL, PERIOD, at))
+        segments = len(files.manifest().segments)
+        if segments != listed:  # a rotation just happened, and the card knows
+            assert _card_manifest(files, identity) == files.manifest()
+            listed = segments
+    assert listed >= 2
+    files.note_overruns(2)
+    files.stop_interval(21.0, 48_000 * 20)
+    assert _card_manifest(files, identity) == files.manifest()
+    files.finalise(EndReason.MAX_SESSION, 21.0, withdrawn=False)
+    assert _card_manifest(files, identity) == files.manifest()
+    assert files.manifest().overruns == 2
+    assert not list(card.glob(".*")), "a temporary manifest was left behind"
+
+
+def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one_whole(card, identity, started, monkeypatch):
+    files = _start(card, identity, started)
+    before = (card / f"{files.session}.manifest.age").read_bytes()
+
+    def failing_replace(source, target):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(CardWriteError, match="writing the manifest"):
+        files.start_interval(1.0)
+    assert (card / f"{files.session}.manifest.age").read_bytes() == before
+    assert _card_manifest(files, identity).intervals == ()
+    assert not list(card.glob(".*")), "the temporary manifest was left behind"
+
+
+def test_every_sealed_chunk_is_synced_as_soon_as_it_is_written(card, identity, started, pcm, monkeypatch):
+    synced = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.fstat(fd).st_size), real_fdatasync(fd)))
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    header_only = synced[-1]
+    audio = pcm(SMALL, 5 * CHUNK // 2)  # the stream (header + audio) fills 5 chunks and 44 bytes
+    _feed(files, audio)
+    assert synced == [header_only + n * (CHUNK + 16) for n in range(6)]
+    segment = _segments(card)[0]
+    assert segment.stat().st_size == synced[-1]  # only the unsealed tail waits in memory
+    files.stop_interval(6.0, 5 * CHUNK // 2)
+    assert synced[-1] == header_only + 5 * (CHUNK + 16) + HEADER_SIZE + 16 == segment.stat().st_size
+
+
+def _pcm_blocks(audio: bytes, size: int = 4096) -> list[bytes]:
+    """The audio's aligned 4 KiB blocks: any stretch of 8 KiB of it, wherever it starts, holds one."""
+    return [audio[at:at + size] for at in range(0, len(audio) - size + 1, size)]
+
+
+def test_no_audio_in_the_clear_anywhere(card, identity, started, pcm, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    audio = pcm(SMALL, 48_000 * 15)
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, audio[: len(audio) // 2])
+    files.stop_interval(7.5, 48_000 * 15 // 2)
+    files.start_interval(8.0)
+    _feed(files, audio[len(audio) // 2:])  # left open: a segment mid-write is checked too
+
+    blocks = _pcm_blocks(audio)
+    stored = [path for path in [*card.iterdir(), *scratch.rglob("*")] if path.is_file()]
+    assert len(stored) >= 3
+    for path in stored:
+        content = path.read_bytes()
+        assert not any(block in content for block in blocks), f"{path.name} holds audio in the clear"
+
+
+def test_destroy_leaves_nothing_of_the_session(card, identity, started, pcm):
+    keep = _start(card, identity, started)
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, pcm(SMALL, 48_000 * 8))
+    files.stop_interval(8.0, 48_000 * 8)
+    files.start_interval(9.0)
+    _feed(files, pcm(SMALL, 4096))  # capture still open: a withdrawal stops it and destroys
+    files.destroy()
+    assert [p.name for p in card.iterdir()] == [f"{keep.session}.manifest.age"]
+    with pytest.raises(SessionFilesError):
+        files.write(pcm(SMALL, 1))
+
+
+def test_a_crash_mid_recording_still_exports_what_was_sealed(card, identity, started, pcm):
+    audio = pcm(SMALL, 48_000 * 8)
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, audio)
+    del files  # the power goes: no stop, no finalise
+
+    manifest = read_manifest(next(card.glob("*.manifest.age")), [identity])
+    out = io.BytesIO()
+    report = export_session(card, manifest, [identity], out)
+    assert report.truncated and manifest.end_reason is None
+    exported = out.getvalue()[HEADER_SIZE:]
+    assert audio.startswith(exported) and len(audio) - len(exported) <= CHUNK
+    assert report.frames * SMALL.frame_bytes == len(exported)
+
+
+def test_a_segment_cut_mid_chunk_exports_the_chunks_before_the_cut(card, identity, started, pcm):
+    audio = pcm(SMALL, 48_000 * 4)
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, audio)
+    files.finalise(EndReason.ENDED, 4.0, withdrawn=False)
+    segment = _segments(card)[0]
+    with open(segment, "r+b") as damaged:
+        damaged.truncate(segment.stat().st_size - 30_000)
+
+    out = io.BytesIO()
+    report = export_session(card, _card_manifest(files, identity), [identity], out)
+    assert report.truncated and not report.segments[0].complete
+    assert "cut short" in report.segments[0].damage
+    exported = out.getvalue()[HEADER_SIZE:]
+    assert exported == audio[: (len(audio) + HEADER_SIZE) // CHUNK * CHUNK - HEADER_SIZE]
+
+
+def test_calls_out_of_order_are_refused(card, identity, started, pcm):
+    files = _start(card, identity, started)
+    with pytest.raises(SessionFilesError, match="not open"):
+        files.write(pcm(SMALL, 10))
+    files.start_interval(1.0)
+    with pytest.raises(SessionFilesError, match="already open"):
+        files.start_interval(2.0)
+    with pytest.raises(ValueError, match="whole number"):
+        files.write(b"\x00")
+    with pytest.raises(ValueError, match="before it started"):
+        files.stop_interval(0.5, 0)
+    files.finalise(EndReason.SHUTDOWN, 3.0, withdrawn=False)
+    assert files.manifest().intervals[0].end == 3.0
+    with pytest.raises(SessionFilesError, match="already finalised"):
+        files.finalise(EndReason.ENDED, 4.0, withdrawn=False)
+
+
+@pytest.mark.parametrize(("number", "kind"), [
+    (errno.ENOSPC, CardFull), (errno.EDQUOT, CardFull),
+    (errno.EROFS, CardLost), (errno.ENOENT, CardLost), (errno.ENODEV, CardLost), (errno.ENXIO, CardLost),
+    (errno.ESTALE, CardLost), (errno.ENOTDIR, CardLost),
+    (errno.EIO, CardWriteError), (errno.EPERM, CardWriteError),
+])
+def test_card_errors_by_errno(card, number, kind):
+    error = card_error(OSError(number, os.strerror(number)), card, "writing audio")
+    assert type(error) is kind
+    assert str(card) in str(error) and "\n" not in str(error)
+
+
+def test_an_io_error_on_a_card_whose_directory_vanished_is_a_lost_card(tmp_path):
+    assert type(card_error(OSError(errno.EIO, "I/O error"), tmp_path / "gone", "writing audio")) is CardLost
+
+
+@pytest.fixture
+def small(tmp_path: Path):
+    """A 3 MiB card that really fills up."""
+    try:
+        with small_card(tmp_path / "small", 3 << 20) as path:
+            yield path
+    except OSError as error:
+        pytest.fail(str(error))
+
+
+def test_a_full_card_stops_the_recording_and_keeps_what_was_written(small, identity, started, pcm):
+    files = _start(small, identity, started)
+    files.start_interval(0.0)
+    audio = pcm(SMALL, 48_000 * 60)  # 5.8 MB: more than the card holds
+    with pytest.raises(CardFull, match=str(small)) as raised:
+        _feed(files, audio)
+    assert files.fault is raised.value
+    with pytest.raises(CardFull) as again:
+        files.write(pcm(SMALL, PERIOD))
+    assert again.value is raised.value
+    files.stop_interval(60.0, 48_000 * 60)  # best effort: no second raise for the same fault
+    files.finalise(EndReason.CARD_FULL, 60.0, withdrawn=False)
+
+    manifest = read_manifest(small / f"{files.session}.manifest.age", [identity])
+    assert manifest.end_reason is EndReason.CARD_FULL  # the cut-off chunk made room for the last manifest
+    out = io.BytesIO()
+    report = export_session(small, manifest, [identity], out)
+    assert [s.digest for s in report.segments] == ["verified", "verified", "unverified"]
+    assert "ends after payload chunk" in report.segments[-1].damage  # cut at a chunk boundary
+    exported = out.getvalue()[HEADER_SIZE:]
+    assert len(exported) > 2_500_000 and audio.startswith(exported) and report.truncated
+
+
+def test_a_pulled_card_is_lost_and_the_rest_still_finalises_quietly(card, identity, started, pcm, tmp_path):
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, pcm(SMALL, 48_000 * 3))
+    pulled = tmp_path / "pulled"
+    card.rename(pulled)  # the directory is gone; the open segment still takes writes
+    with pytest.raises(CardLost, match=str(card)):
+        _feed(files, pcm(SMALL, 48_000 * 10))  # the next rotation needs the directory
+    files.finalise(EndReason.CARD_LOST, 13.0, withdrawn=False)
+    with pytest.raises(CardLost):
+        files.destroy()  # a withdrawal now must not pretend the audio is gone
+
+    manifest = read_manifest(pulled / f"{files.session}.manifest.age", [identity])
+    report = export_session(pulled, manifest, [identity], io.BytesIO())
+    # The first segment was sealed before the rotation failed; the manifest could not learn its digest.
+    assert report.segments[0].complete and not report.truncated and report.frames >= 48_000 * 5
+
+
+def test_a_lagging_manifest_still_exports_every_segment(card, identity, started, pcm):
+    audio = pcm(SMALL, 48_000 * 15)
+    files = _start(card, identity, started)
+    files.start_interval(0.0)
+    _feed(files, audio[: 48_000 * 2 * 4])
+    early = (card / f"{files.session}.manifest.age").read_bytes()  # lists one open segment
+    _feed(files, audio[48_000 * 2 * 4:])
+    files.finalise(EndReason.ENDED, 15.0, withdrawn=False)
+    (card / f"{files.session}.manifest.age").write_bytes(early)  # as if the box stopped before the update
+
+    out = io.BytesIO()
+    report = export_session(card, read_manifest(card / f"{files.session}.manifest.age", [identity]),
+                            [identity], out)
+    assert out.getvalue()[HEADER_SIZE:] == audio
+    assert [s.listed for s in report.segments] == [True] + [False] * (len(report.segments) - 1)
+    assert {s.digest for s in report.segments} == {"unverified"}
+    assert not report.truncated and any("not yet in the manifest" in note for note in report.notes())

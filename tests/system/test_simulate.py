@@ -1,0 +1,258 @@
+"""Every row of the front-panel table (PRODUCT.md §1), through `consentbox simulate` as a user runs it.
+
+Each test plays a script through the real wiring (gpiozero mock pins, libasound through ALSA's file
+plugin, a directory card), then checks the printed timeline, the files on the card, and the audio the
+supervisor exports with `consentbox-admin export`. The microphone plays a position signal, so the
+exported audio says which input frames it holds: each REC-LED-on interval must be the start of the
+input again (the device is opened afresh) and last as long as the LED was on, within one ALSA period.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from consentbox.core.policy import Policy
+from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
+
+BIN = Path(sys.executable).parent
+POLICY = Policy()
+PERIOD = POLICY.period_frames
+INPUT_SECONDS = 150
+SCAN_RUN = 4096
+
+
+@pytest.fixture(scope="module")
+def microphone(tmp_path_factory) -> tuple[Path, bytes]:
+    """The input WAV (a position signal) and its PCM."""
+    pcm = position_pcm(0, INPUT_SECONDS * POLICY.rate, POLICY)
+    path = tmp_path_factory.mktemp("input") / "microphone.wav"
+    write_wav(path, pcm, POLICY)
+    return path, pcm
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory) -> tuple[Path, str]:
+    key = tmp_path_factory.mktemp("keys") / "supervisor.key"
+    made = subprocess.run([BIN / "consentbox-admin", "keygen", "-o", key], capture_output=True, check=True)
+    return key, made.stderr.decode().split()[-1]
+
+
+@dataclass
+class Run:
+    timeline: list[dict]
+    card: Path
+    exported: Path
+    export_status: int
+
+    def states(self) -> list[str]:
+        return [e["state"] for e in self.timeline if e["event"] == "state"]
+
+    def of(self, event: str, **match) -> list[dict]:
+        return [e for e in self.timeline if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
+
+    def led_intervals(self) -> list[float]:
+        times = [e["t"] for e in self.of("led", led="rec")]
+        assert len(times) % 2 == 0, "the REC LED was left on"
+        return [off - on for on, off in zip(times[::2], times[1::2])]
+
+    def card_files(self) -> list[str]:
+        return sorted(p.name for p in self.card.iterdir())
+
+    def manifests(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted(self.exported.glob("*.json"))]
+
+    def audio(self) -> list[bytes]:
+        out = []
+        for path in sorted(self.exported.glob("*.wav")):
+            with wave.open(str(path)) as wav:
+                out.append(wav.readframes(wav.getnframes()))
+        return out
+
+
+@pytest.fixture
+def simulate(tmp_path, microphone, supervisor):
+    key, recipient = supervisor
+
+    def run(script: str, *options: str, config: str | None = None) -> Run:
+        card, exported = tmp_path / "card", tmp_path / "exported"
+        card.mkdir()
+        exported.mkdir()
+        script_file = tmp_path / "script.txt"
+        script_file.write_text(script)
+        args = [BIN / "consentbox", "simulate", "--script", script_file, "--audio", microphone[0],
+                "--card", card, "--recipient", recipient, *options]
+        if config is not None:
+            (tmp_path / "config.toml").write_text(config)
+            args += ["--config", tmp_path / "config.toml"]
+        result = subprocess.run(args, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        timeline = [json.loads(line) for line in result.stdout.splitlines()]
+        export = subprocess.run([BIN / "consentbox-admin", "export", "-i", key, "--out", exported, card],
+                                capture_output=True, text=True)
+        assert export.returncode in (0, 3), export.stderr
+        return Run(timeline, card, exported, export.returncode)
+
+    return run
+
+
+def assert_audio_matches_led(run: Run, sessions: int = 1) -> None:
+    """Each REC-LED-on interval is the input from its start, as long as the LED was on (± a period)."""
+    audio = run.audio()
+    assert len(audio) == sessions
+    pieces = [piece for recording in audio for piece in spans(recording, POLICY)]
+    intervals = run.led_intervals()
+    assert len(pieces) == len(intervals), pieces
+    for piece, seconds in zip(pieces, intervals):
+        assert isinstance(piece, range) and piece.start == 0, "each interval starts at the input's start"
+        assert abs(len(piece) - seconds * POLICY.rate) <= PERIOD, (len(piece), seconds)
+
+
+def assert_no_plaintext(run: Run, pcm: bytes) -> None:
+    """No 4 KiB run of the input appears in any file on the card or in the temp directory."""
+    probes = [pcm[i:i + SCAN_RUN] for i in range(0, len(pcm) - SCAN_RUN, len(pcm) // 64)]
+    places = [run.card, Path(tempfile.gettempdir())]
+    for place in places:
+        for path in place.rglob("*"):
+            if not path.is_file() or path.is_symlink() or path.suffix == ".wav" or path.name.endswith(".partial"):
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            assert not any(probe in data for probe in probes), f"input audio found in {path}"
+
+
+SETUP = "0 tap record\n"
+CONSENTED = SETUP + "2 tap consent 1\n3 tap consent 2\n"
+RECORD_5S = CONSENTED + "5 hold record 1.5\n11 hold record 2.5\n"  # REC LED on 6.0 .. 13.0
+
+
+def test_idle_tap_record_sets_up_a_session_and_writes_nothing(simulate):
+    run = simulate(SETUP + "5 end\n")
+    assert run.states()[:2] == ["IDLE", "COLLECTING"]
+    assert run.of("setup")[0]["headcount"] == 2
+    assert run.card_files() == []
+
+
+def test_headcount_increments_and_every_party_must_consent(simulate):
+    run = simulate(SETUP + "1 tap record\n2 tap consent 1\n3 tap consent 2\n5 hold record 1.5\n"
+                   "7 tap consent 3\n9 hold record 1.2\n12 hold record 2.5\n")
+    assert [e["headcount"] for e in run.of("headcount")] == [3]
+    assert run.of("refused")[0]["reason"] == "not everyone has consented"
+    assert [e["seat"] for e in run.of("consent")] == [1, 2, 3]
+    assert run.manifests()[0]["headcount"] == 3
+    assert_audio_matches_led(run)
+
+
+def test_one_consent_per_seat(simulate):
+    run = simulate(SETUP + "1 tap consent 1\n2 tap consent 1\n3 tap consent 1\n5 hold record 1.5\n9 end\n")
+    assert [e["seat"] for e in run.of("consent")] == [1]
+    assert "READY" not in run.states() and run.card_files() == []
+
+
+def test_shared_button_counts_taps_a_second_apart(simulate):
+    run = simulate(SETUP + "1 tap consent 1\n1.4 tap consent 1\n3 tap consent 1\n5 hold record 1.5\n"
+                   "8 hold record 2.5\n", "--shared-consent")
+    assert [e["seat"] for e in run.of("consent")] == [1, 2]
+    assert "RECORDING" in run.states()
+    assert_audio_matches_led(run)
+
+
+def test_bouncing_contacts_count_once(simulate):
+    bounce = "".join(f"{1 + i * 0.004:.3f} {'press' if i % 2 == 0 else 'release'} consent 1\n" for i in range(5))
+    run = simulate(SETUP + bounce + "2 release consent 1\n9 end\n")
+    assert [e["seat"] for e in run.of("consent")] == [1]
+
+
+def test_ready_hold_record_lights_rec_led_before_capture_and_records_exactly_that(simulate, microphone):
+    run = simulate(RECORD_5S)
+    led_on = run.of("led", led="rec", on=True)[0]
+    capture = run.of("capture", open=True)[0]
+    assert led_on["t"] == capture["t"] == 6.0
+    assert run.timeline.index(led_on) < run.timeline.index(capture)
+    assert run.of("session")[0]["end"] == "ended"
+    names = run.card_files()
+    assert len(names) == 2 and names[0].endswith(".000.wav.age") and names[1].endswith(".manifest.age")
+    assert {e["path"] for e in run.of("file")} == set(names)
+    assert run.export_status == 0
+    assert_audio_matches_led(run)
+    assert_no_plaintext(run, microphone[1])
+
+
+def test_age_decrypts_every_file_on_the_card(simulate, supervisor):
+    run = simulate(RECORD_5S)
+    for path in run.card.iterdir():
+        subprocess.run(["age", "-d", "-i", supervisor[0], "-o", "/dev/null", path], check=True)
+
+
+def test_refused_hold_writes_nothing(simulate):
+    run = simulate(SETUP + "1 tap consent 1\n2 hold record 3\n9 end\n")
+    assert run.of("refused")[0]["reason"] == "not everyone has consented"
+    assert run.of("capture") == [] and run.of("led", led="rec") == [] and run.card_files() == []
+
+
+def test_pause_and_resume_reopen_the_device_from_the_start(simulate, microphone):
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 tap record\n20 tap record\n24 hold record 2.5\n")
+    assert run.states()[-4:] == ["RECORDING", "PAUSED", "RECORDING", "IDLE"]
+    close, led_off = run.of("capture", open=False)[0], run.of("led", led="rec", on=False)[0]
+    assert run.timeline.index(close) < run.timeline.index(led_off)
+    intervals = run.manifests()[0]["intervals"]
+    assert len(intervals) == 2
+    assert_audio_matches_led(run)
+    assert_no_plaintext(run, microphone[1])
+
+
+def test_withdrawal_destroys_the_session_by_default(simulate, microphone):
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 hold consent 2 2.5\n")
+    assert "WITHDRAWN" in run.states()
+    assert run.of("session")[0]["end"] == "withdrawn" and run.of("session")[0]["kept"] is False
+    assert run.card_files() == []
+    assert_no_plaintext(run, microphone[1])
+
+
+def test_withdrawal_with_keep_keeps_the_session_marked(simulate):
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 hold consent 2 2.5\n",
+                   config='[policy]\non_withdrawal = "keep"\n')
+    manifest = run.manifests()[0]
+    assert manifest["withdrawn"] is True and manifest["end_reason"] == "withdrawn"
+    assert_audio_matches_led(run)
+
+
+def test_withdrawal_before_recording_leaves_nothing(simulate):
+    run = simulate(SETUP + "1 tap consent 1\n3 hold consent 1 2.5\n9 end\n")
+    assert "WITHDRAWN" in run.states() and run.card_files() == []
+
+
+def test_consent_timeout_cancels_the_setup(simulate):
+    run = simulate(SETUP + "1 tap consent 1\n400 end\n")
+    assert run.of("session")[0]["end"] == "consent timeout"
+    assert run.of("session")[0]["t"] == pytest.approx(181.1)
+    assert run.card_files() == []
+
+
+def test_pause_timeout_ends_the_session(simulate):
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 tap record\n2000 end\n")
+    assert run.of("session")[0]["end"] == "pause timeout"
+    assert run.manifests()[0]["end_reason"] == "pause timeout"
+    assert_audio_matches_led(run)
+
+
+def test_max_session_stops_a_forgotten_recorder(simulate):
+    run = simulate(CONSENTED + "5 hold record 1.5\n500 end\n", config="[policy]\nmax_session = 90\n")
+    end = run.of("session")[0]
+    assert end["end"] == "max session" and end["t"] == pytest.approx(96.0, abs=POLICY.period_seconds)
+    assert_audio_matches_led(run)
+
+
+def test_recording_past_the_input_records_silence(simulate):
+    run = simulate(CONSENTED + f"5 hold record 1.5\n{INPUT_SECONDS + 20} hold record 2.5\n")
+    pieces = spans(run.audio()[0], POLICY)
+    assert pieces[0] == range(0, INPUT_SECONDS * POLICY.rate) and isinstance(pieces[1], Silence)
