@@ -15,7 +15,7 @@ import pytest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError
-from consentbox.recording.export import export_session, read_manifest
+from consentbox.admin.export import export_session, read_manifest
 from consentbox.recording.manifest import Manifest
 from consentbox.recording.manifest import new_session_id
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error

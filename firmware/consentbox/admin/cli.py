@@ -18,7 +18,7 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
-from consentbox.recording.export import export_card
+from consentbox.admin.export import export_card
 
 EXIT_OK = 0
 EXIT_FAILED = 1

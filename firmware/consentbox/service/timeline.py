@@ -52,10 +52,26 @@ def _fields(command: Command, session_id: str) -> dict[str, Any]:
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One readable line for a timeline entry, for people watching a demo."""
-    details = ", ".join(f"{key} {value}" for key, value in entry.items() if key not in ("t", "event"))
-    return f"{entry['t']:9.2f} s  {entry['event']:<9} {details}"
-
+    """One readable line for a timeline entry, for people watching a demo or a training run."""
+    kind = entry["event"]
+    words = {
+        "state": lambda e: f"-> {e['state']}",
+        "led": lambda e: f"REC LED {'on' if e['on'] else 'off'}",
+        "status": lambda e: f"STATUS LED {e['colour']} {e['rhythm']}" + (f" x{e['count']}" if e["count"] else ""),
+        "capture": lambda e: "capture " + ("opened" if e["open"] else "closed"),
+        "setup": lambda e: f"session {e['id']} set up for {e['headcount']} parties",
+        "headcount": lambda e: f"headcount now {e['headcount']}",
+        "consent": lambda e: f"seat {e['seat']} consents",
+        "refused": lambda e: f"refused: {e['reason']}",
+        "flash": lambda e: f"STATUS flashes {e['colour']} x{e['count']}",
+        "tone": lambda e: f"buzzer: {e['tone']}",
+        "file": lambda e: f"card: {e['path']}",
+        "fault": lambda e: f"FAULT: {e['problem']} ({e['detail']})",
+        "session": lambda e: f"session {e['id']} ended ({e['end']}), recording "
+        + ("kept" if e["kept"] else "destroyed"),
+    }
+    text = words[kind](entry) if kind in words else str(entry)
+    return f"{entry['t']:9.2f} s  {text}"
 
 def values(timeline: list[dict[str, Any]], event: str, key: str) -> list[Any]:
     """The values of `key` in the entries of kind `event`, in order."""

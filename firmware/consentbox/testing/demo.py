@@ -20,7 +20,7 @@ from pathlib import Path
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
-from consentbox.recording.export import export_card
+from consentbox.admin.export import export_card
 from consentbox.service.config import load_config
 from consentbox.service.simulate import simulate, simulated_config
 from consentbox.service.timeline import describe

@@ -1,0 +1,75 @@
+"""`consentbox run`, the daemon: it starts, says whether it is ready, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def start(tmp_path: Path, card: Path, recipients: str) -> subprocess.Popen[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[panel]\npin_factory = "mock"\n[audio]\ndevice = "null"\n'
+        f'[card]\npath = "{card}"\nrequire_mount = false\n[keys]\nrecipients = [{recipients}]\n'
+    )
+    return subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True)
+
+
+def first_status(process: subprocess.Popen[str]) -> dict:
+    assert process.stderr is not None
+    for line in process.stderr:
+        entry = json.loads(line)
+        if entry["event"] == "status":
+            return entry
+    raise AssertionError("the daemon ended without showing a status")
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("consentbox run did not stop on SIGTERM")
+
+
+@pytest.fixture
+def recipient() -> str:
+    made = subprocess.run([BIN / "consentbox-admin", "keygen"], capture_output=True, text=True, check=True)
+    return made.stderr.split()[-1]
+
+
+def test_a_ready_box_shows_steady_green_and_stops_on_sigterm(tmp_path, recipient):
+    card = tmp_path / "card"
+    card.mkdir()
+    process = start(tmp_path, card, f'"{recipient}"')
+    assert first_status(process) == {"t": pytest.approx(0, abs=5), "event": "status", "colour": "green",
+                                      "rhythm": "steady", "count": 0}
+    assert stop(process) == 0
+
+
+@pytest.mark.parametrize(("has_card", "keys", "code"), [(False, True, 1), (True, False, 6)],
+                         ids=["no card", "not provisioned"])
+def test_a_box_that_is_not_ready_blinks_its_code(tmp_path, recipient, has_card, keys, code):
+    card = tmp_path / "card"
+    if has_card:
+        card.mkdir()
+    process = start(tmp_path, card, f'"{recipient}"' if keys else "")
+    status = first_status(process)
+    assert (status["colour"], status["rhythm"], status["count"]) == ("red", "code", code)
+    assert stop(process) == 0
+
+
+def test_a_bad_config_is_one_line_and_exit_1(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[policy]\ndefault_parties = 0\n")
+    done = subprocess.run([BIN / "consentbox", "run", "--config", config], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "key default_parties: 0 is out of range" in done.stderr
