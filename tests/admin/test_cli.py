@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -20,15 +19,8 @@ def admin(*args: str, stdin: bytes = b"", check: bool = False) -> subprocess.Com
     return subprocess.run([ADMIN, *args], input=stdin, capture_output=True, check=check)
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"`{name}` is not installed: run .ci/run (it installs Debian's age package)")
-    return found
-
-
 @pytest.fixture
-def identity(tmp_path: Path) -> tuple[Path, str]:
+def supervisor_key(tmp_path: Path) -> tuple[Path, str]:
     """A fresh identity file made by our keygen, and its recipient."""
     path = tmp_path / "supervisor.key"
     result = admin("keygen", "-o", str(path), check=True)
@@ -42,18 +34,18 @@ def test_version_and_help():
         assert b"usage: consentbox-admin " + command.encode() in admin(command, "--help", check=True).stdout
 
 
-def test_keygen_writes_an_age_keygen_compatible_file_with_mode_0600(identity):
-    path, recipient = identity
+def test_keygen_writes_an_age_keygen_compatible_file_with_mode_0600(supervisor_key, age_keygen_cli):
+    path, recipient = supervisor_key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     lines = path.read_text().splitlines()
     assert lines[0].startswith("# created: ") and lines[1] == f"# public key: {recipient}"
     assert lines[2].startswith("AGE-SECRET-KEY-1") and len(lines) == 3
-    converted = subprocess.run([tool("age-keygen"), "-y", str(path)], capture_output=True, check=True)
+    converted = subprocess.run([age_keygen_cli, "-y", str(path)], capture_output=True, check=True)
     assert converted.stdout.decode().strip() == recipient
 
 
-def test_keygen_never_overwrites_a_key(identity):
-    path, _ = identity
+def test_keygen_never_overwrites_a_key(supervisor_key):
+    path, _ = supervisor_key
     before = path.read_bytes()
     result = admin("keygen", "-o", str(path))
     assert result.returncode == 1 and b"already exists" in result.stderr
@@ -66,32 +58,32 @@ def test_keygen_to_stdout():
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 5_000_000])
-def test_our_files_open_with_age_and_age_files_open_with_ours(tmp_path, identity, size):
-    key, recipient = identity
+def test_our_files_open_with_age_and_age_files_open_with_ours(tmp_path, supervisor_key, size, age_cli):
+    key, recipient = supervisor_key
     plain = tmp_path / "plain"
     plain.write_bytes(os.urandom(size))
 
     ours = tmp_path / "ours.age"
     admin("encrypt", "-r", recipient, "-o", str(ours), str(plain), check=True)
-    by_age = subprocess.run([tool("age"), "-d", "-i", str(key), str(ours)], capture_output=True, check=True)
+    by_age = subprocess.run([age_cli, "-d", "-i", str(key), str(ours)], capture_output=True, check=True)
     assert by_age.stdout == plain.read_bytes()
 
     theirs = tmp_path / "theirs.age"
-    subprocess.run([tool("age"), "-e", "-r", recipient, "-o", str(theirs), str(plain)], check=True)
+    subprocess.run([age_cli, "-e", "-r", recipient, "-o", str(theirs), str(plain)], check=True)
     out = tmp_path / "out"
     admin("decrypt", "-i", str(key), "-o", str(out), str(theirs), check=True)
     assert out.read_bytes() == plain.read_bytes()
 
 
-def test_stdin_to_stdout_round_trip(identity):
-    key, recipient = identity
+def test_stdin_to_stdout_round_trip(supervisor_key):
+    key, recipient = supervisor_key
     sealed = admin("encrypt", "-r", recipient, stdin=b"session audio", check=True).stdout
     assert sealed.startswith(b"age-encryption.org/v1\n")
     assert admin("decrypt", "-i", str(key), stdin=sealed, check=True).stdout == b"session audio"
 
 
-def test_several_recipients_each_decrypt(tmp_path, identity):
-    key, recipient = identity
+def test_several_recipients_each_decrypt(tmp_path, supervisor_key):
+    key, recipient = supervisor_key
     other = tmp_path / "other.key"
     other_recipient = admin("keygen", "-o", str(other), check=True).stderr.decode().split()[-1]
     sealed = admin("encrypt", "-r", recipient, "-r", other_recipient, stdin=b"x" * 100, check=True).stdout
@@ -106,8 +98,8 @@ def sealed_file(tmp_path: Path, recipient: str, size: int) -> tuple[Path, bytes]
     return path, plain
 
 
-def test_wrong_key_fails_with_one_line_and_leaves_no_output(tmp_path, identity):
-    _, recipient = identity
+def test_wrong_key_fails_with_one_line_and_leaves_no_output(tmp_path, supervisor_key):
+    _, recipient = supervisor_key
     sealed, _ = sealed_file(tmp_path, recipient, 1000)
     stranger = tmp_path / "stranger.key"
     admin("keygen", "-o", str(stranger), check=True)
@@ -118,8 +110,8 @@ def test_wrong_key_fails_with_one_line_and_leaves_no_output(tmp_path, identity):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["session.age", "stranger.key", "supervisor.key"]
 
 
-def test_truncated_file_fails_without_salvage_and_leaves_no_output(tmp_path, identity):
-    key, recipient = identity
+def test_truncated_file_fails_without_salvage_and_leaves_no_output(tmp_path, supervisor_key):
+    key, recipient = supervisor_key
     sealed, _ = sealed_file(tmp_path, recipient, 3 * CHUNK)
     sealed.write_bytes(sealed.read_bytes()[:-1000])
     out = tmp_path / "out"
@@ -129,8 +121,8 @@ def test_truncated_file_fails_without_salvage_and_leaves_no_output(tmp_path, ide
 
 
 @pytest.mark.parametrize("damage", ["cut", "flip"])
-def test_salvage_recovers_the_authenticated_prefix_and_exits_3(tmp_path, identity, damage):
-    key, recipient = identity
+def test_salvage_recovers_the_authenticated_prefix_and_exits_3(tmp_path, supervisor_key, damage):
+    key, recipient = supervisor_key
     sealed, plain = sealed_file(tmp_path, recipient, 3 * CHUNK + 500)
     data = bytearray(sealed.read_bytes())
     if damage == "cut":
@@ -145,8 +137,8 @@ def test_salvage_recovers_the_authenticated_prefix_and_exits_3(tmp_path, identit
     assert out.read_bytes() == plain[: 3 * CHUNK]
 
 
-def test_salvage_of_an_intact_file_is_a_plain_success(tmp_path, identity):
-    key, recipient = identity
+def test_salvage_of_an_intact_file_is_a_plain_success(tmp_path, supervisor_key):
+    key, recipient = supervisor_key
     sealed, plain = sealed_file(tmp_path, recipient, CHUNK + 1)
     result = admin("decrypt", "--salvage", "-i", str(key), str(sealed))
     assert result.returncode == 0 and result.stdout == plain and result.stderr == b""

@@ -27,33 +27,11 @@ STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=timezone.utc)
 PERIOD = 1024
 
 
-@pytest.fixture(scope="module")
-def identity() -> X25519Identity:
-    """The supervisor's key."""
-    return X25519Identity.generate(secret=bytes(range(40, 72)))
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
-    """The supervisor's identity file."""
-    path = tmp_path / "supervisor.key"
-    path.write_text(identity_file_text(identity, STARTED))
-    return path
-
-
-@pytest.fixture
-def card(tmp_path: Path) -> Path:
-    """The card's directory."""
-    path = tmp_path / "card"
-    path.mkdir()
-    return path
-
-
 def record(card: Path, identity: X25519Identity, seconds: list[float], *, policy: Policy = SMALL,
            end: EndReason | None = EndReason.ENDED, seed: int = 1) -> tuple[SessionFiles, bytes]:
     """A session with one capture interval per entry of `seconds`; returns its files and all its audio."""
-    files = SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2, consents=[(1, 2.0), (2, 3.0)],
-                                started=STARTED)
+    files = SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2,
+                                consents=[(1, 2.0), (2, 3.0)], started=STARTED)
     source = random.Random(seed)
     audio = b""
     offset = 10.0
@@ -90,14 +68,7 @@ def report(out: Path, session: str) -> dict:
     return json.loads((out / f"{session}.json").read_text())
 
 
-def age_cli() -> str:
-    path = shutil.which("age")
-    if path is None:
-        pytest.fail("the `age` command is not installed: apt-get install age")
-    return path
-
-
-def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_file, tmp_path):
+def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_file, tmp_path, age_cli):
     first, first_audio = record(card, identity, [14.0, 3.5])
     second, second_audio = record(card, identity, [2.0], policy=Policy(rate=16_000, channels=2,
                                   sample_format=SampleFormat.S32_LE), seed=2)
@@ -122,7 +93,7 @@ def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_fi
     assert len(found["export"]["segments"]) == 3  # 14 s rotates once; the second interval has its own
 
     for segment in card.glob("*.wav.age"):  # and every file on the card opens with age itself
-        plain = subprocess.run([age_cli(), "-d", "-i", str(key_file), str(segment)], capture_output=True,
+        plain = subprocess.run([age_cli, "-d", "-i", str(key_file), str(segment)], capture_output=True,
                                check=True).stdout
         assert plain.startswith(b"RIFF$\x00\x00\x80WAVE")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -14,37 +13,6 @@ from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text
 
 STARTED = datetime(2026, 3, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=1)))
-
-
-@pytest.fixture(scope="session")
-def identity() -> X25519Identity:
-    """The supervisor's key, fixed so that failures reproduce."""
-    return X25519Identity.generate(secret=bytes(range(32)))
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
-    """The supervisor's identity file, as `age -i` and `consentbox-admin -i` take it."""
-    path = tmp_path / "supervisor.key"
-    path.write_text(identity_file_text(identity, STARTED))
-    return path
-
-
-@pytest.fixture(scope="session")
-def age_cli() -> str:
-    """The real `age` binary: our files must open with it, so its absence fails the test."""
-    path = shutil.which("age")
-    if path is None:
-        pytest.fail("the `age` command is not installed: apt-get install age")
-    return path
-
-
-@pytest.fixture
-def card(tmp_path: Path) -> Path:
-    """An empty directory standing in for the card."""
-    path = tmp_path / "card"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture(scope="session")

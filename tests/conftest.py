@@ -1,0 +1,62 @@
+"""Fixtures shared by every test directory: fixed keys, a card directory, and the real `age` tools.
+
+A missing tool fails the test that needs it (never a skip): CI installs them all (.ci/run).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from consentbox.crypto import X25519Identity, identity_file_text
+
+
+def required_tool(name: str) -> str:
+    """The path of command `name`; the test fails, loudly, when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"the `{name}` command is not installed: run .ci/run, which installs what tests need")
+    return path
+
+
+@pytest.fixture(scope="session")
+def age_cli() -> str:
+    """The real `age` binary: our files must open with it."""
+    return required_tool("age")
+
+
+@pytest.fixture(scope="session")
+def age_keygen_cli() -> str:
+    """The real `age-keygen` (from the same Debian package as `age`)."""
+    return required_tool("age-keygen")
+
+
+@pytest.fixture(scope="session")
+def identity() -> X25519Identity:
+    """The supervisor's key, fixed so that failures reproduce."""
+    return X25519Identity.generate(secret=bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def other_identity() -> X25519Identity:
+    """A second fixed key, for files that must not open with the first."""
+    return X25519Identity.generate(secret=bytes(range(100, 132)))
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
+    """The supervisor's identity file, as `age -i` and `consentbox-admin -i` take it."""
+    path = tmp_path / "supervisor.key"
+    path.write_text(identity_file_text(identity, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    return path
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    """An empty directory standing in for the card."""
+    path = tmp_path / "card"
+    path.mkdir()
+    return path
