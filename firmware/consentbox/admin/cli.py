@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 from consentbox import __version__
+from consentbox.admin.export import export_card
 from consentbox.admin.output import input_stream, output_stream
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
-from consentbox.admin.export import export_card
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -34,6 +34,10 @@ from consentbox.service.timeline import command_entry, state_entry
 
 Report = Callable[[dict[str, Any]], None]
 
+#: While recording, how often the card is checked for having gone (a lazily unmounted card still
+#: takes writes into open files, so a failed write alone would not notice it).
+CARD_CHECK_SECONDS = 1.0
+
 
 @dataclass
 class _Setup:
@@ -78,6 +82,7 @@ class Box:
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._setup: _Setup | None = None
         self._problems: frozenset[Problem] | None = None
+        self._next_card_check = 0.0
 
     # -- events in --------------------------------------------------------------------------------
 
@@ -190,6 +195,11 @@ class Box:
             self._report_segment(setup, self.clock.now())
         except HardwareError as error:
             self._fault(error)
+            return
+        if self.clock.now() >= self._next_card_check:
+            self._next_card_check = self.clock.now() + CARD_CHECK_SECONDS
+            if self.card.problems() & {Problem.NO_CARD, Problem.CARD_READ_ONLY}:
+                self.inject_fault(Problem.CARD_LOST, f"card {self.card.path} is gone or read-only")
 
     def _close_capture(self, setup: _Setup, now: float) -> None:
         self.audio.close()
