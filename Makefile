@@ -32,7 +32,7 @@ run: $(VENV)/.installed
 	$(PY) -m consentbox.testing.demo
 
 bench: $(VENV)/.installed
-	$(PY) -m consentbox.testing.bench_age
+	$(PY) -m consentbox.testing.bench
 
 diagram: $(VENV)/.installed
 	$(PY) -m consentbox.core.diagram > docs/session.md

@@ -1,0 +1,258 @@
+"""What recording costs the box next to `arecord | age`, and how soon capture follows the RECORD hold.
+
+    python -m consentbox.testing.bench_record [MINUTES]
+
+Cost: `consentbox simulate` records MINUTES of a test tone in virtual time, alternating with
+`arecord | age` capturing the same samples through the same kind of device (ALSA's `file` plugin
+on the `null` slave, which has no clock, so neither side waits for real time) and encrypting them.
+Every process is measured whole, interpreter start-up included. CPU is getrusage(RUSAGE_CHILDREN)
+before and after a run. Each command runs under GNU time, whose wait4() gives that command's own
+peak RSS: waited for from here, a new program's ru_maxrss starts at this process's peak (Linux
+carries it over at exec), and making a 10-minute test tone takes that to about 150 MB.
+
+Latency: in virtual time the REC LED and capture come at the hold threshold by construction, so
+short `--realtime` runs of two sessions are timed instead, from their timelines. An entry's `t` is
+the box's clock read just after the command was carried out: the LED once its pin is driven,
+capture once the session's files are on the card and the device is open. The threshold is taken
+as the script's press time plus record_hold; the press itself comes a little later, when the
+script's sleep ends, so the delays are upper bounds. The first session is the process's first
+encryption, the second shows a box that has recorded before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import wave
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Identity, decrypt
+from consentbox.recording.wav import HEADER_SIZE
+from consentbox.service.config import load_config
+from consentbox.testing.demo import write_test_tone
+
+_RUNS = 3
+_REALTIME_RUNS = 5
+_HOLD_AT = 1.0  # when the scripts press RECORD, after set-up and both consents
+_REALTIME_RECORDING = 1.0  # seconds the realtime runs record after the threshold
+_DEVICE = "consentbox_bench"
+_COPY_FRAMES = 1 << 16
+_CONSENTBOX = Path(sys.executable).parent / "consentbox"
+
+
+@dataclass(frozen=True)
+class Commands:
+    """The commands the recording benchmark runs besides the box."""
+
+    arecord: str
+    age: str
+    time: str
+
+    @classmethod
+    def find(cls) -> Commands:
+        """Find them on PATH; RuntimeError naming the Debian package of the first one missing."""
+        found = {}
+        for command, package in (("arecord", "alsa-utils"), ("age", "age"), ("time", "time")):
+            path = shutil.which(command)
+            if path is None:
+                raise RuntimeError(f"the `{command}` command is not installed: apt-get install {package}")
+            found[command] = path
+        return cls(**found)
+
+
+def _session(policy: Policy, start: float) -> tuple[str, float]:
+    """Script lines: set-up at `start`, two consents, RECORD held past its threshold; and that threshold."""
+    lines = (f"{start} tap record\n{start + 0.2} tap consent 1\n{start + 0.4} tap consent 2\n"
+             f"{start + _HOLD_AT} hold record {policy.record_hold + 0.5}\n")
+    return lines, start + _HOLD_AT + policy.record_hold
+
+
+def _recording_script(policy: Policy, seconds: float) -> str:
+    """One session that records for `seconds` after the threshold, then the end of the run."""
+    lines, threshold = _session(policy, 0.0)
+    return f"{lines}{threshold + seconds} end\n"
+
+
+def _two_sessions_script(policy: Policy) -> tuple[str, list[float]]:
+    """Two sessions recording `_REALTIME_RECORDING` s each, the first ended by a hold; and their thresholds."""
+    first_session, first = _session(policy, 0.0)
+    ending = first + _REALTIME_RECORDING
+    second_session, second = _session(policy, ending + policy.end_hold + 1.0)
+    script = (f"{first_session}{ending} hold record {policy.end_hold + 0.5}\n"
+              f"{second_session}{second + _REALTIME_RECORDING} end\n")
+    return script, [first, second]
+
+
+def _simulate(script: Path, wav: Path, card: Path, recipient: str) -> list[str]:
+    """Empty `card` and return the command line of one `consentbox simulate` run onto it."""
+    shutil.rmtree(card, ignore_errors=True)
+    card.mkdir()
+    return [str(_CONSENTBOX), "simulate", "--script", str(script), "--audio", str(wav),
+            "--card", str(card), "--recipient", recipient]
+
+
+def _measured(
+    time: str, pipeline: list[list[str]], output: IO[bytes] | int, workdir: Path,
+    env: Mapping[str, str] | None = None,
+) -> tuple[float, list[int]]:
+    """Run `pipeline` into `output`: the CPU seconds of all its commands, and each one's peak RSS in bytes."""
+    os.sync()  # the previous run's writes on disk, so that no run pays for another's
+    reports = [workdir / f"rss.{n}" for n in range(len(pipeline))]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    processes: list[subprocess.Popen[bytes]] = []
+    stdin: IO[bytes] | int = subprocess.DEVNULL
+    for command, report in zip(pipeline, reports):
+        last = report == reports[-1]
+        process = subprocess.Popen([time, "--format=%M", f"--output={report}", *command], env=env,
+                                   stdin=stdin, stdout=output if last else subprocess.PIPE)
+        if processes:
+            processes[-1].stdout.close()  # type: ignore[union-attr]  # this command reads it now
+        processes.append(process)
+        stdin = process.stdout  # type: ignore[assignment]
+    for command, process in zip(pipeline, processes):
+        if process.wait():
+            raise RuntimeError(f"`{' '.join(command)}` failed with status {process.returncode}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # GNU time reports kilobytes of 1024 bytes, on the last line should the command have failed.
+    return cpu, [int(report.read_text().split()[-1]) * 1024 for report in reports]
+
+
+def _samples_digest(recordings: list[Path], identity: X25519Identity, size: int, scratch: Path) -> str:
+    """SHA-256 of the first `size` bytes of audio in `recordings`, age-encrypted WAVs in order."""
+    digest, left = hashlib.sha256(), size
+    for recording in recordings:
+        with recording.open("rb") as source, scratch.open("wb") as target:
+            decrypt(source, target, [identity])
+        with scratch.open("rb") as wav:
+            wav.seek(HEADER_SIZE)  # the box's streaming header and arecord's are both 44 bytes
+            while left and (block := wav.read(min(left, 1 << 20))):
+                digest.update(block)
+                left -= len(block)
+    scratch.unlink()
+    return digest.hexdigest()
+
+
+def _alsa_config(samples: Path) -> str:
+    # The device FileMicrophone makes (consentbox.testing.alsa_sim), reading a file that any process
+    # can open instead of this process's memory file.
+    return f"""pcm.{_DEVICE} {{
+    type file
+    slave.pcm null
+    infile "{samples}"
+    file "{os.devnull}"
+    format raw
+    truncate true
+}}
+"""
+
+
+def _measure_cost(minutes: int, commands: Commands, policy: Policy, workdir: Path) -> list[str]:
+    """CPU and peak RSS of recording `minutes` minutes with the box and with `arecord | age`; lines to print."""
+    seconds = minutes * 60
+    identity = X25519Identity.generate()
+    recipient = identity.recipient.to_string()
+    wav, samples = workdir / "tone.wav", workdir / "tone.raw"
+    write_test_tone(wav, policy, seconds)
+    with wave.open(str(wav), "rb") as tone, samples.open("wb") as raw:
+        while frames := tone.readframes(_COPY_FRAMES):
+            raw.write(frames)
+    config = workdir / "asound.conf"
+    config.write_text(_alsa_config(samples), encoding="ascii")
+    env = {**os.environ,
+           "ALSA_CONFIG_PATH": f"{os.environ.get('ALSA_CONFIG_PATH', '/usr/share/alsa/alsa.conf')}:{config}"}
+    recording, start_up = workdir / "recording.txt", workdir / "start-up.txt"
+    recording.write_text(_recording_script(policy, seconds), encoding="ascii")
+    # The same script ending at the threshold: the box's start-up, set-up and files, but no audio.
+    start_up.write_text(_recording_script(policy, 0), encoding="ascii")
+    card, theirs = workdir / "card", workdir / "theirs.age"
+    arecord = [commands.arecord, "-q", "-D", _DEVICE, "-t", "wav", "-f", policy.sample_format.value,
+               "-r", str(policy.rate), "-c", str(policy.channels), "-d", str(seconds)]
+
+    box_runs, start_up_runs, baseline_runs = [], [], []
+    for _ in range(_RUNS):
+        start_up_runs.append(_measured(commands.time, [_simulate(start_up, wav, card, recipient)],
+                                       subprocess.DEVNULL, workdir))
+        box_runs.append(_measured(commands.time, [_simulate(recording, wav, card, recipient)],
+                                  subprocess.DEVNULL, workdir))
+        with theirs.open("wb") as output:
+            baseline_runs.append(_measured(commands.time, [arecord, [commands.age, "-r", recipient]],
+                                           output, workdir, env))
+
+    size = seconds * policy.rate * policy.frame_bytes
+    with samples.open("rb") as raw:
+        expected = hashlib.file_digest(raw, "sha256").hexdigest()
+    scratch = workdir / "check.wav"
+    ours = _samples_digest(sorted(card.glob("*.wav.age")), identity, size, scratch)
+    if not ours == _samples_digest([theirs], identity, size, scratch) == expected:
+        raise RuntimeError("a recording differs from the input's samples: the benchmark is void")
+
+    box_cpu, start_up_cpu = min(run[0] for run in box_runs), min(run[0] for run in start_up_runs)
+    baseline_cpu = min(run[0] for run in baseline_runs)
+    box_rss, start_up_rss = max(run[1][0] for run in box_runs), max(run[1][0] for run in start_up_runs)
+    arecord_rss, age_rss = (max(run[1][n] for run in baseline_runs) for n in (0, 1))
+    return [
+        f"{minutes} min of {policy.rate} Hz, {policy.channels} channel(s), {policy.sample_format.value};"
+        f" best of {_RUNS} alternating runs; the recordings hold the input's samples:",
+        f"  CPU: box {box_cpu:.2f} s, arecord | age {baseline_cpu:.3f} s, box/baseline"
+        f" {box_cpu / baseline_cpu:.1f} (target at most 1.5)",
+        f"    (the box's start-up and set-up alone, the script ending at the threshold: {start_up_cpu:.2f} s;"
+        f" the rest, {box_cpu - start_up_cpu:.2f} s, is {(box_cpu - start_up_cpu) / baseline_cpu:.1f}× baseline)",
+        f"  peak RSS: box {box_rss / 1e6:.1f} MB (target under 50 MB; {start_up_rss / 1e6:.1f} MB recording"
+        f" nothing), arecord {arecord_rss / 1e6:.1f} MB, age {age_rss / 1e6:.1f} MB",
+    ]
+
+
+def _measure_latency(policy: Policy, workdir: Path) -> list[str]:
+    """Delays from the RECORD hold threshold to the REC LED and to open capture, in real time; lines to print."""
+    wav, script, card = workdir / "short.wav", workdir / "realtime.txt", workdir / "card"
+    text, thresholds = _two_sessions_script(policy)
+    write_test_tone(wav, policy, thresholds[-1] + _REALTIME_RECORDING)
+    script.write_text(text, encoding="ascii")
+    recipient = X25519Identity.generate().recipient.to_string()
+    # delays[what][session]: seconds from each session's threshold, one per run.
+    delays: dict[str, list[list[float]]] = {"REC LED on": [[], []], "capture open": [[], []]}
+    for _ in range(_REALTIME_RUNS):
+        command = [*_simulate(script, wav, card, recipient), "--realtime"]
+        os.sync()  # opening capture syncs the card several times: no earlier writes in the queue
+        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+        timeline: list[dict[str, Any]] = [json.loads(line) for line in output.splitlines()]
+        led = [entry["t"] for entry in timeline if entry["event"] == "led" and entry["on"]]
+        capture = [entry["t"] for entry in timeline if entry["event"] == "capture" and entry["open"]]
+        for what, moments in (("REC LED on", led), ("capture open", capture)):
+            if len(moments) != len(thresholds):
+                raise RuntimeError(f"a --realtime run has {len(moments)} {what} entries, not {len(thresholds)}")
+            for session, (moment, threshold) in enumerate(zip(moments, thresholds)):
+                delays[what][session].append(moment - threshold)
+    lines = [f"From the RECORD hold threshold (0 in virtual time by construction), {_REALTIME_RUNS} --realtime runs"
+             f" of two sessions; target under one period, {policy.period_seconds * 1000:.1f} ms:"]
+    for what, sessions in delays.items():
+        first, second = (f"median {statistics.median(d) * 1000:.1f} ms, max {max(d) * 1000:.1f} ms" for d in sessions)
+        lines.append(f"  {what}: first session {first}; second session {second}")
+    return lines
+
+
+def run_record_benchmark(minutes: int = 10) -> list[str]:
+    """Record `minutes` minutes with the box and with `arecord | age`, then time the REC LED; lines to print."""
+    commands = Commands.find()
+    policy = load_config().policy
+    lines = ["recording benchmark: every process measured whole, start-up included"]
+    with tempfile.TemporaryDirectory(prefix="bench-record-") as workdir:
+        lines += _measure_cost(minutes, commands, policy, Path(workdir))
+        lines += _measure_latency(policy, Path(workdir))
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(run_record_benchmark(*(int(arg) for arg in sys.argv[1:2]))))
