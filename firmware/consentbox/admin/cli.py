@@ -1,7 +1,8 @@
 """`consentbox-admin`: the IT and supervisor tool, used on a workstation (never on the box).
 
 keygen, encrypt and decrypt behave like `age-keygen`, `age -e -r` and `age -d -i`, so a supervisor
-can use either tool on the same files; export turns a card's sessions into WAV files.
+can use either tool on the same files; export turns a card's sessions into WAV files;
+verify-ledger and consent-report check the box's consent ledger.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from pathlib import Path
 
 from consentbox import __version__
 from consentbox.admin.export import export_card
+from consentbox.admin.ledger_report import consent_record, summary_lines
 from consentbox.admin.output import input_stream, output_stream
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
+from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, SigningKeyError
+from consentbox.ledger import Tail, verify
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_SALVAGED = 3
+EXIT_SALVAGED = 3  # also: a ledger intact up to a torn last entry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +74,49 @@ def build_parser() -> argparse.ArgumentParser:
                      help="directory for the exported files (created, mode 0700, if missing)")
     exp.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
     exp.set_defaults(run=run_export)
+
+    ver = commands.add_parser("verify-ledger", help="check a consent ledger's chain and signatures",
+                              description="Verify every entry of LEDGER (the box's ledger.jsonl or the card's "
+                              "copy): sequence, hash chain, signature. Exit 0 when intact, 1 with the first "
+                              "bad entry named on any edit, deletion, insertion, reorder or foreign entry, "
+                              "3 when intact but the last entry is torn (a power cut while it was written).")
+    ver.add_argument("--device-key", metavar="PUB", type=device_key_argument,
+                     help="the box's public key (consentbox-device-ed25519:…), or a file holding it; "
+                     "default: the key the ledger names, which is then printed for you to compare")
+    ver.add_argument("ledger", type=Path, metavar="LEDGER", help="a ledger.jsonl file")
+    ver.set_defaults(run=run_verify_ledger)
+
+    rep = commands.add_parser("consent-report", help="one session's consent record, checked against its manifest",
+                              description="Print the consent timeline of SESSION_ID from CARD_DIR/ledger.jsonl "
+                              "beside its manifest, and check they agree (headcount, consents, intervals, end). "
+                              "Exit 0 when they agree, 1 when they do not (each disagreement is listed) or "
+                              "when the ledger is not intact.")
+    rep.add_argument("-i", "--identity", action="append", required=True, type=Path,
+                     help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes)")
+    rep.add_argument("--device-key", metavar="PUB", type=device_key_argument,
+                     help="the box's public key, or a file holding it (default: the key the ledger names)")
+    rep.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
+    rep.add_argument("session", metavar="SESSION_ID",
+                     help="the session's id (16 hex digits, as in its file names)")
+    rep.set_defaults(run=run_consent_report)
     return parser
+
+
+def device_key_argument(value: str) -> DevicePublicKey:
+    """A `--device-key` value: the key's text, or a file whose first line that is not a comment holds it."""
+    if value.startswith(PUBLIC_KEY_PREFIX):
+        text = value
+    else:
+        try:
+            lines = Path(value).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise argparse.ArgumentTypeError(f"{value} is neither a device key ({PUBLIC_KEY_PREFIX}…) "
+                                             f"nor a readable file holding one: {error}") from None
+        text = next((line for line in lines if line.strip() and not line.startswith("#")), "")
+    try:
+        return DevicePublicKey.parse(text)
+    except SigningKeyError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def load_identities(paths: list[Path]) -> list[X25519Identity]:
@@ -125,6 +171,29 @@ def run_export(args: argparse.Namespace) -> int:
     """`export`: one WAV and one JSON report per session on the card; a line per session on stderr."""
     identities = load_identities(args.identity)
     return export_card(args.card, args.out, identities, progress=sys.stderr.isatty())
+
+
+def run_verify_ledger(args: argparse.Namespace) -> int:
+    """`verify-ledger`: the summary of an intact ledger, or the first bad entry as the one-line error."""
+    summary = verify(args.ledger, args.device_key)
+    print("\n".join(summary_lines(summary, key_given=args.device_key is not None)))
+    if summary.tail is Tail.TORN:
+        print(f"consentbox-admin: warning: {args.ledger}: tail truncated: {summary.torn_bytes} bytes of a "
+              f"partial entry after seq {summary.last.seq}", file=sys.stderr)
+        return EXIT_SALVAGED
+    return EXIT_OK
+
+
+def run_consent_report(args: argparse.Namespace) -> int:
+    """`consent-report`: the printable record on stdout; exit 1 if the ledger and the card disagree."""
+    record = consent_record(args.card, args.session, load_identities(args.identity), args.device_key)
+    sys.stdout.write(record.text(datetime.now().astimezone()))
+    if record.agree:
+        return EXIT_OK
+    points = ", ".join(check.point for check in record.disagreements)
+    print(f"consentbox-admin: session {args.session}: the ledger and the manifest disagree on: {points}",
+          file=sys.stderr)
+    return EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,31 @@
+"""Writes that survive a power cut: a whole buffer written, and a directory's names synced.
+
+The box's own state (the device key, the consent ledger) and everything on the card depend on the
+same two steps, so they live here once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of `data` to `fd` (a regular file may take a write in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def sync_directory(directory: Path) -> None:
+    """Make the names created, renamed or removed in `directory` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some file systems cannot sync a directory at all; their renames are as durable as they get.
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)

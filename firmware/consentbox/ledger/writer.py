@@ -1,0 +1,217 @@
+"""The box's side of the ledger: appending signed entries durably, surviving power cuts, mirroring to the card.
+
+Each entry is one `write` of its line followed by `fdatasync`, so when `append` returns the entry is
+on the box's storage. A power cut can leave at most the entry being written torn; opening the ledger
+cuts such a tail off and, after the `boot` entry, records a `gap` entry saying how many bytes were
+lost, so the ledger is never left corrupt and the loss is never silent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from consentbox import __version__
+from consentbox.core.errors import ConsentBoxError
+from consentbox.crypto.signing import DeviceSigningKey
+from consentbox.durable import sync_directory, write_all
+from consentbox.hw.card import Card
+from consentbox.ledger.entry import Entry, Kind, LedgerError, SessionRange, genesis
+from consentbox.ledger.mirror import CardMirror
+from consentbox.ledger.lines import MAX_LINE, last_newline
+
+_FILE_MODE = 0o644  # the ledger holds nothing secret; the clinic's IT may read it
+
+
+class LedgerWriteError(ConsentBoxError, OSError):
+    """The box's own ledger file cannot be opened or written (its storage is full or failing)."""
+
+
+class Ledger:
+    """The box's ledger file, open for appending, and the card's mirror of it.
+
+    Open it with `Ledger.open`; the box then calls `append` for everything it does, and `close`
+    when it stops. One process at a time: a second `open` of the same file fails.
+    """
+
+    def __init__(self, path: Path, fd: int, key: DeviceSigningKey, mirror: CardMirror | None,
+                 wall_clock: Callable[[], datetime], monotonic: Callable[[], float],
+                 size: int, next_seq: int, head: str) -> None:
+        self.path = path
+        self._fd = fd
+        self._key = key
+        self._mirror = mirror
+        self._wall_clock = wall_clock
+        self._monotonic = monotonic
+        self._size = size
+        self._next_seq = next_seq
+        self._head = head
+        self._ranges: dict[str, SessionRange] = {}
+        self._failed: str | None = None  # why appending stopped, if a failed write left half an entry
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        card: Card | None,
+        key: DeviceSigningKey,
+        *,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        monotonic: Callable[[], float] = time.monotonic,
+        version: str = __version__,
+    ) -> Ledger:
+        """Open (or create) the box's ledger at `path` and record this start.
+
+        A torn last line is cut off. Then a `boot` entry is appended (the device's public key and
+        the firmware `version`), then a `gap` entry if a tail was cut, and the card is caught up.
+        `monotonic` is the box's clock, the one session manifests measure offsets on; `wall_clock`
+        gives the time with its UTC offset. LedgerError if the last whole entry is not this key's
+        (the file was edited, or the key replaced); LedgerWriteError if the file cannot be used.
+        """
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, _FILE_MODE)
+        except OSError as error:
+            raise LedgerWriteError(f"cannot open the box's ledger {path}: {error.strerror or error}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LedgerWriteError(f"the box's ledger {path} is open in another process: "
+                                       "stop the other consentbox first") from None
+            size, next_seq, head, cut = _recover(fd, path, key)
+            sync_directory(path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        mirror = None if card is None else CardMirror(card)
+        ledger = cls(path, fd, key, mirror, wall_clock, monotonic, size, next_seq, head)
+        ledger.append(Kind.BOOT, device_key=key.public_key, version=version)
+        if cut:
+            ledger.append(Kind.GAP, cut_bytes=cut)
+        return ledger
+
+    def append(self, kind: Kind | str, session: str | None = None, /, *, at: float | None = None,
+               **fields: Any) -> Entry:
+        """Append one entry, durably, and mirror it to the card; returns it (with its `seq` and `digest`).
+
+        `fields` are exactly the kind's documented fields (an enum such as EndReason or Problem may
+        be passed for its word or code); `at` is the event's time on the box's clock, default now.
+        LedgerError for a field the kind does not have; LedgerWriteError if the box's file fails
+        (the file is then cut back, so it never holds half an entry). A card that is missing or
+        failing only leaves its copy behind (see `mirrored`).
+        """
+        if self._fd < 0:
+            if self._failed:
+                raise LedgerWriteError(self._failed)
+            raise LedgerError(f"the ledger {self.path} is closed")
+        try:
+            kind = Kind(kind)
+        except ValueError:
+            raise LedgerError(f"{kind!r} is not a kind of ledger entry") from None
+        entry = Entry.create(
+            self._key, seq=self._next_seq, kind=kind, wall=self._wall_clock(),
+            mono=self._monotonic() if at is None else at, session=session, fields=fields, prev=self._head,
+        )
+        line = entry.line + b"\n"
+        try:
+            write_all(self._fd, line)
+            os.fdatasync(self._fd)
+        except OSError as error:
+            # Cut back to the last whole entry, so the file never holds half of one.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            message = f"cannot write the box's ledger {self.path}: {error.strerror or error}"
+            if not self._cut_back():
+                # Another entry after half of one would put a broken line inside the ledger; the
+                # next open cuts the torn tail and records the gap instead.
+                self._close_after_failure(f"{message}; it could not be cut back: restart the box")
+            raise LedgerWriteError(message) from None
+        self._size += len(line)
+        self._next_seq += 1
+        self._head = entry.digest
+        if session is not None:
+            known = self._ranges.get(session)
+            self._ranges[session] = SessionRange.starting(entry) if known is None else known.extended(entry)
+        self.sync_mirror()
+        return entry
+
+    def _cut_back(self) -> bool:
+        """Whether the file ends after the last whole entry again."""
+        try:
+            return os.fstat(self._fd).st_size == self._size
+        except OSError:
+            return False
+
+    def _close_after_failure(self, reason: str) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1
+        self._failed = reason
+
+    def session_range(self, session: str) -> SessionRange:
+        """The sequence range and head hash of `session`'s entries so far, for its manifest."""
+        try:
+            return self._ranges[session]
+        except KeyError:
+            raise LedgerError(f"session {session} has no entries in the ledger since the box started") from None
+
+    def sync_mirror(self) -> bool:
+        """Catch the card's copy up with every entry (done on each append; call it when a card comes back)."""
+        return self._mirror is not None and self._mirror.sync(self._fd, self._size)
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the card's copy held every entry after the last append or sync."""
+        return self._mirror is not None and self._mirror.current
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next entry will get."""
+        return self._next_seq
+
+    def close(self, *, shutdown: bool = True) -> None:
+        """Append a `shutdown` entry (unless told not to: the box is not stopping cleanly) and close the file.
+
+        A no-op if closed already.
+        """
+        if self._fd < 0:
+            return
+        try:
+            if shutdown:
+                self.append(Kind.SHUTDOWN)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _recover(fd: int, path: Path, key: DeviceSigningKey) -> tuple[int, int, str, int]:
+    """Cut a torn tail off the open ledger; (size, next sequence number, head hash, bytes cut)."""
+    size = os.fstat(fd).st_size
+    end = last_newline(fd, size) + 1
+    cut = size - end
+    if cut:
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+    if end == 0:
+        return 0, 0, genesis(key.public_key), cut
+    begin = last_newline(fd, end - 1) + 1
+    if end - begin > MAX_LINE + 1:
+        raise LedgerError(f"the box's ledger {path} ends with a line of {end - begin} bytes: not an entry")
+    where = f"the box's ledger {path}, last entry"
+    last = Entry.parse(os.pread(fd, end - begin - 1, begin), where)
+    # Only the last entry is checked here (a whole check of a years-long ledger at every start would
+    # be slow); consentbox-admin verify-ledger checks everything.
+    last.check_signature(key.public_key, where)
+    return end, last.seq + 1, last.digest, cut
