@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.crypto import X25519Identity, identity_file_text
+from consentbox.recording.journal import Journal, JournalError
 
 
 def required_tool(name: str) -> str:
@@ -60,3 +61,13 @@ def card(tmp_path: Path) -> Path:
     path = tmp_path / "card"
     path.mkdir()
     return path
+
+
+def _journal_failed(error: JournalError) -> None:
+    raise AssertionError(f"the box's journal failed: {error}")
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    """The box's journal in a fresh state directory (`tmp_path`/state); any journal failure fails the test."""
+    return Journal(tmp_path / "state", on_failure=_journal_failed)

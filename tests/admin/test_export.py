@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -15,23 +16,30 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.admin.export import export_session
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
+from consentbox.crypto.format import read_header
+from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import new_session_id
 from consentbox.recording.session import SessionFiles
+from consentbox.recording.wav import HEADER_SIZE
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
 SMALL = Policy(segment_bytes=1 << 20)  # 48 kHz 16-bit mono: a new segment every ~11 s of audio
 STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=timezone.utc)
 PERIOD = 1024
+CHUNK = 64 * 1024
+SEALED = CHUNK + 16  # a chunk and its tag
 
 
-def record(card: Path, identity: X25519Identity, seconds: list[float], *, policy: Policy = SMALL,
-           end: EndReason | None = EndReason.ENDED, seed: int = 1) -> tuple[SessionFiles, bytes]:
+def record(card: Path, identity: X25519Identity, journal: Journal, seconds: list[float], *,
+           policy: Policy = SMALL, end: EndReason | None = EndReason.ENDED, seed: int = 1,
+           ) -> tuple[SessionFiles, bytes]:
     """A session with one capture interval per entry of `seconds`; returns its files and all its audio."""
     files = SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2,
-                                consents=[(1, 2.0), (2, 3.0)], started=STARTED)
+                                consents=[(1, 2.0), (2, 3.0)], started=STARTED, journal=journal)
     source = random.Random(seed)
     audio = b""
     offset = 10.0
@@ -64,13 +72,13 @@ def exported_audio(out: Path, session: str, policy: Policy = SMALL) -> bytes:
         return opened.readframes(opened.getnframes())
 
 
-def report(out: Path, session: str) -> dict:
+def report_of(out: Path, session: str) -> dict:
     return json.loads((out / f"{session}.json").read_text())
 
 
-def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_file, tmp_path, age_cli):
-    first, first_audio = record(card, identity, [14.0, 3.5])
-    second, second_audio = record(card, identity, [2.0], policy=Policy(rate=16_000, channels=2,
+def test_export_writes_one_wav_and_one_report_per_session(journal, card, identity, key_file, tmp_path, age_cli):
+    first, first_audio = record(card, identity, journal, [14.0, 3.5])
+    second, second_audio = record(card, identity, journal, [2.0], policy=Policy(rate=16_000, channels=2,
                                   sample_format=SampleFormat.S32_LE), seed=2)
     out = tmp_path / "out"
     done = export(key_file, out, card)
@@ -85,7 +93,7 @@ def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_fi
         f"{s.session}.{ext}" for s in (first, second) for ext in ("wav", "json"))
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in out.iterdir())
 
-    found = report(out, first.session)
+    found = report_of(out, first.session)
     assert found["session"] == first.session and found["end_reason"] == "ended"
     assert [i["frames"] for i in found["intervals"]] == [14 * 48_000, 168_000]
     assert found["export"]["frames"] == len(first_audio) // 2 and not found["export"]["truncated"]
@@ -98,8 +106,8 @@ def test_export_writes_one_wav_and_one_report_per_session(card, identity, key_fi
         assert plain.startswith(b"RIFF$\x00\x00\x80WAVE")
 
 
-def test_a_crash_exports_what_was_sealed_and_says_truncated(card, identity, key_file, tmp_path):
-    files, audio = record(card, identity, [15.0], end=None)  # the power went while recording
+def test_a_crash_exports_what_was_sealed_and_says_truncated(journal, card, identity, key_file, tmp_path):
+    files, audio = record(card, identity, journal, [15.0], end=None)  # the power went while recording
     out = tmp_path / "out"
     done = export(key_file, out, card)
     assert done.returncode == 3, done.stderr
@@ -107,27 +115,27 @@ def test_a_crash_exports_what_was_sealed_and_says_truncated(card, identity, key_
     assert done.stderr.count("\n") == 1
     recovered = exported_audio(out, files.session)
     assert audio.startswith(recovered) and len(audio) - len(recovered) < 64 * 1024
-    found = report(out, files.session)["export"]
+    found = report_of(out, files.session)["export"]
     assert found["truncated"] and found["frames"] * 2 == len(recovered)
     assert any("never finalised" in note for note in found["notes"])
 
 
-def test_a_missing_segment_is_reported_and_the_rest_exported(card, identity, key_file, tmp_path):
-    files, audio = record(card, identity, [25.0])
+def test_a_missing_segment_is_reported_and_the_rest_exported(journal, card, identity, key_file, tmp_path):
+    files, audio = record(card, identity, journal, [25.0])
     middle = card / f"{files.session}.001.wav.age"
     middle.unlink()
     out = tmp_path / "out"
     done = export(key_file, out, card)
     assert done.returncode == 3 and "missing" in done.stderr
-    segments = report(out, files.session)["export"]["segments"]
+    segments = report_of(out, files.session)["export"]["segments"]
     assert [s["digest"] for s in segments] == ["verified", "missing", "verified"]
     kept, lost = (segment.plaintext_bytes - 44 for segment in files.manifest().segments[:2])
     assert exported_audio(out, files.session) == audio[:kept] + audio[kept + lost:]
 
 
-def test_a_replaced_segment_fails_that_session_only(card, identity, key_file, tmp_path):
-    edited, _ = record(card, identity, [25.0])
-    intact, intact_audio = record(card, identity, [1.0], seed=3)
+def test_a_replaced_segment_fails_that_session_only(journal, card, identity, key_file, tmp_path):
+    edited, _ = record(card, identity, journal, [25.0])
+    intact, intact_audio = record(card, identity, journal, [1.0], seed=3)
     first, second = (card / f"{edited.session}.00{n}.wav.age" for n in (0, 1))
     first_bytes = first.read_bytes()
     first.write_bytes(second.read_bytes())  # complete and authentic, but not the segment recorded here
@@ -141,8 +149,8 @@ def test_a_replaced_segment_fails_that_session_only(card, identity, key_file, tm
     assert exported_audio(out, intact.session) == intact_audio
 
 
-def test_a_wrong_key_fails_in_one_line_per_session_and_writes_nothing(card, identity, tmp_path):
-    files, _ = record(card, identity, [1.0])
+def test_a_wrong_key_fails_in_one_line_per_session_and_writes_nothing(journal, card, identity, tmp_path):
+    files, _ = record(card, identity, journal, [1.0])
     stranger = tmp_path / "stranger.key"
     stranger.write_text(identity_file_text(X25519Identity.generate(), STARTED))
     out = tmp_path / "out"
@@ -165,8 +173,8 @@ def test_an_empty_card_exports_nothing(card, key_file, tmp_path):
     assert done.returncode == 0 and "no sessions" in done.stderr
 
 
-def test_progress_bar_only_on_a_terminal(card, identity, key_file, tmp_path):
-    files, _ = record(card, identity, [12.0])
+def test_progress_bar_only_on_a_terminal(journal, card, identity, key_file, tmp_path):
+    files, _ = record(card, identity, journal, [12.0])
     assert "\r" not in export(key_file, tmp_path / "piped", card).stderr
     controller, terminal = pty.openpty()
     try:
@@ -192,3 +200,55 @@ def test_help_names_the_exit_statuses():
     done = subprocess.run([ADMIN, "export", "--help"], capture_output=True, text=True, check=True)
     assert "usage: consentbox-admin export" in done.stdout
     assert "3 when any was truncated" in " ".join(done.stdout.split())
+
+
+def _payload_start(path: Path) -> int:
+    """Where the first chunk of an age file begins: after its header and its 16-byte nonce."""
+    with open(path, "rb") as src:
+        read_header(src)
+        return src.tell() + 16
+
+
+def test_a_torn_segment_exports_exactly_its_authenticated_prefix(journal, card, identity, key_file, tmp_path):
+    files, audio = record(card, identity, journal, [25.0])  # three segments
+    manifest = files.manifest()
+    lengths = [segment.plaintext_bytes - HEADER_SIZE for segment in manifest.segments]
+    starts = [sum(lengths[:index]) for index in range(len(lengths))]
+    draw = random.Random(11)
+    for index, segment in enumerate(manifest.segments):
+        path = card / segment.name
+        whole = path.read_bytes()
+        payload = _payload_start(path)
+        chunks = -(-(len(whole) - payload) // SEALED)
+        # Every chunk boundary, a random place inside every chunk, and inside the header and the nonce.
+        cuts = [payload + n * SEALED for n in range(chunks)]
+        cuts += [payload + n * SEALED + draw.randrange(1, min(SEALED, len(whole) - payload - n * SEALED))
+                 for n in range(chunks)]
+        cuts += [draw.randrange(1, payload - 16), payload - 8]
+        last_chunk = payload + (chunks - 1) * SEALED
+        flips = [last_chunk, draw.randrange(last_chunk, len(whole)), len(whole) - 1]  # data and tag
+        # Each damaged file, and how many whole chunks authenticate before the damage.
+        damaged = [(whole[:cut], max(0, cut - payload) // SEALED) for cut in cuts]
+        damaged += [(whole[:at] + bytes([whole[at] ^ 0x20]) + whole[at + 1:], chunks - 1) for at in flips]
+        for data, authentic in damaged:
+            path.write_bytes(data)
+            out = io.BytesIO()
+            report = export_session(card, manifest, [identity], out)
+            kept = max(0, authentic * CHUNK - HEADER_SIZE)
+            before, own = audio[:starts[index]], audio[starts[index]:starts[index] + lengths[index]]
+            after = audio[starts[index] + lengths[index]:]
+            assert out.getvalue()[HEADER_SIZE:] == before + own[:kept] + after, (index, len(data))
+            assert report.truncated and not report.segments[index].complete
+            assert [s.complete for s in report.segments].count(False) == 1
+        path.write_bytes(whole)
+
+    # The supervisor's command says the same: the torn middle segment, and the session truncated.
+    middle = card / manifest.segments[1].name
+    middle.write_bytes(middle.read_bytes()[:_payload_start(middle) + 5 * SEALED + 1000])
+    out = tmp_path / "out"
+    done = export(key_file, out, card)
+    assert done.returncode == 3 and "TRUNCATED" in done.stderr
+    found = report_of(out, files.session)["export"]
+    assert found["truncated"] and [s["complete"] for s in found["segments"]] == [True, False, True]
+    assert exported_audio(out, files.session) == audio[:lengths[0] + 5 * CHUNK - HEADER_SIZE] + audio[
+        lengths[0] + lengths[1]:]

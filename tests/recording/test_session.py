@@ -6,6 +6,7 @@ import errno
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,9 +28,9 @@ SMALL = Policy(segment_bytes=1 << 20)
 PERIOD = 1024  # frames per write, as ALSA hands them over
 
 
-def _start(card: Path, identity, started, policy: Policy = SMALL, **kwargs) -> SessionFiles:
-    return SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2, consents=[(1, 4.0), (2, 6.5)],
-                               started=started, **kwargs)
+def _start(card: Path, identity, started, journal, policy: Policy = SMALL, **kwargs) -> SessionFiles:
+    return SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2,
+                               consents=[(1, 4.0), (2, 6.5)], started=started, journal=journal, **kwargs)
 
 
 def _feed(files: SessionFiles, audio: bytes, policy: Policy = SMALL) -> None:
@@ -52,9 +53,9 @@ def _segments(card: Path) -> list[Path]:
     return sorted(card.glob("*.wav.age"))
 
 
-def test_create_writes_only_a_manifest_named_by_a_random_id(card, identity, started, age_cli, key_file):
-    files = _start(card, identity, started)
-    other = _start(card, identity, started)
+def test_create_writes_only_a_manifest_named_by_a_random_id(journal, card, identity, started, age_cli, key_file):
+    files = _start(card, identity, started, journal)
+    other = _start(card, identity, started, journal)
     assert files.session != other.session and len(files.session) == 16 and int(files.session, 16) >= 0
     assert sorted(p.name for p in card.iterdir()) == sorted(
         [f"{files.session}.manifest.age", f"{other.session}.manifest.age"])
@@ -65,9 +66,9 @@ def test_create_writes_only_a_manifest_named_by_a_random_id(card, identity, star
     assert manifest.expires.isoformat() == "2026-04-03" and manifest.started == started
 
 
-def test_intervals_each_get_segments_that_age_decrypts_to_a_wav_stream(card, identity, started, pcm, age_cli,
+def test_intervals_each_get_segments_that_age_decrypts_to_a_wav_stream(journal, card, identity, started, pcm, age_cli,
                                                                        key_file):
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     first, second = pcm(SMALL, 48_000 * 3), pcm(SMALL, 48_000 * 2, 48_000 * 3)
     files.start_interval(10.0)
     _feed(files, first)
@@ -91,10 +92,10 @@ def test_intervals_each_get_segments_that_age_decrypts_to_a_wav_stream(card, ide
 @pytest.mark.parametrize("policy", [SMALL, Policy(segment_bytes=1 << 20, channels=3,
                                                    sample_format=SampleFormat.S32_LE)],
                          ids=["S16 mono", "S32 three channels"])
-def test_segments_rotate_before_exceeding_segment_bytes(card, identity, started, pcm, age_cli, key_file,
+def test_segments_rotate_before_exceeding_segment_bytes(journal, card, identity, started, pcm, age_cli, key_file,
                                                         policy):
     audio = pcm(policy, 600_000)  # 1.2 MB or 7.2 MB of audio: one rotation, or several
-    files = _start(card, identity, started, policy)
+    files = _start(card, identity, started, journal, policy)
     files.start_interval(0.0)
     _feed(files, audio, policy)
     files.stop_interval(12.5, 600_000)
@@ -113,8 +114,8 @@ def test_segments_rotate_before_exceeding_segment_bytes(card, identity, started,
     assert joined == audio
 
 
-def test_the_manifest_on_the_card_is_always_whole_and_current_at_each_change(card, identity, started, pcm):
-    files = _start(card, identity, started)
+def test_the_manifest_on_the_card_is_always_whole_and_current_at_each_change(journal, card, identity, started, pcm):
+    files = _start(card, identity, started, journal)
     assert _card_manifest(files, identity) == files.manifest()
     files.start_interval(1.0)
     assert _card_manifest(files, identity) == files.manifest()
@@ -135,12 +136,16 @@ def test_the_manifest_on_the_card_is_always_whole_and_current_at_each_change(car
     assert not list(card.glob(".*")), "a temporary manifest was left behind"
 
 
-def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one_whole(card, identity, started, monkeypatch):
-    files = _start(card, identity, started)
+def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one_whole(journal, card, identity, started, monkeypatch):
+    files = _start(card, identity, started, journal)
     before = (card / f"{files.session}.manifest.age").read_bytes()
 
+    real_replace = os.replace
+
     def failing_replace(source, target):
-        raise OSError(errno.EIO, "Input/output error")
+        if Path(target).parent.resolve() == card.resolve():  # the card fails; the box's journal does not
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(CardWriteError, match="writing the manifest"):
@@ -150,11 +155,11 @@ def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one_whole(card, ident
     assert not list(card.glob(".*")), "the temporary manifest was left behind"
 
 
-def test_every_sealed_chunk_is_synced_as_soon_as_it_is_written(card, identity, started, pcm, monkeypatch):
+def test_every_sealed_chunk_is_synced_as_soon_as_it_is_written(journal, card, identity, started, pcm, monkeypatch):
     synced = []
     real_fdatasync = os.fdatasync
     monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.fstat(fd).st_size), real_fdatasync(fd)))
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     header_only = synced[-1]
     audio = pcm(SMALL, 5 * CHUNK // 2)  # the stream (header + audio) fills 5 chunks and 44 bytes
@@ -171,12 +176,12 @@ def _pcm_blocks(audio: bytes, size: int = 4096) -> list[bytes]:
     return [audio[at:at + size] for at in range(0, len(audio) - size + 1, size)]
 
 
-def test_no_audio_in_the_clear_anywhere(card, identity, started, pcm, tmp_path, monkeypatch):
+def test_no_audio_in_the_clear_anywhere(journal, card, identity, started, pcm, tmp_path, monkeypatch):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     audio = pcm(SMALL, 48_000 * 15)
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, audio[: len(audio) // 2])
     files.stop_interval(7.5, 48_000 * 15 // 2)
@@ -184,16 +189,17 @@ def test_no_audio_in_the_clear_anywhere(card, identity, started, pcm, tmp_path, 
     _feed(files, audio[len(audio) // 2:])  # left open: a segment mid-write is checked too
 
     blocks = _pcm_blocks(audio)
-    stored = [path for path in [*card.iterdir(), *scratch.rglob("*")] if path.is_file()]
+    stored = [path for path in [*card.iterdir(), *scratch.rglob("*"), *journal.directory.iterdir()]
+              if path.is_file()]
     assert len(stored) >= 3
     for path in stored:
         content = path.read_bytes()
         assert not any(block in content for block in blocks), f"{path.name} holds audio in the clear"
 
 
-def test_destroy_leaves_nothing_of_the_session(card, identity, started, pcm):
-    keep = _start(card, identity, started)
-    files = _start(card, identity, started)
+def test_destroy_leaves_nothing_of_the_session(journal, card, identity, started, pcm):
+    keep = _start(card, identity, started, journal)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, pcm(SMALL, 48_000 * 8))
     files.stop_interval(8.0, 48_000 * 8)
@@ -205,9 +211,9 @@ def test_destroy_leaves_nothing_of_the_session(card, identity, started, pcm):
         files.write(pcm(SMALL, 1))
 
 
-def test_a_crash_mid_recording_still_exports_what_was_sealed(card, identity, started, pcm):
+def test_a_crash_mid_recording_still_exports_what_was_sealed(journal, card, identity, started, pcm):
     audio = pcm(SMALL, 48_000 * 8)
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, audio)
     del files  # the power goes: no stop, no finalise
@@ -221,9 +227,9 @@ def test_a_crash_mid_recording_still_exports_what_was_sealed(card, identity, sta
     assert report.frames * SMALL.frame_bytes == len(exported)
 
 
-def test_a_segment_cut_mid_chunk_exports_the_chunks_before_the_cut(card, identity, started, pcm):
+def test_a_segment_cut_mid_chunk_exports_the_chunks_before_the_cut(journal, card, identity, started, pcm):
     audio = pcm(SMALL, 48_000 * 4)
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, audio)
     files.finalise(EndReason.ENDED, 4.0, withdrawn=False)
@@ -239,8 +245,8 @@ def test_a_segment_cut_mid_chunk_exports_the_chunks_before_the_cut(card, identit
     assert exported == audio[: (len(audio) + HEADER_SIZE) // CHUNK * CHUNK - HEADER_SIZE]
 
 
-def test_calls_out_of_order_are_refused(card, identity, started, pcm):
-    files = _start(card, identity, started)
+def test_calls_out_of_order_are_refused(journal, card, identity, started, pcm):
+    files = _start(card, identity, started, journal)
     with pytest.raises(SessionFilesError, match="not open"):
         files.write(pcm(SMALL, 10))
     files.start_interval(1.0)
@@ -282,8 +288,8 @@ def small(tmp_path: Path):
         pytest.fail(str(error))
 
 
-def test_a_full_card_stops_the_recording_and_keeps_what_was_written(small, identity, started, pcm):
-    files = _start(small, identity, started)
+def test_a_full_card_stops_the_recording_and_keeps_what_was_written(journal, small, identity, started, pcm):
+    files = _start(small, identity, started, journal)
     files.start_interval(0.0)
     audio = pcm(SMALL, 48_000 * 60)  # 5.8 MB: more than the card holds
     with pytest.raises(CardFull, match=str(small)) as raised:
@@ -305,27 +311,28 @@ def test_a_full_card_stops_the_recording_and_keeps_what_was_written(small, ident
     assert len(exported) > 2_500_000 and audio.startswith(exported) and report.truncated
 
 
-def test_a_pulled_card_is_lost_and_the_rest_still_finalises_quietly(card, identity, started, pcm, tmp_path):
-    files = _start(card, identity, started)
+def test_files_follow_the_card_directory_they_opened_not_its_path(journal, card, identity, started, pcm, tmp_path):
+    # What a card unmounted under the box (umount -l) looks like from here: its path now leads
+    # elsewhere. The session's files must keep going to the card, and nothing to the old path.
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, pcm(SMALL, 48_000 * 3))
-    pulled = tmp_path / "pulled"
-    card.rename(pulled)  # the directory is gone; the open segment still takes writes
-    with pytest.raises(CardLost, match=str(card)):
-        _feed(files, pcm(SMALL, 48_000 * 10))  # the next rotation needs the directory
+    moved = tmp_path / "moved"
+    card.rename(moved)
+    card.mkdir()  # the empty mount point left behind
+    _feed(files, pcm(SMALL, 48_000 * 10))  # rotates: the new segment must reach the card too
     files.finalise(EndReason.CARD_LOST, 13.0, withdrawn=False)
-    with pytest.raises(CardLost):
-        files.destroy()  # a withdrawal now must not pretend the audio is gone
 
-    manifest = read_manifest(pulled / f"{files.session}.manifest.age", [identity])
-    report = export_session(pulled, manifest, [identity], io.BytesIO())
-    # The first segment was sealed before the rotation failed; the manifest could not learn its digest.
-    assert report.segments[0].complete and not report.truncated and report.frames >= 48_000 * 5
+    assert list(card.iterdir()) == []
+    manifest = read_manifest(moved / f"{files.session}.manifest.age", [identity])
+    assert manifest.end_reason is EndReason.CARD_LOST and len(manifest.segments) == 2
+    report = export_session(moved, manifest, [identity], io.BytesIO())
+    assert report.frames == 48_000 * 13 and not any(not s.complete for s in report.segments)
 
 
-def test_a_lagging_manifest_still_exports_every_segment(card, identity, started, pcm):
+def test_a_lagging_manifest_still_exports_every_segment(journal, card, identity, started, pcm):
     audio = pcm(SMALL, 48_000 * 15)
-    files = _start(card, identity, started)
+    files = _start(card, identity, started, journal)
     files.start_interval(0.0)
     _feed(files, audio[: 48_000 * 2 * 4])
     early = (card / f"{files.session}.manifest.age").read_bytes()  # lists one open segment
@@ -339,4 +346,20 @@ def test_a_lagging_manifest_still_exports_every_segment(card, identity, started,
     assert out.getvalue()[HEADER_SIZE:] == audio
     assert [s.listed for s in report.segments] == [True] + [False] * (len(report.segments) - 1)
     assert {s.digest for s in report.segments} == {"unverified"}
-    assert not report.truncated and any("not yet in the manifest" in note for note in report.notes())
+    assert any("not yet in the manifest" in note for note in report.notes())
+    # Every segment is whole, but the session was never ended: the export cannot know what came after.
+    assert report.truncated and any("never finalised" in note for note in report.notes())
+
+
+def test_the_journal_holds_the_open_session_until_it_is_finalised_or_destroyed(journal, card, identity, started,
+                                                                               pcm):
+    kept, withdrawn = _start(card, identity, started, journal), _start(card, identity, started, journal)
+    for files in (kept, withdrawn):
+        files.start_interval(1.0)
+        _feed(files, pcm(SMALL, 48_000 * 12))  # on past a rotation
+    assert {entry.manifest for entry in journal.pending()} == {kept.manifest(), withdrawn.manifest()}
+    assert all(_card_manifest(files, identity) == files.manifest() for files in (kept, withdrawn))
+    kept.finalise(EndReason.ENDED, 14.0, withdrawn=False)
+    withdrawn.destroy()
+    assert journal.pending() == [] and list(journal.directory.iterdir()) == []
+    assert stat.S_IMODE(journal.directory.stat().st_mode) == 0o700

@@ -15,15 +15,17 @@ def test_defaults_load():
     config = load_config()
     assert config.panel.seats == 3 and not config.panel.shared_consent
     assert config.policy.default_parties == 2 and config.recipients == ()
+    assert config.state_dir == Path("/var/lib/consentbox")
 
 
 def test_a_file_overrides_only_what_it_names(tmp_path: Path):
     path = tmp_path / "config.toml"
-    path.write_text('[policy]\non_withdrawal = "keep"\n[panel]\nconsent_mode = "shared"\n[card]\npath = "/srv/card"\n')
+    path.write_text('[policy]\non_withdrawal = "keep"\n[panel]\nconsent_mode = "shared"\n[card]\npath = "/srv/card"\n'
+                    '[box]\nstate_dir = "/srv/box"\n')
     config = load_config(path)
     assert config.policy.on_withdrawal is OnWithdrawal.KEEP and config.policy.rate == 48_000
     assert config.panel.shared_consent and config.panel.seats == 1
-    assert str(config.card_path) == "/srv/card"
+    assert str(config.card_path) == "/srv/card" and config.state_dir == Path("/srv/box")
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,8 @@ def test_a_file_overrides_only_what_it_names(tmp_path: Path):
         ("[panel]\nbounce_time = 3\n", "key panel.bounce_time: expected 0 to 0.5 seconds"),
         ('[card]\nrequire_mount = "yes"\n', "key card.require_mount: expected true or false"),
         ('[keys]\nrecipients = ["age1nope"]\n', "key keys.recipients: age recipient 'age1nope' is not valid"),
+        ("[box]\nstate_dir = 3\n", "key box.state_dir: expected a non-empty string"),
+        ("[box]\nledger = 1\n", "unknown key box.ledger"),
         ("[policy\n", "not valid TOML"),
     ],
 )

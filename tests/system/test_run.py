@@ -6,9 +6,15 @@ import json
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Recipient
+from consentbox.recording.manifest import new_session_id
+from consentbox.recording.session import SessionFiles
 
 BIN = Path(sys.executable).parent
 
@@ -18,6 +24,7 @@ def start(tmp_path: Path, card: Path, recipients: str) -> subprocess.Popen[str]:
     config.write_text(
         '[panel]\npin_factory = "mock"\n[audio]\ndevice = "null"\n'
         f'[card]\npath = "{card}"\nrequire_mount = false\n[keys]\nrecipients = [{recipients}]\n'
+        f'[box]\nstate_dir = "{tmp_path / "state"}"\n'
     )
     return subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True)
 
@@ -65,6 +72,24 @@ def test_a_box_that_is_not_ready_blinks_its_code(tmp_path, recipient, has_card, 
     status = first_status(process)
     assert (status["colour"], status["rhythm"], status["count"]) == ("red", "code", code)
     assert stop(process) == 0
+
+
+def test_a_session_left_open_by_the_last_run_is_recovered_before_the_box_is_ready(tmp_path, recipient, journal):
+    card = tmp_path / "card"
+    card.mkdir()  # the `journal` fixture is in tmp_path/state, the daemon's state directory here
+    files = SessionFiles.create(card, new_session_id(), [X25519Recipient.parse(recipient)], Policy(),
+                                headcount=2, consents=[(1, 1.0), (2, 2.0)],
+                                started=datetime.now(timezone.utc), journal=journal)
+    files.start_interval(3.0)
+    files.write(bytes(Policy().frame_bytes * 48_000 * 2))  # two seconds, then the power goes
+    process = start(tmp_path, card, f'"{recipient}"')
+    assert process.stderr is not None
+    assert json.loads(process.stderr.readline()) == {
+        "t": pytest.approx(0, abs=5), "event": "recovered", "id": files.session, "segments": 1,
+        "end": "interrupted", "destroyed": False}
+    assert first_status(process)["colour"] == "green"
+    assert stop(process) == 0
+    assert list(journal.directory.iterdir()) == []
 
 
 def test_a_bad_config_is_one_line_and_exit_1(tmp_path):

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, TextIO
 from consentbox.admin.output import whole_file
 from consentbox.admin.progress import Progress
 from consentbox.core.errors import ConsentBoxError
+from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, NoIdentityMatch, X25519Identity
 from consentbox.recording.manifest import Manifest, Segment, manifest_name, segment_name
 from consentbox.recording.wav import (
@@ -78,8 +79,10 @@ class SessionReport:
 
     @property
     def truncated(self) -> bool:
-        """Whether audio is missing: a segment cut short, damaged or missing, or a partial frame dropped."""
-        return self.dropped_bytes > 0 or any(not s.complete for s in self.segments)
+        """Whether audio may be missing: a segment cut short, damaged or missing, a partial frame dropped,
+        or a session that the box stopped without ending (a power cut or crash)."""
+        return (self.dropped_bytes > 0 or any(not s.complete for s in self.segments)
+                or self.manifest.end_reason in (None, EndReason.INTERRUPTED))
 
     @property
     def duration(self) -> float:
@@ -101,6 +104,9 @@ class SessionReport:
             notes.append(f"{self.dropped_bytes} bytes of an incomplete last frame were dropped")
         if self.manifest.end_reason is None:
             notes.append("the session was never finalised: the box stopped while it was running")
+        elif self.manifest.end_reason is EndReason.INTERRUPTED:
+            notes.append("the box stopped while the session was running (a power cut or crash) and marked "
+                         "it interrupted when it started again")
         return notes
 
     def summary(self) -> str:

@@ -66,6 +66,8 @@ class EndReason(enum.Enum):
     NO_AUDIO_DEVICE = "no audio device"
     AUDIO_LOST = "audio lost"
     SHUTDOWN = "shutdown"
+    #: Written only by the box's start-up recovery: the box stopped (power cut, crash) mid-session.
+    INTERRUPTED = "interrupted"
 
     @classmethod
     def for_fault(cls, fault: Problem) -> EndReason:

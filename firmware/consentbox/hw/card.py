@@ -16,6 +16,9 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 
 _MIB = 1 << 20
+# Super options the kernel sets when it stops writing to a file system (ext4's errors=remount-ro,
+# an aborted journal, a shut-down device) while statvfs still says read-write.
+_KERNEL_READ_ONLY = {"emergency_ro", "abort", "shutdown"}
 
 
 class Card(Protocol):
@@ -54,8 +57,25 @@ class CardDirectory:
             # A card that answers with I/O errors is there but failing; anything else means it is gone.
             return frozenset({Problem.CARD_WRITE_ERROR if error.errno == errno.EIO else Problem.NO_CARD})
         problems = set()
-        if status.f_flag & os.ST_RDONLY or not os.access(self._path, os.W_OK):
+        if status.f_flag & os.ST_RDONLY or not os.access(self._path, os.W_OK) or _kernel_made_read_only(self._path):
             problems.add(Problem.CARD_READ_ONLY)
         if status.f_bavail * status.f_frsize < self._min_free:
             problems.add(Problem.CARD_FULL)
         return frozenset(problems)
+
+
+def _kernel_made_read_only(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
+    """Whether the kernel stopped writing to the file system mounted at `path` (see _KERNEL_READ_ONLY)."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return False
+    target = os.path.realpath(path)
+    options: set[str] = set()
+    for line in lines:  # the last mount on a path is the one in use
+        mount, _, source = line.partition(" - ")
+        before, after = mount.split(), source.split()
+        # Field 5 is the mount point, with spaces and the like escaped as \ooo.
+        if len(before) > 4 and len(after) > 2 and before[4].encode().decode("unicode_escape") == target:
+            options = set(after[2].split(","))
+    return bool(options & _KERNEL_READ_ONLY)

@@ -4,7 +4,9 @@ Audio goes from memory straight into an age writer; plaintext never reaches a fi
 64 KiB chunk is synced to the card as soon as it is written, so a power cut loses at most the
 unsealed tail. The manifest is replaced atomically whenever the session changes shape (start, each
 capture interval opening or closing, each new segment, the end), so the card always holds a
-complete manifest. docs/formats.md describes the files.
+complete manifest. Each version goes to the box's journal first, so that after a crash the box
+knows what the card holds without reading it (`consentbox.recording.recovery`). docs/formats.md
+describes the files.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,9 +27,12 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeWriter, X25519Recipient
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
+from consentbox.durable import sync_directory
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
+from consentbox.recording.atomic import replace_file
+from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import (
-    Consent, Interval, Manifest, Segment, manifest_name, policy_digest, segment_name,
+    Consent, Interval, Manifest, ManifestError, Segment, manifest_name, policy_digest, segment_name,
 )
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
 
@@ -56,37 +62,31 @@ def _plaintext_capacity(ciphertext_budget: int) -> int:
     return chunks * CHUNK_SIZE + max(0, rest - TAG_SIZE)
 
 
-def _sync_directory(directory: Path) -> None:
-    """Make the names created, renamed or removed in `directory` survive a power cut."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as error:
-        # Some file systems cannot sync a directory at all; their renames are as durable as they get.
-        if error.errno != errno.EINVAL:
-            raise
-    finally:
-        os.close(fd)
+def write_manifest(
+    card: Path,
+    manifest: Manifest,
+    recipients: Sequence[X25519Recipient],
+    random_bytes: Callable[[int], bytes] = os.urandom,
+) -> None:
+    """Encrypt `manifest` to `recipients` and make it the card's manifest of its session, atomically."""
+    sealed = io.BytesIO()
+    with AgeWriter(sealed, recipients, random_bytes=random_bytes) as writer:
+        writer.write(manifest.to_json())
+    replace_file(card, manifest_name(manifest.session), sealed.getvalue(), _FILE_MODE)
 
 
-def _replace_file(directory: Path, name: str, data: bytes) -> None:
-    """Make `directory/name` hold `data`, old or new whole even across a power cut."""
-    temporary = directory / f".{name}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, directory / name)
-    except OSError:
-        with contextlib.suppress(OSError):  # the card is failing; the first error is the one to report
-            os.unlink(temporary)
-        raise
-    _sync_directory(directory)
+def session_files(card: Path, session: str) -> list[Path]:
+    """Every file of `session` on `card`, a half-written manifest included; OSError if it cannot be listed."""
+    pattern = re.compile(rf"\.?{re.escape(session)}\..+")
+    return [card / name for name in os.listdir(card) if pattern.fullmatch(name)]
+
+
+def remove_session_files(card: Path, session: str) -> None:
+    """Unlink every file of `session`, the manifest last, and sync the directory; OSError if that fails."""
+    manifest = manifest_name(session)
+    for path in sorted(session_files(card, session), key=lambda path: (path.name == manifest, path.name)):
+        path.unlink(missing_ok=True)
+    sync_directory(card)
 
 
 class _SyncedFile:
@@ -178,11 +178,18 @@ class SessionFiles:
         headcount: int,
         consents: Sequence[tuple[int, float]],
         started: datetime,
+        journal: Journal,
         random_bytes: Callable[[int], bytes],
     ) -> None:
         """Use `SessionFiles.create`, which also picks the id and writes the first manifest."""
         self.card = card
+        # Every name is looked up through a handle on the card's directory, never by its path: a card
+        # unmounted under the box (umount -l) still gets its session's files, and nothing lands in
+        # the empty mount point on the box's own disk. (/proc/self/fd/N is that directory itself.)
+        self._card_fd = os.open(card, os.O_RDONLY | os.O_DIRECTORY)
+        self._directory = Path(f"/proc/self/fd/{self._card_fd}")
         self.session = session
+        self._journal = journal
         self._recipients = tuple(recipients)
         self._random_bytes = random_bytes
         self._segment_bytes = policy.segment_bytes
@@ -215,21 +222,31 @@ class SessionFiles:
         headcount: int,
         consents: Sequence[tuple[int, float]],
         started: datetime,
+        journal: Journal,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> SessionFiles:
         """Start the files of `session` (see `new_session_id`) with its first manifest.
 
-        `started` must carry a UTC offset.
+        `started` must carry a UTC offset. `journal` is the box's journal (see `Journal`), which
+        keeps each manifest version until the session is finalised or destroyed.
         """
         if any(card.glob(f"{session}.*")):
             raise SessionFilesError(f"session id {session} is already on card {card}")
-        files = cls(card, session, recipients, policy, headcount=headcount, consents=consents,
-                    started=started, random_bytes=random_bytes)
-        files.manifest()  # a bad argument fails here, before anything is on the card
         try:
+            files = cls(card, session, recipients, policy, headcount=headcount, consents=consents,
+                        started=started, journal=journal, random_bytes=random_bytes)
+        except OSError as error:
+            raise card_error(error, card, "opening the card's directory") from error
+        try:
+            files.manifest()  # a bad argument fails here, before anything is on the card
             files._save_manifest()
         except OSError as error:
+            files._release()
+            journal.remove(session)  # nothing of it reached the card: nothing to recover
             raise card_error(error, card, "writing the first manifest") from error
+        except ManifestError:
+            files._release()
+            raise
         return files
 
     @property
@@ -286,6 +303,9 @@ class SessionFiles:
             raise self._fault
         self._intervals.append(Interval(float(offset)))
         self._interval_frames = 0
+        # The journal learns of the interval before its segment file exists, so that recovery can
+        # give any segment file it finds beyond the ones it knows to the journal's last interval.
+        self._journal.save(self.manifest())
         self._attempt("opening a segment", self._open_segment)
         self._attempt("writing the manifest", self._save_manifest)
         self._raise_new_fault(had_fault=False)
@@ -340,7 +360,15 @@ class SessionFiles:
             self._close_interval(max(offset, self._intervals[-1].start), self._interval_frames)
         self._end_reason, self._ended, self._withdrawn = reason, float(offset), withdrawn
         self._finished = True
-        self._attempt("writing the final manifest", self._save_manifest)
+        try:
+            self._save_manifest()
+        except OSError as error:
+            # The journal keeps the final manifest, so a later start puts it on the card if it can.
+            self._record_fault(error, "writing the final manifest")
+        else:
+            self._journal.remove(self.session)
+        finally:
+            self._release()
         self._raise_new_fault(had_fault)
 
     def destroy(self) -> None:
@@ -354,15 +382,23 @@ class SessionFiles:
             segment, self._open = self._open, None
             with contextlib.suppress(OSError):  # the file is about to be removed
                 segment.file.close()
-        manifest = manifest_name(self.session)
+        # Should the box stop half-way, recovery finishes the destruction; without that mark it must
+        # not find the session at all, or it would keep what is left of a withdrawn recording.
+        if not self._journal.save(self.manifest(), destroy=True):
+            self._journal.remove(self.session)
         try:
-            doomed = [path for path in self.card.iterdir()
-                      if path.name.startswith((f"{self.session}.", f".{self.session}."))]
-            for path in sorted(doomed, key=lambda path: (path.name == manifest, path.name)):
-                path.unlink(missing_ok=True)
-            _sync_directory(self.card)
+            remove_session_files(self._directory, self.session)
         except OSError as error:
             raise card_error(error, self.card, "removing the session's files") from error
+        finally:
+            self._release()
+        self._journal.remove(self.session)
+
+    def _release(self) -> None:
+        """Let go of the card's directory: the session is over."""
+        if self._card_fd >= 0:
+            os.close(self._card_fd)
+            self._card_fd = -1
 
     def _close_interval(self, offset: float, frames: int) -> None:
         self._intervals[-1] = replace(self._intervals[-1], end=float(offset), frames=frames)
@@ -371,7 +407,7 @@ class SessionFiles:
 
     def _open_segment(self) -> None:
         name = segment_name(self.session, len(self._segments))
-        fd = os.open(self.card / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        fd = os.open(self._directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         # Listed from the moment the file exists, so that destroy() and the manifest know of it.
         self._segments.append(Segment(name, len(self._intervals) - 1))
         file = _SyncedFile(fd)
@@ -398,7 +434,7 @@ class SessionFiles:
         self._save_manifest()
 
     def _save_manifest(self) -> None:
-        sealed = io.BytesIO()
-        with AgeWriter(sealed, self._recipients, random_bytes=self._random_bytes) as writer:
-            writer.write(self.manifest().to_json())
-        _replace_file(self.card, manifest_name(self.session), sealed.getvalue())
+        # Journal first: it is never behind the card, so recovery never writes an older version.
+        manifest = self.manifest()
+        self._journal.save(manifest)
+        write_manifest(self._directory, manifest, self._recipients, self._random_bytes)

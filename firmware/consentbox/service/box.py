@@ -27,12 +27,15 @@ from consentbox.hw.audio import AudioSource
 from consentbox.hw.card import Card
 from consentbox.hw.errors import HardwareError
 from consentbox.hw.panel import Panel
+from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import manifest_name, new_session_id
 from consentbox.recording.session import SessionFiles
 from consentbox.service.clock import Clock
 from consentbox.service.timeline import command_entry, state_entry
 
 Report = Callable[[dict[str, Any]], None]
+
+AUDIO_FAULTS = frozenset({Problem.AUDIO_LOST, Problem.NO_AUDIO_DEVICE})
 
 #: While recording, how often the card is checked for having gone (a lazily unmounted card still
 #: takes writes into open files, so a failed write alone would not notice it).
@@ -65,6 +68,7 @@ class Box:
         recipients: Sequence[X25519Recipient],
         policy: Policy,
         clock: Clock,
+        journal: Journal,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -76,13 +80,19 @@ class Box:
         self.recipients = tuple(recipients)
         self.policy = policy
         self.clock = clock
+        self.journal = journal
         self._wall_clock = wall_clock
         self._new_session_id = new_session_id
         self._report = report
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._setup: _Setup | None = None
-        self._problems: frozenset[Problem] | None = None
+        self._problems: set[Problem] | None = None
         self._next_card_check = 0.0
+        # A fault that stopped a recording stands on the STATUS LED: a card fault for as long as the
+        # card looks as it did then (until it is changed or fixed), an audio fault for notice_timeout,
+        # after which the next session tries the device again.
+        self._card_fault: tuple[Problem, frozenset[Problem]] | None = None
+        self._audio_fault: tuple[Problem, float] | None = None
 
     # -- events in --------------------------------------------------------------------------------
 
@@ -102,12 +112,25 @@ class Box:
 
     def check_readiness(self) -> None:
         """Ask the adapters whether the box can record; tell the machine when that changes."""
-        problems = self.card.problems()
+        card = self.card.problems()
+        problems = set(card)
+        if self._card_fault is not None:
+            fault, seen = self._card_fault
+            if card == seen:
+                problems = {fault}
+            else:
+                self._card_fault = None
+        if self._audio_fault is not None:
+            fault, until = self._audio_fault
+            if self.clock.now() < until:
+                problems.add(fault)
+            else:
+                self._audio_fault = None
         if not self.recipients:
-            problems |= {Problem.NOT_PROVISIONED}
+            problems.add(Problem.NOT_PROVISIONED)
         if problems != self._problems:
             self._problems = problems
-            self.post(ReadinessChanged(problems, self.clock.now()))
+            self.post(ReadinessChanged(frozenset(problems), self.clock.now()))
 
     def run_until(self, moment: float) -> None:
         """Let time pass until `moment`: capture audio while capture is open, fire holds and timeouts."""
@@ -175,6 +198,7 @@ class Box:
                 setup.files = SessionFiles.create(
                     self.card.path, setup.id, self.recipients, self.policy,
                     headcount=setup.headcount, consents=setup.consents, started=self._wall_clock(),
+                    journal=self.journal,
                 )
                 self._report_file(now, manifest_name(setup.id))
             setup.files.start_interval(offset)
@@ -235,8 +259,14 @@ class Box:
 
     def inject_fault(self, problem: Problem, detail: str = "injected by a scenario script") -> None:
         """Tell the machine a fault hit the hardware, after the commands in hand."""
-        self._report({"t": round(self.clock.now(), 6), "event": "fault", "problem": problem.text, "detail": detail})
-        self.post(Fault(problem, self.clock.now()))
+        now = self.clock.now()
+        self._report({"t": round(now, 6), "event": "fault", "problem": problem.text, "detail": detail})
+        if self.machine.capturing:
+            if problem in AUDIO_FAULTS:
+                self._audio_fault = (problem, now + self.policy.notice_timeout)
+            else:
+                self._card_fault = (problem, self.card.problems())
+        self.post(Fault(problem, now))
 
     def _fault(self, error: HardwareError) -> None:
         self.inject_fault(error.problem, str(error))

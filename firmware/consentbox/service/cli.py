@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from consentbox import __version__
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--card", required=True, type=Path, help="directory standing in for the card")
     sim.add_argument("--recipient", required=True, action="append", help="age1… key to encrypt to (repeatable)")
     sim.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    sim.add_argument("--state", type=Path, help="the box's state directory (its journal of open sessions); "
+                     "default: a new private temporary directory, removed at exit")
     seats = sim.add_mutually_exclusive_group()
     seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
     seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
@@ -61,14 +65,16 @@ def _simulate(args: argparse.Namespace) -> None:
     from consentbox.service.simulate import simulate, simulated_config
     from consentbox.testing.script import parse_script
 
-    config = simulated_config(
-        load_config(args.config), card=args.card,
-        recipients=[X25519Recipient.parse(text) for text in args.recipient],
-        seats=args.seats, shared_consent=args.shared_consent,
-    )
-    steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))
-    simulate(config, steps, audio=args.audio, realtime=args.realtime,
-             report=lambda entry: print(json.dumps(entry, separators=(",", ":")), flush=True))
+    with contextlib.ExitStack() as cleanup:
+        state = args.state or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="consentbox-state-")))
+        config = simulated_config(
+            load_config(args.config), card=args.card,
+            recipients=[X25519Recipient.parse(text) for text in args.recipient],
+            seats=args.seats, shared_consent=args.shared_consent, state_dir=state,
+        )
+        steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))
+        simulate(config, steps, audio=args.audio, realtime=args.realtime,
+                 report=lambda entry: print(json.dumps(entry, separators=(",", ":")), flush=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,9 +28,10 @@ class Config:
     card_path: Path
     require_mount: bool
     recipients: tuple[X25519Recipient, ...]
+    state_dir: Path  # the box's own files (the journal of open sessions), never on the card
 
 
-_SECTIONS = ("policy", "panel", "audio", "card", "keys")
+_SECTIONS = ("policy", "panel", "audio", "card", "keys", "box")
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -98,6 +99,7 @@ def _build(values: dict[str, Any], source: str) -> Config:
         card_path=Path(get.string(values["card"], "card.path")),
         require_mount=get.boolean(values["card"], "card.require_mount"),
         recipients=tuple(recipients),
+        state_dir=Path(get.string(values["box"], "box.state_dir")),
     )
 
 

@@ -4,7 +4,8 @@ The panel is the real `GpioPanel` on gpiozero's MockFactory pins (`SimulatedFact
 script drives edge by edge, so button handling goes through gpiozero as on the box. Audio is real
 libasound reading the WAV through ALSA's `file` plugin. The card is a directory. Time is virtual
 unless `realtime` is set: it jumps from one script step or deadline to the next, and while
-recording it moves one ALSA period per period captured.
+recording it moves one ALSA period per period captured. The box's state directory (its journal) is
+`config.state_dir`; at start the box first finishes any session a previous run left open there.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from consentbox.hw.audio import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.panel import GpioPanel
 from consentbox.hw.pins import SimulatedFactory
+from consentbox.recording.journal import Journal
+from consentbox.recording.recovery import recover_interrupted
 from consentbox.service.box import Box, Report
 from consentbox.service.clock import RealClock, VirtualClock
 from consentbox.service.config import Config
+from consentbox.service.timeline import journal_entry, recovered_entry
 from consentbox.testing.alsa_sim import FileMicrophone
 from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step
 
@@ -46,8 +50,9 @@ def simulated_config(
     recipients: Sequence[X25519Recipient],
     seats: int | None,
     shared_consent: bool,
+    state_dir: Path,
 ) -> Config:
-    """`config` with a mock pin factory, the given card and recipients, and the requested seats."""
+    """`config` with a mock pin factory, the given card, recipients and state directory, and the seats."""
     panel = dataclasses.replace(config.panel, pin_factory="mock")
     if shared_consent:
         panel = dataclasses.replace(panel, shared_consent=True)
@@ -56,12 +61,16 @@ def simulated_config(
             raise PolicyError(f"--seats: {seats} is out of range (1 to {len(SPARE_PINS)})")
         panel = dataclasses.replace(panel, shared_consent=False, consent_pins=SPARE_PINS[:seats])
     return dataclasses.replace(config, panel=panel, card_path=card, require_mount=False,
-                               recipients=tuple(recipients))
+                               recipients=tuple(recipients), state_dir=state_dir)
 
 
 def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bool, report: Report) -> None:
     """Play `steps` through a box built from `config` (see `simulated_config`), reporting its timeline."""
     clock = RealClock() if realtime else VirtualClock()
+    card = CardDirectory(config.card_path, config.policy)
+    journal = Journal(config.state_dir, on_failure=lambda error: report(journal_entry(clock.now(), error)))
+    for recovered in recover_interrupted(card, journal, config.recipients):
+        report(recovered_entry(clock.now(), recovered))
     with FileMicrophone(audio, config.policy) as microphone:
         factory = SimulatedFactory(clock.now)
         machine = SessionMachine(config.policy, seats=config.panel.seats,
@@ -70,8 +79,8 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
         panel = GpioPanel(config.panel, pin_factory=factory, clock=clock.now, on_event=lambda e: box.post(e))
         box = Box(
             machine=machine, panel=panel, audio=AlsaSource(microphone.device, config.policy),
-            card=CardDirectory(config.card_path, config.policy), recipients=config.recipients,
-            policy=config.policy, clock=clock, report=report,
+            card=card, recipients=config.recipients, policy=config.policy, clock=clock, journal=journal,
+            report=report,
         )
         report({"t": 0.0, "event": "state", "state": machine.state.value})
         box.check_readiness()

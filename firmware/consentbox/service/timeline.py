@@ -1,7 +1,8 @@
 """The printed timeline of a run: one JSON-ready dict per thing a person in the room would notice.
 
 Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
-`capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`.
+`capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`, and from the box
+itself `file`, `fault`, `recovered` (a session finished at start-up) and `journal` (the box's journal failed).
 """
 
 from __future__ import annotations
@@ -13,11 +14,24 @@ from consentbox.core.commands import (
     Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.table import State
+from consentbox.recording.journal import JournalError
+from consentbox.recording.recovery import Recovered
 
 
 def state_entry(at: float, state: State) -> dict[str, Any]:
     """The entry for entering `state`."""
     return {"t": round(at, 6), "event": "state", "state": state.value}
+
+
+def recovered_entry(at: float, recovered: Recovered) -> dict[str, Any]:
+    """The entry for a session that start-up recovery finished."""
+    return {"t": round(at, 6), "event": "recovered", "id": recovered.session, "segments": recovered.segments,
+            "end": recovered.end_reason.value, "destroyed": recovered.destroyed}
+
+
+def journal_entry(at: float, error: JournalError) -> dict[str, Any]:
+    """The entry for a failure of the box's journal (recording goes on)."""
+    return {"t": round(at, 6), "event": "journal", "error": str(error)}
 
 
 def command_entry(at: float, command: Command, session_id: str) -> dict[str, Any]:
@@ -69,6 +83,9 @@ def describe(entry: dict[str, Any]) -> str:
         "fault": lambda e: f"FAULT: {e['problem']} ({e['detail']})",
         "session": lambda e: f"session {e['id']} ended ({e['end']}), recording "
         + ("kept" if e["kept"] else "destroyed"),
+        "recovered": lambda e: f"session {e['id']} left unfinished by the last run: "
+        + ("its destruction completed" if e["destroyed"] else f"ended ({e['end']}), {e['segments']} segment(s)"),
+        "journal": lambda e: f"JOURNAL: {e['error']}",
     }
     text = words[kind](entry) if kind in words else str(entry)
     return f"{entry['t']:9.2f} s  {text}"

@@ -57,14 +57,14 @@ def write_test_tone(path: Path, policy: Policy, seconds: float) -> None:
 def main(home: Path = Path(".demo")) -> int:
     """Run the demo under `home`; returns the exit status."""
     home.mkdir(exist_ok=True)
-    card, exported = home / "card", home / "export"
-    for directory in (card, exported):
+    card, exported, state = home / "card", home / "export", home / "state"
+    for directory in (card, exported, state):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir()
     key_file = home / "supervisor.key"
     identity = demo_identity(key_file)
     config = simulated_config(load_config(), card=card, recipients=[identity.recipient], seats=3,
-                              shared_consent=False)
+                              shared_consent=False, state_dir=state)
     tone = home / "microphone.wav"
     write_test_tone(tone, config.policy, seconds=120)
 

@@ -1,0 +1,628 @@
+"""Card and audio faults on a real file system (issue 5, items 3 to 5), through a whole box.
+
+Each test builds the box as `consentbox simulate` does: the real `Box` and `GpioPanel` on gpiozero mock
+pins pressed edge by edge, a virtual clock, real libasound capturing the input through ALSA's `file`
+plugin (wrapped in `FailingSource`, so the microphone can fail or overrun on demand), and a
+loop-mounted ext4 image as the card, with `require_mount` as on the box. Time passes as under the
+daemon: the readiness check runs after every second and every button edge. Then the test does to the
+card or the microphone what a therapy room does to them, and checks what a person would see (the REC
+LED pin, the STATUS blink code, refusals), what the supervisor gets from `consentbox-admin export`,
+and that no 4 KiB run of the input is anywhere on the raw card image or in the temp directories.
+
+The input is fresh random bytes, so any match is a leak from this test and exported audio is checked
+byte for byte: a session is input frames [0, n) because every capture interval opens the device afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consentbox.core.events import RECORD, Button, ConsentButton
+from consentbox.core.policy import Policy
+from consentbox.core.session import SessionMachine
+from consentbox.crypto import X25519Identity
+from consentbox.crypto.stream import CHUNK_SIZE
+from consentbox.hw.audio import AlsaSource
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.panel import GpioPanel
+from consentbox.hw.pins import SimulatedFactory
+from consentbox.recording.journal import Journal
+from consentbox.service.box import CARD_CHECK_SECONDS, Box
+from consentbox.service.clock import VirtualClock
+from consentbox.service.config import load_config
+from consentbox.testing.alsa_sim import FileMicrophone
+from consentbox.testing.cards import (
+    card_image, ext4_card, fail_read_only, lazy_unmount, loop_devices, mount_image, remount_read_only,
+    remount_writable, stop_answering, unmount,
+)
+from consentbox.testing.fakes import FailingSource
+from consentbox.testing.plaintext import files_holding, temp_directories
+from consentbox.testing.signal import write_wav
+
+BIN = Path(sys.executable).parent
+#: The card check reserves 1 MiB, so that an 8 MiB card is usable and a filler can leave it nearly full.
+POLICY = Policy(min_free_mb=1)
+PERIOD = POLICY.period_frames
+FRAME = POLICY.frame_bytes
+CHUNK_FRAMES = CHUNK_SIZE // FRAME
+#: Longer than any capture interval here, short enough to scan for quickly.
+INPUT_SECONDS = 20
+CARD_BYTES = 8 << 20
+#: Free space a filler leaves: enough to pass the 1 MiB check, full after about 13 s of audio.
+LEFT_BY_FILLER = 5 << 18
+
+READY = ("green", "steady", 0)
+
+
+def blink(code: int) -> tuple[str, str, int]:
+    """The STATUS pattern of a blink code: red, that many blinks."""
+    return ("red", "code", code)
+
+
+# --- The box, driven as the daemon and `simulate` drive it -----------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A session that recorded one capture interval: its id, and the frames the microphone gave it."""
+
+    id: str
+    frames: int
+
+
+class Rig:
+    """One box on simulated pins, with the card at `card`, `microphone` behind a FailingSource, and
+    `journal` for its record of open sessions (on the box's own storage, which these tests leave alone)."""
+
+    def __init__(self, card: Path, microphone: FileMicrophone, identity: X25519Identity, journal: Journal) -> None:
+        panel = dataclasses.replace(load_config().panel, pin_factory="mock")  # the shipped pins, simulated
+        self.clock = VirtualClock()
+        self.timeline: list[dict[str, Any]] = []
+        self.machine = SessionMachine(POLICY, seats=panel.seats)
+        self.panel = GpioPanel(panel, pin_factory=SimulatedFactory(self.clock.now), clock=self.clock.now,
+                               on_event=lambda event: self.box.post(event))
+        self.audio = FailingSource(AlsaSource(microphone.device, POLICY), POLICY)
+        self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio,
+                       card=CardDirectory(card, POLICY, require_mount=True), recipients=[identity.recipient],
+                       policy=POLICY, clock=self.clock, report=self.timeline.append,
+                       journal=journal)
+        self._settle()
+
+    # Time and buttons.
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, checking readiness after each second as `consentbox run` does."""
+        end = self.now() + seconds
+        while self.now() < end:
+            self.box.run_until(min(end, self.now() + 1.0))
+            self._settle()
+
+    def press(self, button: Button) -> None:
+        self.panel.buttons[button].pin.drive_low()  # pull-up: a pressed button pulls the pin low
+        self._settle()
+
+    def release(self, button: Button) -> None:
+        self.panel.buttons[button].pin.drive_high()
+        self._settle()
+
+    def tap(self, button: Button) -> None:
+        self.hold(button, 0.1)
+
+    def hold(self, button: Button, seconds: float) -> None:
+        """Press `button` for `seconds`, then leave the panel alone for a moment (longer than contact bounce)."""
+        self.press(button)
+        self.wait(seconds)
+        self.release(button)
+        self.wait(0.2)
+
+    def start_recording(self) -> None:
+        """Set up a session for two, both consent, hold RECORD: capture opens 1 s into the hold."""
+        self.tap(RECORD)
+        self.tap(ConsentButton(1))
+        self.tap(ConsentButton(2))
+        self.hold(RECORD, 1.2)
+        assert self.machine.capturing, self.timeline[-10:]
+
+    def end_recording(self) -> Recorded:
+        """Hold RECORD 2.5 s to end the session; what it recorded."""
+        self.hold(RECORD, 2.5)
+        assert self.entries("session")[-1]["end"] == "ended"
+        return self.last_recorded()
+
+    def record(self, seconds: float) -> Recorded:
+        """A whole session that records for about `seconds` and ends normally."""
+        self.start_recording()
+        self.wait(seconds)
+        return self.end_recording()
+
+    def last_recorded(self) -> Recorded:
+        """The last session set up, and the frames its (last) capture interval read."""
+        return Recorded(self.entries("setup")[-1]["id"], self.audio.frames_read)
+
+    # What a person sees and hears.
+
+    def entries(self, event: str, **match: Any) -> list[dict[str, Any]]:
+        return [e for e in self.timeline if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
+
+    def status(self, at: float | None = None) -> tuple[str, str, int]:
+        """The STATUS LED's steady pattern now, or as it was at time `at`."""
+        last = [e for e in self.entries("status") if at is None or e["t"] <= at][-1]
+        return (last["colour"], last["rhythm"], last["count"])
+
+    def rec_led_edges(self) -> list[tuple[float, bool]]:
+        """Every change of the REC LED pin, with its (virtual) time."""
+        edges, at = [], 0.0
+        for change in self.panel.rec_led.pin.states[1:]:
+            at += change.timestamp
+            edges.append((at, bool(change.state)))
+        return edges
+
+    def rec_led(self) -> bool:
+        return bool(self.panel.rec_led.pin.state)
+
+    def assert_refused(self, code: int | None = None, text: str | None = None) -> None:
+        """A RECORD tap in IDLE is refused (for `text`, flashing `code`, when given) and sets nothing up."""
+        setups, refusals = len(self.entries("setup")), len(self.entries("refused"))
+        self.tap(RECORD)
+        assert len(self.entries("refused")) == refusals + 1
+        flash = self.entries("flash")[-1]
+        assert flash["colour"] == "red"
+        if text is not None:
+            assert (self.entries("refused")[-1]["reason"], flash["count"]) == (text, code)
+        assert len(self.entries("setup")) == setups and self.machine.state.value == "IDLE"
+
+    def assert_stopped_at_fault(self, problem: str, *, after: float, within: float) -> dict[str, Any]:
+        """One fault, `problem`, came at most `within` s after `after`; capture closed and the REC LED went
+        off at that very moment; the session ended for it, keeping its recording."""
+        [fault] = self.entries("fault")
+        assert fault["problem"] == problem, fault
+        assert after <= fault["t"] <= after + within, (after, fault)
+        assert self.entries("capture")[-1] == {"t": fault["t"], "event": "capture", "open": False}
+        assert self.rec_led_edges()[-1] == (pytest.approx(fault["t"]), False)
+        assert not self.rec_led() and not self.machine.capturing
+        assert self.entries("session")[-1]["end"] == problem and self.entries("session")[-1]["kept"]
+        assert self.machine.state.value == "IDLE"
+        return fault
+
+    def shut_down(self) -> None:
+        self.box.shut_down()
+
+    def _settle(self) -> None:
+        self.box.check_readiness()
+        self.box.pump()
+
+
+# --- One trial: fresh input, a card image, the export, the scan -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """One session as `consentbox-admin export` wrote it."""
+
+    pcm: bytes
+    report: dict[str, Any]
+
+    @property
+    def frames(self) -> int:
+        return len(self.pcm) // FRAME
+
+
+class Trial:
+    """Fresh random input on a simulated microphone, and the places this trial's card and export live in."""
+
+    def __init__(self, directory: Path, identity: X25519Identity, key_file: Path, journal: Journal) -> None:
+        self.started = time.time()
+        self.journal = journal
+        self.directory = directory
+        self.identity = identity
+        self.key_file = key_file
+        self.input = os.urandom(INPUT_SECONDS * POLICY.rate * FRAME)
+        wav = directory / "input.wav"
+        write_wav(wav, self.input, POLICY)
+        self.microphone = FileMicrophone(wav, POLICY)
+        wav.unlink()  # the samples now live in the microphone's memory file only
+        self.exports = directory / "exported"
+
+    @contextlib.contextmanager
+    def card(self) -> Iterator[Path]:
+        """An 8 MiB ext4 card image, loop-mounted; unmounted and detached afterwards whatever happened."""
+        with contextlib.ExitStack() as stack:
+            try:
+                mount = stack.enter_context(ext4_card(self.directory / "card", CARD_BYTES))
+            except OSError as error:
+                pytest.fail(f"cannot make or mount the test card: {error}")
+            yield mount
+
+    @property
+    def image(self) -> Path:
+        return card_image(self.directory / "card")
+
+    @contextlib.contextmanager
+    def box(self, card: Path) -> Iterator[Rig]:
+        rig = Rig(card, self.microphone, self.identity, self.journal)
+        try:
+            yield rig
+        finally:
+            rig.shut_down()
+
+    def audio(self, frames: int, start: int = 0) -> bytes:
+        """Input frames [start, start + frames)."""
+        return self.input[start * FRAME : (start + frames) * FRAME]
+
+    def export(self, card: Path) -> tuple[int, dict[str, Exported]]:
+        """Run `consentbox-admin export` on the card: its exit status, and each session's audio and report."""
+        self.exports.mkdir(exist_ok=True)
+        out = self.exports / str(len(list(self.exports.iterdir())))
+        done = subprocess.run([BIN / "consentbox-admin", "export", "-i", self.key_file, "--out", out, card],
+                              capture_output=True, text=True)
+        assert done.returncode in (0, 3), done.stderr
+        sessions = {}
+        for report in out.glob("*.json"):
+            with wave.open(str(report.with_suffix(".wav"))) as wav:
+                pcm = wav.readframes(wav.getnframes())
+            sessions[report.stem] = Exported(pcm, json.loads(report.read_text()))
+        return done.returncode, sessions
+
+    def assert_intact(self, exported: Exported, recorded: Recorded) -> None:
+        """The session exported whole, verified, and holds exactly the input it was given."""
+        assert not exported.report["export"]["truncated"], exported.report["export"]
+        assert {s["digest"] for s in exported.report["export"]["segments"]} == {"verified"}
+        assert exported.frames == recorded.frames
+        assert exported.pcm == self.audio(recorded.frames)
+
+    def assert_no_plaintext(self) -> None:
+        """No 4 KiB run of the input on the raw card image, or in any temp file written since the trial began."""
+        assert not loop_devices(self.image), "the card image is still attached"
+        assert files_holding(self.input, [self.image]) == [], "input audio on the raw card image"
+        leaks = files_holding(self.input, temp_directories(), changed_since=self.started,
+                              skip=[self.exports, self.image])
+        assert leaks == [], f"input audio in {leaks}"
+
+    def close(self) -> None:
+        self.microphone.close()
+
+
+@pytest.fixture
+def trial(tmp_path: Path, identity: X25519Identity, key_file: Path, journal: Journal) -> Iterator[Trial]:
+    if os.geteuid() != 0:
+        pytest.fail("these tests loop-mount ext4 card images, which needs root: run them as root, as CI does")
+    for tool in ("mkfs.ext4", "mount", "umount", "losetup"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs and util-linux (.ci/run)")
+    made = Trial(tmp_path, identity, key_file, journal)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def card_files(card: Path) -> dict[str, str]:
+    """Each file on the card and the SHA-256 of its bytes."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in card.iterdir() if path.is_file()}
+
+
+def fill(card: Path, leave: int) -> Path:
+    """A file of zeros that leaves about `leave` bytes free on the card."""
+    filler = card / "filler"
+    status = os.statvfs(card)
+    size = status.f_bavail * status.f_frsize - leave
+    with open(filler, "wb") as file:
+        file.write(bytes(size))
+        os.fsync(file.fileno())
+    return filler
+
+
+def test_the_raw_image_scan_finds_input_written_to_the_card_and_deleted(trial: Trial) -> None:
+    with trial.card() as card:
+        leaked = card / "leak.raw"
+        leaked.write_bytes(bytes(123) + trial.audio(2 * CHUNK_FRAMES, start=4321))  # at an odd offset
+        os.sync()
+        leaked.unlink()
+        assert files_holding(trial.input, [card]) == []
+    assert files_holding(trial.input, [trial.image]) == [trial.image]  # the blocks were freed, not wiped
+
+
+# --- Card full --------------------------------------------------------------------------------------------
+
+
+def test_a_full_card_stops_capture_keeps_what_fit_and_refuses_until_space_is_freed(trial: Trial) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        earlier = box.record(3.0)
+        before = card_files(card)
+        filler = fill(card, LEFT_BY_FILLER)
+        box.wait(1.0)
+        assert box.status() == READY
+
+        box.start_recording()
+        opened = box.entries("capture", open=True)[-1]["t"]
+        box.wait(60.0)  # much longer than the 1.25 MiB left can hold
+        fault = box.assert_stopped_at_fault("card full", after=opened, within=60.0)
+        full = box.last_recorded()
+        # The period whose write failed is the last one read: capture stopped at that write.
+        assert fault["t"] == pytest.approx(opened + full.frames / POLICY.rate)
+        assert box.status() == blink(3)
+        box.wait(3.0)
+        assert box.status() == blink(3), "the fault stands while the card is full"
+        box.assert_refused(3, "card full")
+
+        filler.unlink()
+        box.wait(1.5)
+        assert box.status() == READY
+        later = box.record(2.0)
+        status, exported = trial.export(card)
+        assert {name: card_files(card)[name] for name in before} == before, "earlier files changed"
+
+    assert status == 3  # the full card's session is cut short at its last whole chunk
+    assert set(exported) == {earlier.id, full.id, later.id}
+    trial.assert_intact(exported[earlier.id], earlier)
+    trial.assert_intact(exported[later.id], later)
+    cut = exported[full.id]
+    assert cut.report["end_reason"] == "card full"
+    reached_card = full.frames - PERIOD
+    assert cut.pcm == trial.audio(cut.frames)
+    assert reached_card - CHUNK_FRAMES <= cut.frames <= reached_card
+    trial.assert_no_plaintext()
+
+
+# --- Card lost or failing while recording ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CardLoss:
+    """One way a card goes while the box records on it, and how soon and as what the box finds out."""
+
+    name: str
+    happen: Callable[[Path], None]
+    problem: str
+    code: int
+    noticed_within: float
+
+
+LOSSES = [
+    # ext4's errors=remount-ro (a userspace `remount,ro` is refused while a segment is open for writing):
+    # writes fail with EROFS, found at the latest by the next chunk's write.
+    CardLoss("turned read-only", fail_read_only, "card lost", 4, CHUNK_FRAMES / POLICY.rate + 0.05),
+    # Writes still reach a lazily unmounted card through open files: the card check finds the empty mount point.
+    CardLoss("unmounted", lazy_unmount, "card lost", 4, CARD_CHECK_SECONDS + POLICY.period_seconds),
+    # Every operation fails with EIO, the directory still there: found by the next chunk's write.
+    CardLoss("stops answering", stop_answering, "card write error", 5, CHUNK_FRAMES / POLICY.rate + 0.05),
+]
+
+
+def reinsert(trial: Trial, box: Rig, card: Path) -> None:
+    """The card taken out (if still mounted), left out over a readiness check, and put back in."""
+    if os.path.ismount(card):
+        unmount(card)
+    box.wait(1.5)
+    assert loop_devices(trial.image) == [], "the card is still in use: the box kept a file of it open"
+    mount_image(trial.image, card)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=[loss.name for loss in LOSSES])
+def test_a_card_lost_while_recording_stops_capture_and_keeps_what_was_synced(trial: Trial, loss: CardLoss) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        earlier = box.record(3.0)
+        before = card_files(card)
+        box.start_recording()
+        box.wait(4.0)
+        synced_by = box.audio.frames_read  # at most one chunk of this is still unsealed
+        lost_at = box.now()
+        loss.happen(card)
+        box.wait(3.0)
+        fault = box.assert_stopped_at_fault(loss.problem, after=lost_at, within=loss.noticed_within)
+        lost = box.last_recorded()
+        assert box.status(at=fault["t"]) == blink(loss.code)
+        box.assert_refused()
+
+        reinsert(trial, box, card)
+        box.wait(1.5)
+        assert box.status() == READY
+        later = box.record(2.0)
+        _, exported = trial.export(card)
+        assert {name: card_files(card)[name] for name in before} == before, "earlier files changed"
+
+    trial.assert_intact(exported[earlier.id], earlier)
+    trial.assert_intact(exported[later.id], later)
+    cut = exported[lost.id]
+    assert cut.pcm == trial.audio(cut.frames)
+    assert synced_by - CHUNK_FRAMES <= cut.frames <= lost.frames
+    trial.assert_no_plaintext()
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=[loss.name for loss in LOSSES])
+def test_the_fault_stays_on_the_status_led_until_the_card_is_back(trial: Trial, loss: CardLoss) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        box.start_recording()
+        box.wait(2.0)
+        loss.happen(card)
+        box.wait(2.0)
+        assert box.entries("session")[-1]["end"] == loss.problem
+        box.wait(5.0)  # five readiness checks later, nobody has touched the card
+        assert box.status() == blink(loss.code), f"code {loss.code} ({loss.problem}) must stand until the card is back"
+        box.assert_refused(loss.code, loss.problem)
+        reinsert(trial, box, card)
+        box.wait(1.5)
+        assert box.status() == READY
+    trial.assert_no_plaintext()
+
+
+def test_a_card_unmounted_while_recording_is_finalised_on_the_card_not_where_it_was(trial: Trial) -> None:
+    # After `umount -l` the card's path leads to the empty mount point, on the box's own disk.
+    with trial.card() as card, trial.box(card) as box:
+        box.start_recording()
+        box.wait(2.0)
+        lazy_unmount(card)
+        box.wait(3.0)
+        lost = box.last_recorded()
+        assert box.entries("session")[-1]["end"] == "card lost"
+        assert sorted(path.name for path in card.iterdir()) == [], "session files landed where the card was"
+        reinsert(trial, box, card)
+        _, exported = trial.export(card)
+    # Its segment reached the card through the open file; its final manifest must have gone the same way.
+    assert exported[lost.id].report["end_reason"] == "card lost"
+    trial.assert_intact(exported[lost.id], lost)
+    trial.assert_no_plaintext()
+
+
+def test_a_card_locked_while_paused_refuses_the_resume_and_keeps_what_was_recorded(trial: Trial) -> None:
+    # While paused no file is open, so the card can be remounted read-only (its lock switch, say).
+    with trial.card() as card, trial.box(card) as box:
+        box.start_recording()
+        box.wait(3.0)
+        box.tap(RECORD)  # pause: the interval's segment is sealed
+        paused = box.last_recorded()
+        remount_read_only(card)
+        box.wait(1.5)
+        box.tap(RECORD)  # resume
+        assert box.entries("refused")[-1]["reason"] == "card read-only"
+        assert box.machine.state.value == "PAUSED" and not box.rec_led()
+        box.hold(RECORD, 2.5)  # end: the final manifest cannot be written, the sealed audio stays
+        assert box.machine.state.value == "IDLE"
+        assert box.status() == blink(2)
+        remount_writable(card)
+        box.wait(1.5)
+        assert box.status() == READY
+        _, exported = trial.export(card)
+    session = exported[paused.id]
+    assert {s["digest"] for s in session.report["export"]["segments"]} == {"verified"}
+    assert session.pcm == trial.audio(paused.frames)
+    trial.assert_no_plaintext()
+
+
+# --- Not ready at session start ---------------------------------------------------------------------------
+
+
+def test_no_card_at_start_is_refused_with_code_1_until_one_is_inserted(trial: Trial) -> None:
+    with trial.card() as card:
+        unmount(card)
+        with trial.box(card) as box:
+            assert box.status() == blink(1)
+            box.assert_refused(1, "no card")
+            assert list(card.iterdir()) == [], "nothing may be written to an empty mount point"
+            mount_image(trial.image, card)
+            box.wait(1.5)
+            assert box.status() == READY
+            recorded = box.record(2.0)
+            _, exported = trial.export(card)
+    trial.assert_intact(exported[recorded.id], recorded)
+    trial.assert_no_plaintext()
+
+
+def test_a_read_only_card_at_start_is_refused_with_code_2_until_unlocked(trial: Trial) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        earlier = box.record(2.0)
+        before = card_files(card)
+        remount_read_only(card)
+        box.wait(1.5)
+        assert box.status() == blink(2)
+        box.assert_refused(2, "card read-only")
+        assert card_files(card) == before
+        remount_writable(card)
+        box.wait(1.5)
+        assert box.status() == READY
+        later = box.record(2.0)
+        _, exported = trial.export(card)
+    trial.assert_intact(exported[earlier.id], earlier)
+    trial.assert_intact(exported[later.id], later)
+    trial.assert_no_plaintext()
+
+
+def test_a_card_the_kernel_turned_read_only_is_refused_before_the_rec_led_lights(trial: Trial) -> None:
+    # ext4's errors=remount-ro, met while idle: /proc/mounts says "rw,...,emergency_ro" and statvfs says
+    # read-write, yet every write fails with EROFS.
+    with trial.card() as card, trial.box(card) as box:
+        earlier = box.record(2.0)
+        fail_read_only(card)
+        box.wait(1.5)
+        assert box.status() == blink(2), "a card that takes no writes is read-only"
+        box.assert_refused(2, "card read-only")
+        assert box.rec_led_edges()[-1][1] is False and len(box.rec_led_edges()) == 2
+        reinsert(trial, box, card)
+        _, exported = trial.export(card)
+    trial.assert_intact(exported[earlier.id], earlier)
+    trial.assert_no_plaintext()
+
+
+# --- Audio faults -----------------------------------------------------------------------------------------
+
+
+def test_a_microphone_lost_while_recording_stops_capture_and_finalises_the_session(trial: Trial) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        earlier = box.record(2.0)
+        box.start_recording()
+        box.wait(3.0)
+        lost_at = box.now()
+        box.audio.lose()
+        box.wait(2.0)
+        box.assert_stopped_at_fault("audio lost", after=lost_at, within=POLICY.period_seconds)
+        lost = box.last_recorded()
+        assert box.status() == blink(8)
+        box.assert_refused(8, "audio lost")
+        _, exported = trial.export(card)
+    trial.assert_intact(exported[earlier.id], earlier)
+    # Every period read before the device failed reached the card, and the session was sealed.
+    trial.assert_intact(exported[lost.id], lost)
+    assert exported[lost.id].report["end_reason"] == "audio lost"
+    trial.assert_no_plaintext()
+
+
+def test_after_audio_lost_the_box_records_again_once_the_microphone_is_back(trial: Trial) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        box.start_recording()
+        box.wait(1.0)
+        box.audio.lose()
+        box.wait(1.0)
+        assert box.entries("session")[-1]["end"] == "audio lost"
+        box.audio.restore()  # plugged back in
+        box.wait(12.0)  # longer than any notice (notice_timeout is 10 s)
+        assert box.status() == READY, "the box must not refuse every session after one microphone fault"
+        later = box.record(2.0)
+        _, exported = trial.export(card)
+    trial.assert_intact(exported[later.id], later)
+    trial.assert_no_plaintext()
+
+
+def test_overruns_are_counted_in_the_manifest_and_recording_goes_on(trial: Trial) -> None:
+    with trial.card() as card, trial.box(card) as box:
+        box.start_recording()
+        box.wait(1.0)
+        first_gap = box.audio.frames_read
+        box.audio.overrun(3)  # one xrun that lost three periods
+        box.wait(1.0)
+        assert box.machine.capturing and box.rec_led()
+        box.tap(RECORD)  # pause: the interval's overruns are noted when capture closes
+        first = box.audio.frames_read
+        box.wait(2.0)
+        box.tap(RECORD)  # resume: the device opens afresh, from the input's start
+        box.wait(1.0)
+        second_gap = box.audio.frames_read
+        box.audio.overrun(1)
+        box.wait(1.0)
+        recorded = box.end_recording()
+        assert box.entries("fault") == []
+        _, exported = trial.export(card)
+    session = exported[recorded.id]
+    assert session.report["overruns"] == 2
+    assert not session.report["export"]["truncated"]
+    first_interval = trial.audio(first_gap) + trial.audio(first - first_gap, start=first_gap + 3 * PERIOD)
+    second_interval = trial.audio(second_gap) + trial.audio(recorded.frames - second_gap, start=second_gap + PERIOD)
+    assert session.pcm == first_interval + second_interval
+    trial.assert_no_plaintext()
