@@ -35,11 +35,13 @@ from consentbox.core.events import RECORD, Button, ConsentButton
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Identity
+from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.crypto.stream import CHUNK_SIZE
 from consentbox.hw.audio import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.panel import GpioPanel
 from consentbox.hw.pins import SimulatedFactory
+from consentbox.ledger import LEDGER_NAME, Ledger
 from consentbox.recording.journal import Journal
 from consentbox.service.box import CARD_CHECK_SECONDS, Box
 from consentbox.service.clock import VirtualClock
@@ -96,10 +98,13 @@ class Rig:
         self.panel = GpioPanel(panel, pin_factory=SimulatedFactory(self.clock.now), clock=self.clock.now,
                                on_event=lambda event: self.box.post(event))
         self.audio = FailingSource(AlsaSource(microphone.device, POLICY), POLICY)
-        self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio,
-                       card=CardDirectory(card, POLICY, require_mount=True), recipients=[identity.recipient],
-                       policy=POLICY, clock=self.clock, report=self.timeline.append,
-                       journal=journal)
+        port = CardDirectory(card, POLICY, require_mount=True)
+        state = journal.directory.parent  # the box's state directory, beside its journal
+        ledger = Ledger.open(state / "ledger.jsonl", port, DeviceSigningKey.load_or_create(state / "device.key"),
+                             monotonic=self.clock.now)
+        self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio, card=port,
+                       recipients=[identity.recipient], policy=POLICY, clock=self.clock,
+                       report=self.timeline.append, journal=journal, ledger=ledger)
         self._settle()
 
     # Time and buttons.
@@ -314,9 +319,9 @@ def trial(tmp_path: Path, identity: X25519Identity, key_file: Path, journal: Jou
 
 
 def card_files(card: Path) -> dict[str, str]:
-    """Each file on the card and the SHA-256 of its bytes."""
+    """Each session file on the card and the SHA-256 of its bytes (the ledger's copy only grows)."""
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in card.iterdir() if path.is_file()}
+            for path in card.iterdir() if path.is_file() and path.name != LEDGER_NAME}
 
 
 def fill(card: Path, leave: int) -> Path:

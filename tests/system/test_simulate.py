@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
+from consentbox.ledger import LEDGER_NAME
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
 
 BIN = Path(sys.executable).parent
@@ -64,7 +65,8 @@ class Run:
         return [off - on for on, off in zip(times[::2], times[1::2])]
 
     def card_files(self) -> list[str]:
-        return sorted(p.name for p in self.card.iterdir())
+        """The session files on the card (the consent ledger's copy, ledger.jsonl, aside)."""
+        return sorted(p.name for p in self.card.iterdir() if p.name != LEDGER_NAME)
 
     def manifests(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.exported.glob("*.json"))]
@@ -189,7 +191,7 @@ def test_ready_hold_record_lights_rec_led_before_capture_and_records_exactly_tha
 
 def test_age_decrypts_every_file_on_the_card(simulate, supervisor):
     run = simulate(RECORD_5S)
-    for path in run.card.iterdir():
+    for path in run.card.glob("*.age"):
         subprocess.run(["age", "-d", "-i", supervisor[0], "-o", "/dev/null", path], check=True)
 
 
@@ -256,3 +258,15 @@ def test_recording_past_the_input_records_silence(simulate):
     run = simulate(CONSENTED + f"5 hold record 1.5\n{INPUT_SECONDS + 20} hold record 2.5\n")
     pieces = spans(run.audio()[0], POLICY)
     assert pieces[0] == range(0, INPUT_SECONDS * POLICY.rate) and isinstance(pieces[1], Silence)
+
+
+def test_the_card_carries_a_verifiable_ledger_that_agrees_with_the_manifest(simulate, supervisor):
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 tap record\n20 tap record\n24 hold record 2.5\n")
+    ledger = run.card / LEDGER_NAME
+    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", ledger], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+    session = run.of("session")[0]["id"]
+    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", supervisor[0], run.card, session],
+                            capture_output=True, text=True)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert session in report.stdout

@@ -16,19 +16,21 @@ from typing import Any
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    SetHeadcount, ShowStatus,
+    Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason, Problem
 from consentbox.core.session import SessionMachine
+from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.audio import AudioSource
 from consentbox.hw.card import Card
 from consentbox.hw.errors import HardwareError
 from consentbox.hw.panel import Panel
+from consentbox.ledger import Kind, Ledger, LedgerWriteError
 from consentbox.recording.journal import Journal
-from consentbox.recording.manifest import manifest_name, new_session_id
+from consentbox.recording.manifest import manifest_name, new_session_id, policy_digest
 from consentbox.recording.session import SessionFiles
 from consentbox.service.clock import Clock
 from consentbox.service.timeline import command_entry, state_entry
@@ -69,6 +71,7 @@ class Box:
         policy: Policy,
         clock: Clock,
         journal: Journal,
+        ledger: Ledger,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -81,6 +84,7 @@ class Box:
         self.policy = policy
         self.clock = clock
         self.journal = journal
+        self.ledger = ledger
         self._wall_clock = wall_clock
         self._new_session_id = new_session_id
         self._report = report
@@ -149,11 +153,15 @@ class Box:
             self.pump()
 
     def shut_down(self) -> None:
-        """End whatever is open (finalising what was recorded) and release the hardware."""
+        """End whatever is open (finalising what was recorded), close the ledger, release the hardware."""
         self.post(Shutdown(self.clock.now()))
         self.pump()
         self.audio.close()
         self.panel.close()
+        try:
+            self.ledger.close()
+        except LedgerWriteError as error:
+            self._report({"t": round(self.clock.now(), 6), "event": "ledger", "error": str(error)})
 
     # -- the machine's commands out ---------------------------------------------------------------
 
@@ -174,17 +182,38 @@ class Box:
             self.panel.show(command)
         elif isinstance(command, OpenSession):
             self._setup = _Setup(self._new_session_id(), now, command.headcount)
+            self._log(Kind.SETUP, headcount=command.headcount, policy_sha256=policy_digest(self.policy))
         elif isinstance(command, SetHeadcount):
             self._require_setup().headcount = command.headcount
+            self._log(Kind.HEADCOUNT, headcount=command.headcount)
         elif isinstance(command, RecordConsent):
             setup = self._require_setup()
             setup.consents.append((command.seat, now - setup.opened_at))
+            self._log(Kind.CONSENT, seat=command.seat)
+        elif isinstance(command, Refuse):
+            self._log(Kind.REFUSED, reason=command.reason)
         elif isinstance(command, OpenCapture):
-            self._open_capture(self._require_setup(), now)
+            setup = self._require_setup()
+            self._log(Kind.START if setup.files is None else Kind.RESUME)
+            self._open_capture(setup, now)
         elif isinstance(command, CloseCapture):
+            if self.machine.state is State.PAUSED:  # otherwise the end that follows closes the interval
+                self._log(Kind.PAUSE)
             self._close_capture(self._require_setup(), now)
         elif isinstance(command, EndSession):
-            self._end(self._require_setup(), command, now)
+            setup = self._require_setup()
+            if command.reason is EndReason.WITHDRAWN:
+                self._log(Kind.WITHDRAWAL, seat=None)  # which seat withdrew is not known to the box
+            self._log(Kind.END, reason=command.reason, kept=command.keep)
+            self._end(setup, command, now)
+
+    def _log(self, kind: Kind, **fields: Any) -> None:
+        """Record in the consent ledger, under the current session if there is one."""
+        try:
+            self.ledger.append(kind, self._setup.id if self._setup else None, at=self.clock.now(), **fields)
+        except LedgerWriteError as error:
+            # The recording itself is unaffected; the journal (and journald) say the ledger failed.
+            self._report({"t": round(self.clock.now(), 6), "event": "ledger", "error": str(error)})
 
     def _require_setup(self) -> _Setup:
         if self._setup is None:
@@ -243,7 +272,9 @@ class Box:
                 setup.files.finalise(command.reason, now - setup.opened_at,
                                      withdrawn=command.reason is EndReason.WITHDRAWN)
             else:
+                files = len(setup.files.segment_names) + 1  # and the manifest
                 setup.files.destroy()
+                self._log(Kind.DESTRUCTION, files=files, cause="withdrawal")
         except HardwareError as error:
             self._fault(error)
 
@@ -261,6 +292,7 @@ class Box:
         """Tell the machine a fault hit the hardware, after the commands in hand."""
         now = self.clock.now()
         self._report({"t": round(now, 6), "event": "fault", "problem": problem.text, "detail": detail})
+        self._log(Kind.FAULT, problem=problem)
         if self.machine.capturing:
             if problem in AUDIO_FAULTS:
                 self._audio_fault = (problem, now + self.policy.notice_timeout)

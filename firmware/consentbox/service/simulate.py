@@ -17,18 +17,13 @@ from pathlib import Path
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
-from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.audio import AlsaSource
-from consentbox.hw.card import CardDirectory
 from consentbox.hw.panel import GpioPanel
 from consentbox.hw.pins import SimulatedFactory
-from consentbox.recording.journal import Journal
-from consentbox.recording.recovery import recover_interrupted
-from consentbox.service.box import Box, Report
+from consentbox.service.box import Report
 from consentbox.service.clock import RealClock, VirtualClock
 from consentbox.service.config import Config
-from consentbox.service.timeline import journal_entry, recovered_entry
+from consentbox.service.wiring import assemble_box
 from consentbox.testing.alsa_sim import FileMicrophone
 from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step
 
@@ -67,22 +62,11 @@ def simulated_config(
 def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bool, report: Report) -> None:
     """Play `steps` through a box built from `config` (see `simulated_config`), reporting its timeline."""
     clock = RealClock() if realtime else VirtualClock()
-    card = CardDirectory(config.card_path, config.policy)
-    journal = Journal(config.state_dir, on_failure=lambda error: report(journal_entry(clock.now(), error)))
-    for recovered in recover_interrupted(card, journal, config.recipients):
-        report(recovered_entry(clock.now(), recovered))
     with FileMicrophone(audio, config.policy) as microphone:
-        factory = SimulatedFactory(clock.now)
-        machine = SessionMachine(config.policy, seats=config.panel.seats,
-                                 shared_consent=config.panel.shared_consent)
-        box: Box
-        panel = GpioPanel(config.panel, pin_factory=factory, clock=clock.now, on_event=lambda e: box.post(e))
-        box = Box(
-            machine=machine, panel=panel, audio=AlsaSource(microphone.device, config.policy),
-            card=card, recipients=config.recipients, policy=config.policy, clock=clock, journal=journal,
-            report=report,
-        )
-        report({"t": 0.0, "event": "state", "state": machine.state.value})
+        box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now),
+                           audio_device=microphone.device, report=report)
+        panel = box.panel
+        report({"t": 0.0, "event": "state", "state": box.machine.state.value})
         box.check_readiness()
         for step in steps:
             box.run_until(step.at)

@@ -75,7 +75,7 @@ def main(home: Path = Path(".demo")) -> int:
     simulate(config, parse_script(script, source="demo.txt"), audio=tone, realtime=False,
              report=lambda entry: entry["event"] in QUIET_EVENTS or print(describe(entry)))
 
-    print(f"\nThe card ({card}) holds only encrypted files:")
+    print(f"\nThe card ({card}) holds encrypted session files and the signed consent ledger (no audio):")
     for path in sorted(card.iterdir()):
         print(f"  {path.name}  {path.stat().st_size} bytes")
     print(f"\nExporting with the supervisor's key ({key_file}):")
