@@ -270,3 +270,18 @@ def test_the_card_carries_a_verifiable_ledger_that_agrees_with_the_manifest(simu
                             capture_output=True, text=True)
     assert report.returncode == 0, report.stdout + report.stderr
     assert session in report.stdout
+
+
+def test_a_ledger_cut_cleanly_after_the_session_is_caught_by_the_manifest(simulate, supervisor):
+    # Whole entries cut off the end leave a ledger that verifies as far as it goes; the manifest names
+    # the session's last entry and its hash, so the consent report notices.
+    run = simulate(RECORD_5S)
+    session = run.of("session")[0]["id"]
+    ledger = run.card / LEDGER_NAME
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    ledger.write_bytes(b"".join(lines[:-2]))  # the session's end entry and the shutdown entry
+    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", ledger], capture_output=True, text=True)
+    assert verified.returncode == 0, "a clean cut is valid as far as it goes"
+    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", supervisor[0], run.card, session],
+                            capture_output=True, text=True)
+    assert report.returncode == 1 and "ledger" in report.stdout.split("DISAGREE")[-1]

@@ -23,7 +23,7 @@ from consentbox.core.reasons import EndReason, Problem
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import DevicePublicKey
 from consentbox.ledger import LEDGER_NAME, Entry, Kind, Summary, Tail, verify
-from consentbox.recording.manifest import Manifest, manifest_name
+from consentbox.recording.manifest import LedgerRange, Manifest, manifest_name
 
 #: How far apart (in seconds) the ledger and the manifest may put the same moment. Both read the
 #: box's one monotonic clock, a few writes apart; anything further apart is a different story.
@@ -203,6 +203,7 @@ class _LedgerView:
 
     def __init__(self, summary: Summary) -> None:
         entries = summary.selected
+        self.entries = entries
         self.setup = _first(entries, Kind.SETUP)
         anchor = self.setup or entries[0]
         run = summary.boot_of[anchor.seq]
@@ -261,7 +262,17 @@ class _LedgerView:
                             self.withdrawn == manifest.withdrawn))
         checks.append(Check("files", "destroyed" if self.destruction else "kept", "on the card",
                             self.destruction is None))
+        if manifest.ledger is not None:
+            checks.append(self._compare_range(manifest.ledger))
         return checks
+
+    def _compare_range(self, named: LedgerRange) -> Check:
+        """The manifest names the session's first and last ledger entries and the last one's hash."""
+        ours = f"entries {self.entries[0].seq} to {self.entries[-1].seq}"
+        theirs = f"entries {named.first} to {named.last}, head {_short(named.head)}"
+        reached = [entry for entry in self.entries if entry.seq == named.last]
+        agree = self.entries[0].seq == named.first and bool(reached) and reached[0].digest == named.head
+        return Check("ledger", ours, theirs, agree)
 
     def without_manifest(self, card: Path, session: str) -> list[Check]:
         """The check when the card has no manifest: fine if nothing was recorded or it was destroyed."""

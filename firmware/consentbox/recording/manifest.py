@@ -97,6 +97,19 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class LedgerRange:
+    """The session's entries in the box's consent ledger, as far as this manifest version knows them."""
+
+    first: int  # sequence number of its first entry
+    last: int  # sequence number of its last entry when this version was written
+    head: str  # SHA-256 (hex) of entry `last`'s line: a ledger cut after it cannot hide that
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            _fail("ledger.last", f"comes before ledger.first ({self.first})", self.last)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything the box knows about one session, without a name or a sample of audio in it."""
 
@@ -113,6 +126,7 @@ class Manifest:
     withdrawn: bool
     expires: date
     started: datetime
+    ledger: LedgerRange | None = None  # None only where no ledger was kept (unit tests)
 
     def __post_init__(self) -> None:
         # The rules that tie fields together; field types are the parser's job.
@@ -160,6 +174,8 @@ class Manifest:
             "withdrawn": self.withdrawn,
             "expires": self.expires.isoformat(),
             "started": self.started.isoformat(),
+            "ledger": None if self.ledger is None else {
+                "first": self.ledger.first, "last": self.ledger.last, "head": self.ledger.head},
         }
 
     def to_json(self) -> bytes:
@@ -187,6 +203,7 @@ class Manifest:
             withdrawn=top.take("withdrawn", _boolean),
             expires=top.take("expires", _date),
             started=top.take("started", _datetime),
+            ledger=top.take("ledger", _optional(_ledger_range)),
         )
         top.done()
         return manifest
@@ -333,6 +350,14 @@ def _segment(value: Any, field: str) -> Segment:
                       sha256=fields.take("sha256", _optional(_sha256)))
     fields.done()
     return segment
+
+
+def _ledger_range(value: Any, field: str) -> LedgerRange:
+    fields = _Fields(value, field)
+    found = LedgerRange(first=fields.take("first", _integer(0)), last=fields.take("last", _integer(0)),
+                        head=fields.take("head", _sha256))
+    fields.done()
+    return found
 
 
 def _audio(value: Any, field: str) -> AudioFormat:

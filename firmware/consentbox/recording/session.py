@@ -32,7 +32,8 @@ from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareErr
 from consentbox.recording.atomic import replace_file
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import (
-    Consent, Interval, Manifest, ManifestError, Segment, manifest_name, policy_digest, segment_name,
+    Consent, Interval, LedgerRange, Manifest, ManifestError, Segment, manifest_name, policy_digest,
+    segment_name,
 )
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
 
@@ -180,6 +181,7 @@ class SessionFiles:
         started: datetime,
         journal: Journal,
         random_bytes: Callable[[int], bytes],
+        ledger_range: Callable[[], LedgerRange | None],
     ) -> None:
         """Use `SessionFiles.create`, which also picks the id and writes the first manifest."""
         self.card = card
@@ -190,6 +192,7 @@ class SessionFiles:
         self._directory = Path(f"/proc/self/fd/{self._card_fd}")
         self.session = session
         self._journal = journal
+        self._ledger_range = ledger_range
         self._recipients = tuple(recipients)
         self._random_bytes = random_bytes
         self._segment_bytes = policy.segment_bytes
@@ -224,17 +227,19 @@ class SessionFiles:
         started: datetime,
         journal: Journal,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        ledger_range: Callable[[], LedgerRange | None] = lambda: None,
     ) -> SessionFiles:
         """Start the files of `session` (see `new_session_id`) with its first manifest.
 
         `started` must carry a UTC offset. `journal` is the box's journal (see `Journal`), which
-        keeps each manifest version until the session is finalised or destroyed.
+        keeps each manifest version until the session is finalised or destroyed. `ledger_range` says
+        where the session's consent-ledger entries are, for each manifest version to carry.
         """
         if any(card.glob(f"{session}.*")):
             raise SessionFilesError(f"session id {session} is already on card {card}")
         try:
             files = cls(card, session, recipients, policy, headcount=headcount, consents=consents,
-                        started=started, journal=journal, random_bytes=random_bytes)
+                        started=started, journal=journal, random_bytes=random_bytes, ledger_range=ledger_range)
         except OSError as error:
             raise card_error(error, card, "opening the card's directory") from error
         try:
@@ -266,6 +271,7 @@ class SessionFiles:
             consents=self._consents, intervals=tuple(self._intervals), audio=self._audio,
             segments=tuple(self._segments), overruns=self._overruns, end_reason=self._end_reason,
             ended=self._ended, withdrawn=self._withdrawn, expires=self._expires, started=self._started,
+            ledger=self._ledger_range(),
         )
 
     @property

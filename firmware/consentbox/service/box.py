@@ -28,9 +28,9 @@ from consentbox.hw.audio import AudioSource
 from consentbox.hw.card import Card
 from consentbox.hw.errors import HardwareError
 from consentbox.hw.panel import Panel
-from consentbox.ledger import Kind, Ledger, LedgerWriteError
+from consentbox.ledger import Kind, Ledger, LedgerError, LedgerWriteError
 from consentbox.recording.journal import Journal
-from consentbox.recording.manifest import manifest_name, new_session_id, policy_digest
+from consentbox.recording.manifest import LedgerRange, manifest_name, new_session_id, policy_digest
 from consentbox.recording.session import SessionFiles
 from consentbox.service.clock import Clock
 from consentbox.service.timeline import command_entry, state_entry
@@ -207,6 +207,14 @@ class Box:
             self._log(Kind.END, reason=command.reason, kept=command.keep)
             self._end(setup, command, now)
 
+    def _ledger_range(self, session: str) -> LedgerRange | None:
+        """Where `session`'s entries are in the ledger now, for its manifest (None if none could be written)."""
+        try:
+            found = self.ledger.session_range(session)
+        except LedgerError:
+            return None
+        return LedgerRange(found.first, found.last, found.head)
+
     def _log(self, kind: Kind, **fields: Any) -> None:
         """Record in the consent ledger, under the current session if there is one."""
         try:
@@ -227,6 +235,7 @@ class Box:
                 setup.files = SessionFiles.create(
                     self.card.path, setup.id, self.recipients, self.policy,
                     headcount=setup.headcount, consents=setup.consents, started=self._wall_clock(),
+                    ledger_range=lambda: self._ledger_range(setup.id),
                     journal=self.journal,
                 )
                 self._report_file(now, manifest_name(setup.id))
