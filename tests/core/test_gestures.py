@@ -133,7 +133,14 @@ def test_hold_consent_withdraws_from_any_session_state(play, prefix):
 def test_withdrawal_stops_capture_in_the_same_step(play):
     timeline = play(RECORDING + "20 hold consent 1 2.5\n")
     at_22 = [entry["event"] for entry in timeline if entry["t"] == 22.0]
-    assert at_22[:3] == ["capture", "led", "session"]
+    assert at_22[:4] == ["capture", "led", "withdrawal", "session"]
+    assert first(timeline, "withdrawal")["seat"] == 1
+
+
+def test_with_a_shared_button_the_box_cannot_say_who_withdrew(play):
+    timeline = play("0 tap record\n2 tap consent 1\n4 tap consent 1\n6 hold record 1.5\n10 hold consent 1 2.5\n",
+                    seats=1, shared=True)
+    assert first(timeline, "withdrawal")["seat"] is None
 
 
 def test_withdrawal_with_keep_policy_keeps_the_audio_marked(play):

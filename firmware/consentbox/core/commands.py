@@ -74,6 +74,14 @@ class RecordConsent:
 
 
 @dataclass(frozen=True)
+class RecordWithdrawal:
+    """A party withdrew consent by holding the CONSENT button of `seat`; None with a shared button,
+    which cannot tell who holds it."""
+
+    seat: int | None
+
+
+@dataclass(frozen=True)
 class Refuse:
     """A gesture was refused; nothing was started."""
 
@@ -90,5 +98,5 @@ class EndSession:
 
 Command = Union[
     RecLed, OpenCapture, CloseCapture, ShowStatus, Flash, PlayTone,
-    OpenSession, SetHeadcount, RecordConsent, Refuse, EndSession,
+    OpenSession, SetHeadcount, RecordConsent, RecordWithdrawal, Refuse, EndSession,
 ]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    Refuse, SetHeadcount, ShowStatus,
+    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.errors import EventError, PolicyError
 from consentbox.core.events import (
-    Button, ConsentButton, Event, Fault, Pressed, ReadinessChanged, RecordButton, Released, Shutdown, Tick,
+    Button, ConsentButton, Event, Fault, Pressed, ReadinessChanged, RecordButton, Released, Shutdown,
 )
 from consentbox.core.feedback import Colour, Pattern, Tone, status_pattern
 from consentbox.core.policy import OnWithdrawal, Policy
@@ -305,7 +305,10 @@ class SessionMachine:
     def _end(self, **_: object) -> State:
         return self._finish(EndReason.ENDED, keep=True, tone=Tone.END, target=State.IDLE)
 
-    def _withdraw(self, **_: object) -> State:
+    def _withdraw(self, *, button: Button | None, **_: object) -> State:
+        assert isinstance(button, ConsentButton)
+        self._stop_capture()  # first of all
+        self._emit(RecordWithdrawal(None if self.shared_consent else button.seat))
         keep = self.policy.on_withdrawal is OnWithdrawal.KEEP
         return self._finish(EndReason.WITHDRAWN, keep=keep, tone=Tone.WITHDRAWN, target=State.WITHDRAWN)
 

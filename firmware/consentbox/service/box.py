@@ -16,7 +16,7 @@ from typing import Any
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    Refuse, SetHeadcount, ShowStatus,
+    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
@@ -200,10 +200,10 @@ class Box:
             if self.machine.state is State.PAUSED:  # otherwise the end that follows closes the interval
                 self._log(Kind.PAUSE)
             self._close_capture(self._require_setup(), now)
+        elif isinstance(command, RecordWithdrawal):
+            self._log(Kind.WITHDRAWAL, seat=command.seat)
         elif isinstance(command, EndSession):
             setup = self._require_setup()
-            if command.reason is EndReason.WITHDRAWN:
-                self._log(Kind.WITHDRAWAL, seat=None)  # which seat withdrew is not known to the box
             self._log(Kind.END, reason=command.reason, kept=command.keep)
             self._end(setup, command, now)
 

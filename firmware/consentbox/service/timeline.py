@@ -11,7 +11,7 @@ from typing import Any
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    Refuse, SetHeadcount, ShowStatus,
+    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.table import State
 from consentbox.recording.journal import JournalError
@@ -54,6 +54,8 @@ def _fields(command: Command, session_id: str) -> dict[str, Any]:
         return {"event": "headcount", "headcount": command.headcount}
     if isinstance(command, RecordConsent):
         return {"event": "consent", "seat": command.seat}
+    if isinstance(command, RecordWithdrawal):
+        return {"event": "withdrawal", "seat": command.seat}
     if isinstance(command, Refuse):
         return {"event": "refused", "reason": command.reason.text}
     if isinstance(command, Flash):
@@ -76,6 +78,7 @@ def describe(entry: dict[str, Any]) -> str:
         "setup": lambda e: f"session {e['id']} set up for {e['headcount']} parties",
         "headcount": lambda e: f"headcount now {e['headcount']}",
         "consent": lambda e: f"seat {e['seat']} consents",
+        "withdrawal": lambda e: "consent withdrawn" + (f" at seat {e['seat']}" if e["seat"] else ""),
         "refused": lambda e: f"refused: {e['reason']}",
         "flash": lambda e: f"STATUS flashes {e['colour']} x{e['count']}",
         "tone": lambda e: f"buzzer: {e['tone']}",
