@@ -255,9 +255,9 @@ class SessionFiles:
         return files
 
     @property
-    def segment_names(self) -> list[str]:
-        """The session's segment files so far, in order (cheap: for noticing a new one)."""
-        return [segment.name for segment in self._segments]
+    def segment_count(self) -> int:
+        """How many segment files the session has begun (cheap enough to ask every period)."""
+        return len(self._segments)
 
     @property
     def fault(self) -> HardwareError | None:

@@ -30,7 +30,9 @@ from consentbox.hw.errors import HardwareError
 from consentbox.hw.panel import Panel
 from consentbox.ledger import Kind, Ledger, LedgerError, LedgerWriteError
 from consentbox.recording.journal import Journal
-from consentbox.recording.manifest import LedgerRange, manifest_name, new_session_id, policy_digest
+from consentbox.recording.manifest import (
+    LedgerRange, manifest_name, new_session_id, policy_digest, segment_name,
+)
 from consentbox.recording.session import SessionFiles
 from consentbox.service.clock import Clock
 from consentbox.service.timeline import command_entry, state_entry
@@ -281,7 +283,7 @@ class Box:
                 setup.files.finalise(command.reason, now - setup.opened_at,
                                      withdrawn=command.reason is EndReason.WITHDRAWN)
             else:
-                files = len(setup.files.segment_names) + 1  # and the manifest
+                files = setup.files.segment_count + 1  # and the manifest
                 setup.files.destroy()
                 self._log(Kind.DESTRUCTION, files=files, cause="withdrawal")
         except HardwareError as error:
@@ -289,10 +291,9 @@ class Box:
 
     def _report_segment(self, setup: _Setup, now: float) -> None:
         assert setup.files is not None
-        names = setup.files.segment_names
-        for name in names[setup.segments_reported:]:
-            self._report_file(now, name)
-        setup.segments_reported = len(names)
+        while setup.segments_reported < setup.files.segment_count:
+            self._report_file(now, segment_name(setup.id, setup.segments_reported))
+            setup.segments_reported += 1
 
     def _report_file(self, now: float, name: str) -> None:
         self._report({"t": round(now, 6), "event": "file", "path": name})
