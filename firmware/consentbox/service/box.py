@@ -233,6 +233,9 @@ class Box:
     def _open_capture(self, setup: _Setup, now: float) -> None:
         offset = now - setup.opened_at
         try:
+            # The device first: a microphone that cannot open leaves nothing on the card, and audio
+            # that arrives while the files are made waits in ALSA's buffer (memory), not on a disk.
+            self.audio.open()
             if setup.files is None:
                 setup.files = SessionFiles.create(
                     self.card.path, setup.id, self.recipients, self.policy,
@@ -244,7 +247,6 @@ class Box:
             setup.files.start_interval(offset)
             self._report_segment(setup, now)
             setup.frames = 0
-            self.audio.open()
         except HardwareError as error:
             self._fault(error)
 
