@@ -74,9 +74,9 @@ def test_verify_ledger_prints_a_summary_of_an_intact_ledger(box_ledger: Path, ca
         lines = done.stdout.splitlines()
         assert lines[0] == f"ledger       {ledger}"
         assert lines[1].startswith(f"device key   {device_key.public_key} (named by the ledger itself")
-        assert lines[2] == "entries      26 (seq 0–25), 3 sessions, 1 boot, 0 gaps recorded"
+        assert lines[2] == "entries      28 (seq 0–27), 3 sessions, 1 boot, 0 gaps recorded"
         assert lines[3] == "first        2026-05-06 14:00:00+02:00 (seq 0, boot)"
-        assert lines[4] == "last         2026-05-06 14:05:16+02:00 (seq 25, shutdown)"
+        assert lines[4] == "last         2026-05-06 14:05:16+02:00 (seq 27, shutdown)"
         assert lines[5].startswith("tail         complete")
         assert lines[6] == "result       intact"
 
@@ -121,9 +121,9 @@ def test_verify_ledger_reports_a_torn_tail_as_truncation_with_exit_3(box_ledger:
     done = admin("verify-ledger", str(box_ledger))
     assert done.returncode == 3
     assert "tail         TRUNCATED: " in done.stdout
-    assert "result       intact up to seq 24; tail truncated" in done.stdout
+    assert "result       intact up to seq 26; tail truncated" in done.stdout
     assert done.stderr == (f"consentbox-admin: warning: {box_ledger}: tail truncated: "
-                           f"{len(data.splitlines()[-1]) + 1 - 30} bytes of a partial entry after seq 24\n")
+                           f"{len(data.splitlines()[-1]) + 1 - 30} bytes of a partial entry after seq 26\n")
 
 
 def test_verify_ledger_errors_are_one_line(tmp_path: Path):

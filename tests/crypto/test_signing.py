@@ -128,7 +128,7 @@ def test_a_key_file_that_is_not_an_ed25519_pem_is_refused(tmp_path: Path, conten
     path = tmp_path / "device.key"
     path.write_bytes(content)
     path.chmod(0o600)
-    with pytest.raises(SigningKeyError, match="not an unencrypted PKCS#8 PEM"):
+    with pytest.raises(SigningKeyError, match="not a PKCS#8 PEM private key"):
         DeviceSigningKey.load(path)
 
 

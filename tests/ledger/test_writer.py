@@ -1,8 +1,9 @@
-"""The box's ledger file: durable signed entries in a chain, a torn tail cut and recorded, one writer at a time."""
+"""The box's ledger file: durable signed entries in one chain (several writers take turns), a torn tail cut and recorded."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import resource
 import signal
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.ledger import Entry, Kind, LedgerError, LedgerWriteError, Tail, genesis, verify
+from consentbox.hw.card import CardDirectory
+from consentbox.ledger import Entry, Kind, Ledger, LedgerError, LedgerWriteError, Tail, genesis, verify
 from consentbox.testing.ledgers import RECORDED, TORN_LINE, SteppingClocks, open_ledger, sample_ledger
 
 SESSION = "00112233aabbccdd"
@@ -175,15 +178,34 @@ def test_the_box_will_not_continue_a_ledger_whose_last_entry_is_not_its_own(tmp_
         open_ledger(path, None, device_key, SteppingClocks())
 
 
-def test_only_one_process_writes_the_ledger(tmp_path: Path, device_key):
-    path = tmp_path / "ledger.jsonl"
-    with open_ledger(path, None, device_key, SteppingClocks()):
-        before = path.read_bytes()
-        with pytest.raises(LedgerWriteError, match="is open in another process"):
-            open_ledger(path, None, device_key, SteppingClocks())
-        assert path.read_bytes() == before
-    with open_ledger(path, None, device_key, SteppingClocks()):
-        pass  # free again once closed
+def _append_consents(path: Path, secret: bytes, card: Path, count: int) -> None:
+    key = DeviceSigningKey.generate(secret=secret)
+    ledger = Ledger.open(path, CardDirectory(card, Policy()), key, boot=False)
+    for seat in range(count):
+        ledger.append(Kind.CONSENT, OTHER, seat=seat + 1)
+    ledger.close(shutdown=False)  # a job beside the box: the box has not stopped
+
+
+def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_path: Path, device_key):
+    # The box, a provisioning job and a wipe job append beside each other: each append catches up first.
+    path, card = tmp_path / "ledger.jsonl", tmp_path / "card"
+    card.mkdir()
+    secret = device_key._key.private_bytes_raw()
+    ledger = open_ledger(path, card, device_key, SteppingClocks())
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_append_consents, args=(path, secret, card, 40)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for seat in range(40):
+        ledger.append(Kind.CONSENT, SESSION, seat=seat + 1)
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    ledger.close()
+    summary = verify(path, device_key.public_key)
+    assert summary.entries == 1 + 4 * 40 + 1  # boot, the consents, the box's shutdown
+    assert (card / "ledger.jsonl").read_bytes() == path.read_bytes()
+    assert [e["kind"] for e in entries(path)].count("boot") == 1
 
 
 def test_a_failed_write_is_cut_back_so_the_file_never_holds_half_an_entry(tmp_path: Path, device_key):

@@ -1,10 +1,12 @@
-"""The box's device signing key (Ed25519): it signs every entry of the consent ledger.
+"""Ed25519 keys: the box's device key, which signs its consent ledger, and the organisation's key,
+which signs provisioning bundles.
 
-The private key lives on the box only, in a PKCS#8 PEM file of mode 0600 that is created once and
-never overwritten (`openssl pkey -in FILE -noout -text` reads it). The public key travels as one
-line of text, `consentbox-device-ed25519:<base64 of the 32 raw bytes>`, in the ledger's boot entries
-and on the `--device-key` option of `consentbox-admin`. Ed25519 signatures are deterministic, so
-only key generation needs randomness, and tests can give the secret.
+A private key lives in a PKCS#8 PEM file of mode 0600 that is created once and never overwritten
+(`openssl pkey -in FILE -noout -text` reads it); the organisation's may be encrypted with a
+passphrase, the device's never is (the box starts unattended). A public key travels as one line of
+text, `<prefix><base64 of the 32 raw bytes>`: `consentbox-device-ed25519:` in the ledger's boot entries
+and on `--device-key`, `consentbox-org-ed25519:` in the file IT installs on each box. Ed25519
+signatures are deterministic, so only key generation needs randomness, and tests can give the secret.
 """
 
 from __future__ import annotations
@@ -16,36 +18,44 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
-    Encoding, NoEncryption, PrivateFormat, PublicFormat, load_pem_private_key,
+    BestAvailableEncryption, Encoding, KeySerializationEncryption, NoEncryption, PrivateFormat, PublicFormat,
+    load_pem_private_key,
 )
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.durable import sync_directory, write_all
 
 PUBLIC_KEY_PREFIX = "consentbox-device-ed25519:"
+ORG_KEY_PREFIX = "consentbox-org-ed25519:"
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 KEY_FILE_MODE = 0o600
-# A PKCS#8 PEM Ed25519 key is 119 bytes; anything much larger is not one.
+# A PKCS#8 PEM Ed25519 key is 119 bytes (about 300 encrypted); anything much larger is not one.
 _MAX_KEY_FILE = 4096
 
 
 class SigningKeyError(ConsentBoxError, ValueError):
-    """A device key file or public key string is malformed, unsafe, or not Ed25519."""
+    """A key file or public key string is malformed, unsafe, or not Ed25519."""
 
 
 class SignatureError(ConsentBoxError, ValueError):
-    """A signature does not verify with the device public key."""
+    """A signature does not verify with the public key."""
+
+
+_Public = TypeVar("_Public", bound="PublicKey")
 
 
 @dataclass(frozen=True)
-class DevicePublicKey:
-    """A box's Ed25519 public key: whoever holds it can check the box's ledger."""
+class PublicKey:
+    """An Ed25519 public key, whose text form starts with the `prefix` that says whose key it is."""
 
+    prefix: ClassVar[str]
+    role: ClassVar[str]
     raw: bytes
 
     def __post_init__(self) -> None:
@@ -53,24 +63,24 @@ class DevicePublicKey:
             raise SigningKeyError(f"an Ed25519 public key is {KEY_SIZE} bytes, not {len(self.raw)}")
 
     @classmethod
-    def parse(cls, text: str) -> DevicePublicKey:
+    def parse(cls: type[_Public], text: str) -> _Public:
         """Parse the one-line form; only the canonical base64 is accepted, so each key has one spelling."""
         text = text.strip()
         shown = text if len(text) <= 80 else text[:80] + "…"
-        if not text.startswith(PUBLIC_KEY_PREFIX):
-            raise SigningKeyError(f"device public key {shown!r} does not start with {PUBLIC_KEY_PREFIX}")
-        encoded = text.removeprefix(PUBLIC_KEY_PREFIX)
+        if not text.startswith(cls.prefix):
+            raise SigningKeyError(f"{cls.role} public key {shown!r} does not start with {cls.prefix}")
+        encoded = text.removeprefix(cls.prefix)
         try:
             raw = base64.b64decode(encoded, validate=True)
         except binascii.Error:
-            raise SigningKeyError(f"device public key {shown!r} is not valid base64") from None
+            raise SigningKeyError(f"{cls.role} public key {shown!r} is not valid base64") from None
         if len(raw) != KEY_SIZE or base64.b64encode(raw).decode("ascii") != encoded:
-            raise SigningKeyError(f"device public key {shown!r} is not {KEY_SIZE} bytes in canonical base64")
+            raise SigningKeyError(f"{cls.role} public key {shown!r} is not {KEY_SIZE} bytes in canonical base64")
         return cls(raw)
 
     def to_string(self) -> str:
-        """The one-line text form, `consentbox-device-ed25519:<base64>`."""
-        return PUBLIC_KEY_PREFIX + base64.b64encode(self.raw).decode("ascii")
+        """The one-line text form, `<prefix><base64>`."""
+        return self.prefix + base64.b64encode(self.raw).decode("ascii")
 
     def verify(self, signature: bytes, message: bytes) -> None:
         """Return if `signature` is this key's over `message`; SignatureError otherwise."""
@@ -83,15 +93,51 @@ class DevicePublicKey:
         return self.to_string()
 
 
-class DeviceSigningKey:
-    """A box's Ed25519 private key. It never leaves the box: never write it to the card."""
+@dataclass(frozen=True)
+class DevicePublicKey(PublicKey):
+    """A box's Ed25519 public key: whoever holds it can check the box's ledger."""
+
+    prefix: ClassVar[str] = PUBLIC_KEY_PREFIX
+    role: ClassVar[str] = "device"
+
+
+@dataclass(frozen=True)
+class OrgPublicKey(PublicKey):
+    """The organisation's Ed25519 public key: a box installs only bundles it verifies."""
+
+    prefix: ClassVar[str] = ORG_KEY_PREFIX
+    role: ClassVar[str] = "organisation"
+
+    @classmethod
+    def read(cls, path: Path) -> OrgPublicKey:
+        """The key in `path`: its first line that is neither blank nor a `#` comment."""
+        try:
+            with open(path, "rb") as src:
+                data = src.read(_MAX_KEY_FILE + 1)
+            lines = data[:_MAX_KEY_FILE].decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise SigningKeyError(f"organisation key {path} is not text") from None
+        text = next((line for line in lines if line.strip() and not line.startswith("#")), "")
+        try:
+            return cls.parse(text)
+        except SigningKeyError as error:
+            raise SigningKeyError(f"{path}: {error}") from None
+
+
+_Signing = TypeVar("_Signing", bound="SigningKey")
+
+
+class SigningKey:
+    """An Ed25519 private key and its public key of type `public_type`."""
+
+    public_type: ClassVar[type[PublicKey]]
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
-        self.public_key = DevicePublicKey(private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        self.public_key = self.public_type(private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
     @classmethod
-    def generate(cls, *, secret: bytes | None = None) -> DeviceSigningKey:
+    def generate(cls: type[_Signing], *, secret: bytes | None = None) -> _Signing:
         """A new key from 32 random bytes, or from `secret` when given (for exact tests)."""
         seed = os.urandom(KEY_SIZE) if secret is None else secret
         if len(seed) != KEY_SIZE:
@@ -102,21 +148,25 @@ class DeviceSigningKey:
         """The 64-byte Ed25519 signature of `message`."""
         return self._key.sign(message)
 
-    def pem(self) -> bytes:
-        """The key as unencrypted PKCS#8 PEM (the key file's contents)."""
-        return self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    def pem(self, passphrase: bytes | None = None) -> bytes:
+        """The key as PKCS#8 PEM (the key file's contents), encrypted if a passphrase is given."""
+        encryption: KeySerializationEncryption = (
+            NoEncryption() if passphrase is None else BestAvailableEncryption(passphrase)
+        )
+        return self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, passphrase: bytes | None = None) -> None:
         """Create `path` (mode 0600) holding the key, synced; SigningKeyError if it exists already."""
-        # O_EXCL: an existing key file signed a ledger already; replacing it would orphan that ledger.
+        # O_EXCL: an existing key file signed a ledger or bundles already; replacing it would orphan them.
+        role = self.public_type.role
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
         except FileExistsError:
-            raise SigningKeyError(f"device key {path} already exists: it is never overwritten") from None
+            raise SigningKeyError(f"{role} key {path} already exists: it is never overwritten") from None
         try:
             try:
                 os.fchmod(fd, KEY_FILE_MODE)  # the umask may have narrowed it; it must be exactly 0600
-                write_all(fd, self.pem())
+                write_all(fd, self.pem(passphrase))
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -127,22 +177,37 @@ class DeviceSigningKey:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> DeviceSigningKey:
+    def load(cls: type[_Signing], path: Path, passphrase: bytes | None = None) -> _Signing:
         """Read a key file that `save` wrote; refuse one that others can read, as ssh does."""
+        role = cls.public_type.role
         fd = os.open(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as src:
             mode = stat.S_IMODE(os.fstat(src.fileno()).st_mode)
             if mode & 0o077:
-                raise SigningKeyError(f"device key {path} is readable or writable by others "
+                raise SigningKeyError(f"{role} key {path} is readable or writable by others "
                                       f"(mode {mode:04o}): chmod 600 {path}")
             data = src.read(_MAX_KEY_FILE + 1)
         try:
-            key = load_pem_private_key(data, password=None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise SigningKeyError(f"device key {path} is not an unencrypted PKCS#8 PEM private key") from None
+            key = load_pem_private_key(data, password=passphrase)
+        except TypeError:  # encrypted without a passphrase given, or a passphrase for a plain key
+            needs = "needs a passphrase" if passphrase is None else "is not encrypted: give no passphrase"
+            raise SigningKeyError(f"{role} key {path} {needs}") from None
+        except (ValueError, UnsupportedAlgorithm):
+            wrong = "" if passphrase is None else " (or the passphrase is wrong)"
+            raise SigningKeyError(f"{role} key {path} is not a PKCS#8 PEM private key{wrong}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyError(f"device key {path} is not an Ed25519 key")
+            raise SigningKeyError(f"{role} key {path} is not an Ed25519 key")
         return cls(key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.public_key.to_string()})"  # never the secret
+
+
+class DeviceSigningKey(SigningKey):
+    """A box's Ed25519 private key. It never leaves the box: never write it to the card."""
+
+    public_type = DevicePublicKey
+    public_key: DevicePublicKey
 
     @classmethod
     def load_or_create(cls, path: Path) -> DeviceSigningKey:
@@ -158,6 +223,10 @@ class DeviceSigningKey:
             return cls.load(path)  # another process made it between our look and our create
         return key
 
-    def __repr__(self) -> str:
-        return f"DeviceSigningKey({self.public_key.to_string()})"  # never the secret
+
+class OrgSigningKey(SigningKey):
+    """The organisation's Ed25519 private key: it signs provisioning bundles, on IT's workstation only."""
+
+    public_type = OrgPublicKey
+    public_key: OrgPublicKey
 

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from consentbox.core.errors import ConsentBoxError
+from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DevicePublicKey, DeviceSigningKey, SignatureError, SigningKeyError
 from consentbox.recording.manifest import canonical_json
@@ -61,6 +62,7 @@ class Kind(enum.Enum):
     DESTRUCTION = "destruction"
     FAULT = "fault"
     PROVISIONING = "provisioning"
+    PROVISIONING_REFUSED = "provisioning_refused"
     WIPE = "wipe"
     CLOCK_CORRECTION = "clock_correction"
 
@@ -116,10 +118,14 @@ def _sha256(value: Any, where: str) -> str:
     return value
 
 
+def _sha256_or_null(value: Any, where: str) -> str | None:
+    return None if value is None else _sha256(value, where)
+
+
 def _one_of(words: tuple[str, ...]) -> Field:
     def check(value: Any, where: str) -> str:
         if isinstance(value, enum.Enum):
-            value = value.text if isinstance(value, (Problem, Refusal)) else value.value
+            value = value.text if isinstance(value, (Problem, Refusal, BundleRefusal)) else value.value
         if value not in words:
             _fail(where, "expected one of " + ", ".join(repr(w) for w in words), value)
         return value
@@ -155,6 +161,7 @@ def _version(value: Any, where: str) -> str:
 REFUSAL_WORDS = tuple(r.value for r in Refusal) + tuple(p.text for p in Problem)
 END_REASONS = tuple(r.value for r in EndReason)
 DESTRUCTION_CAUSES = ("withdrawal", "retention")
+BUNDLE_REFUSALS = tuple(r.text for r in BundleRefusal)
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,10 @@ RULES: Mapping[Kind, KindRule] = MappingProxyType({
     Kind.WITHDRAWAL: KindRule(SessionRule.REQUIRED, {"seat": _seat_or_null}),
     Kind.DESTRUCTION: KindRule(SessionRule.REQUIRED, {"files": _count(0), "cause": _one_of(DESTRUCTION_CAUSES)}),
     Kind.FAULT: KindRule(SessionRule.OPTIONAL, {"problem": _problem_code}),
-    Kind.PROVISIONING: KindRule(SessionRule.NONE, {"recipients": _count(1), "bundle_sha256": _sha256}),
+    Kind.PROVISIONING: KindRule(SessionRule.NONE, {"bundle_version": _count(1), "recipients": _count(1),
+                                                   "bundle_sha256": _sha256}),
+    Kind.PROVISIONING_REFUSED: KindRule(SessionRule.NONE, {"reason": _one_of(BUNDLE_REFUSALS),
+                                                           "bundle_sha256": _sha256_or_null}),
     Kind.WIPE: KindRule(SessionRule.NONE, {"files": _count(0)}),
     Kind.CLOCK_CORRECTION: KindRule(SessionRule.NONE, {"delta": _seconds}),
 })

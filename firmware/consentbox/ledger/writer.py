@@ -4,6 +4,11 @@ Each entry is one `write` of its line followed by `fdatasync`, so when `append` 
 on the box's storage. A power cut can leave at most the entry being written torn; opening the ledger
 cuts such a tail off and, after the `boot` entry, records a `gap` entry saying how many bytes were
 lost, so the ledger is never left corrupt and the loss is never silent.
+
+Several processes may append to one ledger (the box, and the provisioning and wipe jobs that systemd
+starts beside it): each append holds an exclusive `flock` on the file, first catches up with entries
+the others wrote (their last entry's hash is the next `prev`), and mirrors to the card before it
+lets go, so there is one chain.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,7 @@ class Ledger:
     """The box's ledger file, open for appending, and the card's mirror of it.
 
     Open it with `Ledger.open`; the box then calls `append` for everything it does, and `close`
-    when it stops. One process at a time: a second `open` of the same file fails.
+    when it stops. Other processes may append to the same file at the same time (see above).
     """
 
     def __init__(self, path: Path, fd: int, key: DeviceSigningKey, mirror: CardMirror | None,
@@ -65,11 +70,13 @@ class Ledger:
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         monotonic: Callable[[], float] = time.monotonic,
         version: str = __version__,
+        boot: bool = True,
     ) -> Ledger:
         """Open (or create) the box's ledger at `path` and record this start.
 
         A torn last line is cut off. Then a `boot` entry is appended (the device's public key and
-        the firmware `version`), then a `gap` entry if a tail was cut, and the card is caught up.
+        the firmware `version`; not when `boot` is false, for a job beside the running box), then a
+        `gap` entry if a tail was cut, and the card is caught up.
         `monotonic` is the box's clock, the one session manifests measure offsets on; `wall_clock`
         gives the time with its UTC offset. LedgerError if the last whole entry is not this key's
         (the file was edited, or the key replaced); LedgerWriteError if the file cannot be used.
@@ -79,19 +86,16 @@ class Ledger:
         except OSError as error:
             raise LedgerWriteError(f"cannot open the box's ledger {path}: {error.strerror or error}") from None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LedgerWriteError(f"the box's ledger {path} is open in another process: "
-                                       "stop the other consentbox first") from None
-            size, next_seq, head, cut = _recover(fd, path, key)
+            with _locked(fd):
+                size, next_seq, head, cut = _recover(fd, path, key)
             sync_directory(path.parent)
         except BaseException:
             os.close(fd)
             raise
         mirror = None if card is None else CardMirror(card)
         ledger = cls(path, fd, key, mirror, wall_clock, monotonic, size, next_seq, head)
-        ledger.append(Kind.BOOT, device_key=key.public_key, version=version)
+        if boot:
+            ledger.append(Kind.BOOT, device_key=key.public_key, version=version)
         if cut:
             ledger.append(Kind.GAP, cut_bytes=cut)
         return ledger
@@ -114,10 +118,33 @@ class Ledger:
             kind = Kind(kind)
         except ValueError:
             raise LedgerError(f"{kind!r} is not a kind of ledger entry") from None
-        entry = Entry.create(
-            self._key, seq=self._next_seq, kind=kind, wall=self._wall_clock(),
-            mono=self._monotonic() if at is None else at, session=session, fields=fields, prev=self._head,
-        )
+        mono = self._monotonic() if at is None else at
+        with _locked(self._fd):
+            cut = self._catch_up()
+            if cut:
+                self._write(Entry.create(self._key, seq=self._next_seq, kind=Kind.GAP, wall=self._wall_clock(),
+                                         mono=mono, session=None, fields={"cut_bytes": cut}, prev=self._head))
+            entry = Entry.create(self._key, seq=self._next_seq, kind=kind, wall=self._wall_clock(), mono=mono,
+                                 session=session, fields=fields, prev=self._head)
+            self._write(entry)
+            if session is not None:
+                known = self._ranges.get(session)
+                self._ranges[session] = SessionRange.starting(entry) if known is None else known.extended(entry)
+            self._sync_mirror()
+        return entry
+
+    def _catch_up(self) -> int:
+        """Take in what other processes appended since our last entry; the bytes of a torn tail cut."""
+        try:
+            size = os.fstat(self._fd).st_size
+        except OSError as error:
+            raise LedgerWriteError(f"cannot read the box's ledger {self.path}: {error.strerror or error}") from None
+        if size == self._size:
+            return 0
+        self._size, self._next_seq, self._head, cut = _recover(self._fd, self.path, self._key)
+        return cut
+
+    def _write(self, entry: Entry) -> None:
         line = entry.line + b"\n"
         try:
             write_all(self._fd, line)
@@ -135,11 +162,6 @@ class Ledger:
         self._size += len(line)
         self._next_seq += 1
         self._head = entry.digest
-        if session is not None:
-            known = self._ranges.get(session)
-            self._ranges[session] = SessionRange.starting(entry) if known is None else known.extended(entry)
-        self.sync_mirror()
-        return entry
 
     def _cut_back(self) -> bool:
         """Whether the file ends after the last whole entry again."""
@@ -163,6 +185,13 @@ class Ledger:
 
     def sync_mirror(self) -> bool:
         """Catch the card's copy up with every entry (done on each append; call it when a card comes back)."""
+        if self._fd < 0:
+            return False
+        with _locked(self._fd):
+            self._catch_up()
+            return self._sync_mirror()
+
+    def _sync_mirror(self) -> bool:
         return self._mirror is not None and self._mirror.sync(self._fd, self._size)
 
     @property
@@ -194,6 +223,16 @@ class Ledger:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """Hold the ledger's exclusive lock: one process at a time reads its tail and appends."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _recover(fd: int, path: Path, key: DeviceSigningKey) -> tuple[int, int, str, int]:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from consentbox.core.policy import Policy
+from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import Card, CardDirectory
@@ -64,7 +65,7 @@ def write_every_kind(ledger: Ledger, clocks: SteppingClocks, run: int = 0) -> No
     """
     step = clocks.advance
     recorded, withdrawn, abandoned = (in_run(s, run) for s in (RECORDED, WITHDRAWN, ABANDONED))
-    ledger.append(Kind.PROVISIONING, recipients=2, bundle_sha256="ab" * 32)
+    ledger.append(Kind.PROVISIONING, bundle_version=4, recipients=2, bundle_sha256="ab" * 32)
     step(1)
     ledger.append(Kind.CLOCK_CORRECTION, delta=-3.25)
     step(1)
@@ -108,6 +109,8 @@ def write_every_kind(ledger: Ledger, clocks: SteppingClocks, run: int = 0) -> No
     ledger.append(Kind.FAULT, problem=Problem.CARD_FULL)
     step(1)
     ledger.append(Kind.WIPE, files=7)
+    ledger.append(Kind.PROVISIONING_REFUSED, reason=BundleRefusal.NOT_NEWER, bundle_sha256="cd" * 32)
+    ledger.append(Kind.PROVISIONING_REFUSED, reason=BundleRefusal.NO_BUNDLE, bundle_sha256=None)
     step(1)
 
 

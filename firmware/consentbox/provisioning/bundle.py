@@ -1,0 +1,221 @@
+"""The provisioning bundle: one signed file of our own format, checked before anything in it is parsed.
+
+    consentbox-bundle/v1\n
+    signature: <base64 of the 64-byte Ed25519 signature>\n
+    \n
+    <payload: UTF-8 JSON object>
+
+The header has a fixed length, so a reader checks the size cap and the signature over the exact
+payload bytes before it parses a byte of JSON; a bundle not signed by the organisation key is never
+parsed at all. The payload is strict: every field known, typed and in range. docs/formats.md
+("Provisioning bundle") describes every field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from consentbox.core.errors import PolicyError
+from consentbox.core.policy import Policy
+from consentbox.core.provisioning import BundleRefusal, Refused
+from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.crypto.signing import SIGNATURE_SIZE, OrgPublicKey, OrgSigningKey, SignatureError
+from consentbox.recording.manifest import canonical_json
+
+#: The largest bundle a box reads; a real one with 64 recipients is under 6 KiB.
+MAX_BUNDLE_BYTES = 64 * 1024
+MAX_RECIPIENTS = 64
+MAX_VERSION = 2**53 - 1  # every JSON reader keeps it exact
+#: The name a bundle has on a stick: anything ending in this (any case) at the stick's top level.
+SUFFIX = ".cbundle"
+
+_MAGIC = b"consentbox-bundle/v1\n"
+_SIGNATURE_LABEL = b"signature: "
+_SIGNATURE_TEXT = 88  # base64 of 64 bytes
+_HEADER = re.compile(re.escape(_MAGIC + _SIGNATURE_LABEL) + rb"([A-Za-z0-9+/]{86}==)\n\n")
+HEADER_BYTES = len(_MAGIC) + len(_SIGNATURE_LABEL) + _SIGNATURE_TEXT + 2
+#: Prefixed to what is signed, so a bundle signature can never pass for any other use of the key.
+_SIGNING_CONTEXT = b"consentbox-bundle/v1 payload\n"
+_FIELDS = {"version", "created", "recipients", "policy", "retention"}
+_RETENTION_FIELDS = {"existing_days"}
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a bundle installs: its version, creation time (POSIX seconds, UTC), recipients and policy.
+
+    `existing_days`, when given, shortens the retention of recordings already made to at most that
+    many days from their start (it never lengthens one); absent, they keep their own expiry unless
+    the new policy's `retention_days` is shorter.
+    """
+
+    version: int
+    created: int
+    recipients: tuple[X25519Recipient, ...]
+    policy: Policy
+    existing_days: int | None = None
+
+    def payload(self) -> bytes:
+        """The canonical JSON payload of this bundle."""
+        value: dict[str, Any] = {
+            "version": self.version,
+            "created": time.strftime(_TIME_FORMAT, time.gmtime(self.created)),
+            "recipients": [recipient.to_string() for recipient in self.recipients],
+            "policy": self.policy.to_mapping(),
+        }
+        if self.existing_days is not None:
+            value["retention"] = {"existing_days": self.existing_days}
+        return canonical_json(value)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A bundle whose signature verified, with the SHA-256 of its exact bytes (for the ledger)."""
+
+    bundle: Bundle
+    sha256: str
+
+
+def seal(bundle: Bundle, key: OrgSigningKey) -> bytes:
+    """The signed bundle file's bytes."""
+    check_bundle(bundle)
+    payload = bundle.payload()
+    signature = key.sign(_SIGNING_CONTEXT + payload)
+    data = _MAGIC + _SIGNATURE_LABEL + base64.b64encode(signature) + b"\n\n" + payload
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise PolicyError(f"the bundle would be {len(data)} bytes, over the {MAX_BUNDLE_BYTES}-byte cap")
+    return data
+
+
+def check_bundle(bundle: Bundle) -> None:
+    """PolicyError unless `bundle` is one a box would accept (apart from its version and date)."""
+    if not 1 <= bundle.version <= MAX_VERSION:
+        raise PolicyError(f"bundle version must be 1 to {MAX_VERSION}, got {bundle.version}")
+    if not 1 <= len(bundle.recipients) <= MAX_RECIPIENTS:
+        raise PolicyError(f"a bundle needs 1 to {MAX_RECIPIENTS} recipients, got {len(bundle.recipients)}")
+    if len(set(bundle.recipients)) != len(bundle.recipients):
+        raise PolicyError("a bundle names each recipient once")
+    if bundle.existing_days is not None and not 0 <= bundle.existing_days <= 3650:
+        raise PolicyError(f"retention existing_days must be 0 to 3650, got {bundle.existing_days}")
+
+
+def open_sealed(data: bytes, org_key: OrgPublicKey) -> Verified:
+    """Verify `data` with the organisation key, then parse it; `Refused` with the reason otherwise."""
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise Refused(BundleRefusal.TOO_LARGE, f"{len(data)} bytes, the cap is {MAX_BUNDLE_BYTES}")
+    header = _HEADER.match(data[:HEADER_BYTES])
+    if header is None:
+        raise Refused(BundleRefusal.NOT_SIGNED, "it does not start with a consentbox-bundle/v1 header")
+    try:
+        signature = base64.b64decode(header.group(1), validate=True)
+    except binascii.Error:
+        raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not base64") from None
+    if len(signature) != SIGNATURE_SIZE:
+        raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not 64 bytes")
+    payload = data[HEADER_BYTES:]
+    try:
+        org_key.verify(signature, _SIGNING_CONTEXT + payload)
+    except SignatureError:
+        raise Refused(BundleRefusal.BAD_SIGNATURE, f"expected {org_key}") from None
+    bundle = _parse_payload(payload)
+    return Verified(bundle, hashlib.sha256(data).hexdigest())
+
+
+def _parse_payload(payload: bytes) -> Bundle:
+    try:
+        value = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        _invalid("payload", "is not UTF-8", payload[:_SHOWN])
+    except json.JSONDecodeError as error:
+        _invalid("payload", f"is not JSON ({error.msg} at byte {error.pos})", payload[:_SHOWN])
+    if not isinstance(value, dict):
+        _invalid("payload", "must be a JSON object", value)
+    _closed(value, _FIELDS, "payload", required=_FIELDS - {"retention"})
+    retention = value.get("retention", {})
+    if not isinstance(retention, dict):
+        _invalid("retention", "must be an object", retention)
+    _closed(retention, _RETENTION_FIELDS, "retention", required=set())
+    policy = value["policy"]
+    if not isinstance(policy, dict):
+        _invalid("policy", "must be an object", policy)
+    try:
+        parsed_policy = Policy.from_mapping(policy, source="bundle policy")
+    except PolicyError as error:
+        raise Refused(BundleRefusal.INVALID, str(error)) from None
+    recipients = value["recipients"]
+    if not isinstance(recipients, list):
+        _invalid("recipients", "must be a list", recipients)
+    bundle = Bundle(
+        version=_integer(value["version"], "version"),
+        created=_time(value["created"], "created"),
+        recipients=tuple(_recipient(text, f"recipients[{n}]") for n, text in enumerate(recipients)),
+        policy=parsed_policy,
+        existing_days=None if "existing_days" not in retention
+        else _integer(retention["existing_days"], "retention.existing_days"),
+    )
+    try:
+        check_bundle(bundle)
+    except PolicyError as error:
+        raise Refused(BundleRefusal.INVALID, str(error)) from None
+    return bundle
+
+
+def _closed(value: dict[str, Any], known: set[str], where: str, *, required: set[str]) -> None:
+    for key in value:
+        if key not in known:
+            _invalid(where, "has an unknown field", key)
+    for key in sorted(required - value.keys()):
+        _invalid(where, "lacks a field", key)
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _invalid(where, "must be an integer", value)
+    return value
+
+
+def _time(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        _invalid(where, "must be a UTC time like 2026-11-23T14:00:00Z", value)
+    try:
+        return calendar.timegm(time.strptime(value, _TIME_FORMAT))
+    except ValueError:
+        _invalid(where, "must be a UTC time like 2026-11-23T14:00:00Z", value)
+
+
+def _recipient(value: Any, where: str) -> X25519Recipient:
+    if not isinstance(value, str):
+        _invalid(where, "must be an age1… string", value)
+    try:
+        return X25519Recipient.parse(value)
+    except KeyFormatError as error:
+        raise Refused(BundleRefusal.INVALID, f"{where}: {error}") from None
+
+
+def _no_duplicates(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        _invalid("payload", "repeats a field", sorted(k for k, _ in pairs))
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    _invalid("payload", "has a value JSON does not allow", name)
+
+
+def _invalid(where: str, problem: str, value: Any) -> NoReturn:
+    shown = repr(value)
+    if len(shown) > _SHOWN:
+        shown = shown[:_SHOWN] + "…"
+    raise Refused(BundleRefusal.INVALID, f"{where} {problem}: {shown}")
