@@ -100,9 +100,10 @@ def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(bo
 
     timeline = box.run("1 end\n", "--state", str(box.state))
     segments = len(list(box.card.glob(f"{session}.*.wav.age")))
-    assert timeline[0] == {"t": 0.0, "event": "recovered", "id": session, "segments": segments,
+    assert timeline[0] == {"t": 0.0, "event": "settings", "bundle_version": 0, "recipients": 1}
+    assert timeline[1] == {"t": 0.0, "event": "recovered", "id": session, "segments": segments,
                            "end": "interrupted", "destroyed": False}
-    assert timeline[1] == {"t": 0.0, "event": "state", "state": "IDLE"}  # recovery came before all else
+    assert timeline[2] == {"t": 0.0, "event": "state", "state": "IDLE"}  # recovery came before all else
 
     status, after, recovered_audio = export(supervisor[0], box.card, tmp_path / "after")
     assert status == 3 and after["end_reason"] == "interrupted" and after["export"]["truncated"]

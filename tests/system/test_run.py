@@ -84,6 +84,7 @@ def test_a_session_left_open_by_the_last_run_is_recovered_before_the_box_is_read
     files.write(bytes(Policy().frame_bytes * 48_000 * 2))  # two seconds, then the power goes
     process = start(tmp_path, card, f'"{recipient}"')
     assert process.stderr is not None
+    assert json.loads(process.stderr.readline())["event"] == "settings"
     assert json.loads(process.stderr.readline()) == {
         "t": pytest.approx(0, abs=5), "event": "recovered", "id": files.session, "segments": 1,
         "end": "interrupted", "destroyed": False}

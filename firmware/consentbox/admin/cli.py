@@ -2,7 +2,8 @@
 
 keygen, encrypt and decrypt behave like `age-keygen`, `age -e -r` and `age -d -i`, so a supervisor
 can use either tool on the same files; export turns a card's sessions into WAV files;
-verify-ledger and consent-report check the box's consent ledger.
+verify-ledger and consent-report check the box's consent ledger; init-org, bundle and inspect are
+IT's provisioning tools.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -17,11 +19,15 @@ from consentbox import __version__
 from consentbox.admin.export import export_card
 from consentbox.admin.ledger_report import consent_record, summary_lines
 from consentbox.admin.output import input_stream, output_stream
+from consentbox.admin.provisioning import (
+    ORG_KEY_NAME, ORG_PUBLIC_NAME, describe, init_org, policy_from_file, read_passphrase, write_bundle,
+)
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
-from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, SigningKeyError
+from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
+from consentbox.provisioning.bundle import Bundle
 from consentbox.ledger import Tail, verify
 
 EXIT_OK = 0
@@ -99,6 +105,40 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("session", metavar="SESSION_ID",
                      help="the session's id (16 hex digits, as in its file names)")
     rep.set_defaults(run=run_consent_report)
+
+    org = commands.add_parser("init-org", help="make the organisation's signing key pair (once)",
+                              description="Write DIR/org.key (the Ed25519 private key, mode 0600: keep it offline) "
+                              "and DIR/org.pub (install it on each box as /etc/consentbox/org.pub).")
+    org.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the key files")
+    org.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                     help="encrypt org.key with the passphrase in FILE's first line ('-': type it)")
+    org.set_defaults(run=run_init_org)
+
+    bun = commands.add_parser("bundle", help="write a signed provisioning bundle onto a stick",
+                              description="Sign recipients and a policy as STICK_DIR/consentbox-v<N>.cbundle. A box "
+                              "installs it if it verifies with the organisation key and N is above its installed "
+                              "version.")
+    bun.add_argument("--org-key", required=True, type=Path, metavar="KEY", help="org.key from init-org")
+    bun.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                     help="the org.key passphrase in FILE's first line ('-': type it)")
+    bun.add_argument("--recipient", required=True, action="append", metavar="AGE1…",
+                     help="a supervisor's age1… public key (repeatable)")
+    bun.add_argument("--policy", required=True, type=Path, metavar="FILE",
+                     help="TOML file with a [policy] table (keys as in the box's config.toml; others default)")
+    bun.add_argument("--version", required=True, type=int, metavar="N", help="bundle version, above the last one")
+    bun.add_argument("--existing-days", type=int, metavar="DAYS",
+                     help="also keep recordings already on the box at most DAYS days from their start")
+    bun.add_argument("--out", required=True, type=Path, metavar="STICK_DIR", help="the stick's top directory")
+    bun.set_defaults(run=run_bundle)
+
+    ins = commands.add_parser("inspect", help="show what a bundle holds and would change",
+                              description="Print a bundle's version, recipients and policy, and what it changes "
+                              "against the defaults or an installed bundle. Exit 1 if it does not verify.")
+    ins.add_argument("--org-key", type=Path, metavar="PUB", help="org.pub: verify the signature as a box would")
+    ins.add_argument("--installed", type=Path, metavar="FILE",
+                     help="the box's installed bundle (/var/lib/consentbox/provisioned.cbundle) to compare with")
+    ins.add_argument("bundle", type=Path, metavar="BUNDLE", help="a .cbundle file")
+    ins.set_defaults(run=run_inspect)
     return parser
 
 
@@ -194,6 +234,35 @@ def run_consent_report(args: argparse.Namespace) -> int:
     print(f"consentbox-admin: session {args.session}: the ledger and the manifest disagree on: {points}",
           file=sys.stderr)
     return EXIT_FAILED
+
+
+def run_init_org(args: argparse.Namespace) -> int:
+    """`init-org`: the key pair, once."""
+    key = init_org(args.out, read_passphrase(args.passphrase_file, confirm=True))
+    print(f"organisation key  {args.out / ORG_KEY_NAME} (private: keep it offline)")
+    print(f"public key        {args.out / ORG_PUBLIC_NAME}: {key.public_key}")
+    return EXIT_OK
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    """`bundle`: sign and write one bundle."""
+    key = OrgSigningKey.load(args.org_key, read_passphrase(args.passphrase_file, confirm=False))
+    bundle = Bundle(
+        version=args.version, created=int(time.time()),
+        recipients=tuple(X25519Recipient.parse(text) for text in args.recipient),
+        policy=policy_from_file(args.policy), existing_days=args.existing_days,
+    )
+    path = write_bundle(bundle, key, args.out)
+    print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s)")
+    return EXIT_OK
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """`inspect`: what a bundle holds and would change."""
+    org_key = None if args.org_key is None else OrgPublicKey.read(args.org_key)
+    installed = None if args.installed is None else args.installed.read_bytes()
+    print("\n".join(describe(args.bundle.read_bytes(), org_key, installed)))
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,8 @@ class Policy:
     shared_tap_gap: float = 1.0
     notice_timeout: float = 10.0
     retention_days: int = 30
+    # How far after the box's own time a provisioning bundle may be dated (its date raises the clock floor).
+    bundle_ahead_days: int = 366
     # Recording (PRODUCT.md §2): the ALSA capture format and how files are cut on the card.
     rate: int = 48_000
     channels: int = 1
@@ -63,6 +65,7 @@ class Policy:
         _check_int(self, "default_parties", 1, 64)
         _check_int(self, "max_parties", 1, 64)
         _check_int(self, "retention_days", 1, 3650)
+        _check_int(self, "bundle_ahead_days", 1, 3650)
         _check_int(self, "rate", 8000, 192_000)
         _check_int(self, "channels", 1, 8)
         _check_int(self, "period_frames", 32, 65_536)

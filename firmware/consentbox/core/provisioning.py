@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 from consentbox.core.commands import Flash, PlayTone
+from consentbox.core.errors import ConsentBoxError
 from consentbox.core.feedback import Colour, Tone
 
 
@@ -38,7 +39,7 @@ class BundleRefusal(enum.Enum):
         self.text = text
 
 
-class Refused(Exception):
+class Refused(ConsentBoxError):
     """A provisioning stick was refused; `reason` is why, `detail` the one-line specifics."""
 
     def __init__(self, reason: BundleRefusal, detail: str = "") -> None:

@@ -75,7 +75,8 @@ class Ledger:
         """Open (or create) the box's ledger at `path` and record this start.
 
         A torn last line is cut off. Then a `boot` entry is appended (the device's public key and
-        the firmware `version`; not when `boot` is false, for a job beside the running box), then a
+        the firmware `version`; when `boot` is false, for a job beside the running box, only if the
+        ledger is new), then a
         `gap` entry if a tail was cut, and the card is caught up.
         `monotonic` is the box's clock, the one session manifests measure offsets on; `wall_clock`
         gives the time with its UTC offset. LedgerError if the last whole entry is not this key's
@@ -94,7 +95,7 @@ class Ledger:
             raise
         mirror = None if card is None else CardMirror(card)
         ledger = cls(path, fd, key, mirror, wall_clock, monotonic, size, next_seq, head)
-        if boot:
+        if boot or next_seq == 0:  # a ledger always begins with a boot entry: it names the device key
             ledger.append(Kind.BOOT, device_key=key.public_key, version=version)
         if cut:
             ledger.append(Kind.GAP, cut_bytes=cut)

@@ -112,6 +112,21 @@ def check_bundle(bundle: Bundle) -> None:
 
 def open_sealed(data: bytes, org_key: OrgPublicKey) -> Verified:
     """Verify `data` with the organisation key, then parse it; `Refused` with the reason otherwise."""
+    signature, payload = _split(data)
+    try:
+        org_key.verify(signature, _SIGNING_CONTEXT + payload)
+    except SignatureError:
+        raise Refused(BundleRefusal.BAD_SIGNATURE, f"expected {org_key}") from None
+    return Verified(_parse_payload(payload), hashlib.sha256(data).hexdigest())
+
+
+def read_unverified(data: bytes) -> Bundle:
+    """Parse `data` WITHOUT checking its signature: only for showing IT what a bundle holds."""
+    return _parse_payload(_split(data)[1])
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """The signature and the payload of a bundle file, checked for size and header only."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise Refused(BundleRefusal.TOO_LARGE, f"{len(data)} bytes, the cap is {MAX_BUNDLE_BYTES}")
     header = _HEADER.match(data[:HEADER_BYTES])
@@ -123,13 +138,7 @@ def open_sealed(data: bytes, org_key: OrgPublicKey) -> Verified:
         raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not base64") from None
     if len(signature) != SIGNATURE_SIZE:
         raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not 64 bytes")
-    payload = data[HEADER_BYTES:]
-    try:
-        org_key.verify(signature, _SIGNING_CONTEXT + payload)
-    except SignatureError:
-        raise Refused(BundleRefusal.BAD_SIGNATURE, f"expected {org_key}") from None
-    bundle = _parse_payload(payload)
-    return Verified(bundle, hashlib.sha256(data).hexdigest())
+    return signature, data[HEADER_BYTES:]
 
 
 def _parse_payload(payload: bytes) -> Bundle:

@@ -20,6 +20,7 @@ from consentbox.core.commands import (
 )
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
+from consentbox.core.provisioning import result_feedback
 from consentbox.core.reasons import EndReason, Problem
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
@@ -35,7 +36,9 @@ from consentbox.recording.manifest import (
 )
 from consentbox.recording.session import SessionFiles
 from consentbox.service.clock import Clock
-from consentbox.service.timeline import command_entry, state_entry
+from consentbox.service.settings import ProvisioningFeed, Settings
+from consentbox.service.timeline import command_entry, provisioning_entry, settings_entry, state_entry
+from consentbox.session_lock import SessionLock
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -74,6 +77,8 @@ class Box:
         clock: Clock,
         journal: Journal,
         ledger: Ledger,
+        session_lock: SessionLock | None = None,
+        provisioning: ProvisioningFeed | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -87,6 +92,8 @@ class Box:
         self.clock = clock
         self.journal = journal
         self.ledger = ledger
+        self._session_lock = session_lock
+        self._provisioning = provisioning
         self._wall_clock = wall_clock
         self._new_session_id = new_session_id
         self._report = report
@@ -117,7 +124,13 @@ class Box:
             self._handle(event)
 
     def check_readiness(self) -> None:
-        """Ask the adapters whether the box can record; tell the machine when that changes."""
+        """Ask the adapters whether the box can record; tell the machine when that changes.
+
+        Also takes up what provisioning did meanwhile: its result is shown at once, and new settings
+        when the box is idle (a session always ends under the settings it began with).
+        """
+        if self._provisioning is not None:
+            self._take_provisioning(self._provisioning)
         card = self.card.problems()
         problems = set(card)
         if self._card_fault is not None:
@@ -159,6 +172,8 @@ class Box:
         self.post(Shutdown(self.clock.now()))
         self.pump()
         self.audio.close()
+        if self._session_lock is not None:
+            self._session_lock.release()
         self.panel.close()
         try:
             self.ledger.close()
@@ -183,6 +198,9 @@ class Box:
         if isinstance(command, (RecLed, ShowStatus, Flash, PlayTone)):
             self.panel.show(command)
         elif isinstance(command, OpenSession):
+            if self._session_lock is not None:
+                # Waits out a provisioning or a wipe step in progress: each holds it for at most a second or so.
+                self._session_lock.acquire(wait=True)
             self._setup = _Setup(self._new_session_id(), now, command.headcount)
             self._log(Kind.SETUP, headcount=command.headcount, policy_sha256=policy_digest(self.policy))
         elif isinstance(command, SetHeadcount):
@@ -208,6 +226,8 @@ class Box:
             setup = self._require_setup()
             self._log(Kind.END, reason=command.reason, kept=command.keep)
             self._end(setup, command, now)
+            if self._session_lock is not None:
+                self._session_lock.release()
 
     def _ledger_range(self, session: str) -> LedgerRange | None:
         """Where `session`'s entries are in the ledger now, for its manifest (None if none could be written)."""
@@ -299,6 +319,27 @@ class Box:
 
     def _report_file(self, now: float, name: str) -> None:
         self._report({"t": round(now, 6), "event": "file", "path": name})
+
+    def _take_provisioning(self, feed: ProvisioningFeed) -> None:
+        result = feed.new_result()
+        if result is not None:
+            self._report(provisioning_entry(self.clock.now(), result))
+            for command in result_feedback(result.refusal):
+                self.panel.show(command)
+                self._report(command_entry(self.clock.now(), command, ""))
+        if self.machine.state is State.IDLE:
+            settings = feed.new_settings()
+            if settings is not None:
+                self._adopt(settings, feed)
+
+    def _adopt(self, settings: Settings, feed: ProvisioningFeed) -> None:
+        """Record under `settings` from the next session on (only called while idle)."""
+        self.audio.close()
+        self.machine, self.audio, self.card = feed.parts(settings.policy, self.clock.now())
+        self.policy = settings.policy
+        self.recipients = settings.recipients
+        self._problems = None  # the new machine learns how things stand below
+        self._report(settings_entry(self.clock.now(), settings))
 
     def inject_fault(self, problem: Problem, detail: str = "injected by a scenario script") -> None:
         """Tell the machine a fault hit the hardware, after the commands in hand."""

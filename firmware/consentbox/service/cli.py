@@ -14,6 +14,8 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import X25519Recipient
 from consentbox.service.config import load_config
 
+EXIT_REFUSED = 2  # `provision`: the stick was refused (nothing changed)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `consentbox`."""
@@ -48,7 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
     seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
     sim.add_argument("--realtime", action="store_true", help="run at the speed of real time")
+    sim.add_argument("--org-key", type=Path, help="organisation public key file, for `usb` steps "
+                     "(default: keys.org_key of the configuration)")
     sim.set_defaults(main=_simulate)
+
+    prov = commands.add_parser(
+        "provision", help="install the signed bundle on a USB stick (run by systemd when a stick appears)",
+        description="Read the one *.cbundle file at the top of SOURCE (a stick's block device, mounted "
+        "read-only, nosuid, nodev, noexec; or a directory), verify it with the organisation key, and "
+        "install it if its version is newer. Refused while a session is open. Every attempt is recorded "
+        "in the ledger and shown on the panel by the running box. Exit 0 when installed, 2 when refused.",
+    )
+    prov.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    prov.add_argument("source", type=Path, metavar="SOURCE", help="block device (/dev/sda1) or directory")
+    prov.set_defaults(main=_provision)
     return parser
 
 
@@ -70,19 +85,30 @@ def _simulate(args: argparse.Namespace) -> None:
         config = simulated_config(
             load_config(args.config), card=args.card,
             recipients=[X25519Recipient.parse(text) for text in args.recipient],
-            seats=args.seats, shared_consent=args.shared_consent, state_dir=state,
+            seats=args.seats, shared_consent=args.shared_consent, state_dir=state, org_key=args.org_key,
         )
         steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))
-        simulate(config, steps, audio=args.audio, realtime=args.realtime,
+        simulate(config, steps, audio=args.audio, realtime=args.realtime, script_dir=args.script.parent,
                  report=lambda entry: print(json.dumps(entry, separators=(",", ":")), flush=True))
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from consentbox.service.provision import provision_from
+
+    result = provision_from(load_config(args.config), args.source)
+    if result.refusal is not None:
+        print(f"consentbox: provisioning refused (code {result.refusal.code}): {result.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"consentbox: {result.detail}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `consentbox`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.main(args)
+        status = args.main(args)
     except (ConsentBoxError, OSError) as error:
         print(f"consentbox: {error}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0

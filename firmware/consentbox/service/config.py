@@ -27,8 +27,9 @@ class Config:
     audio_device: str
     card_path: Path
     require_mount: bool
-    recipients: tuple[X25519Recipient, ...]
-    state_dir: Path  # the box's own files (the journal of open sessions), never on the card
+    recipients: tuple[X25519Recipient, ...]  # until a provisioning bundle is installed
+    org_key: Path  # the organisation's public key file: provisioning bundles must verify with it
+    state_dir: Path  # the box's own files (ledger, device key, journal, installed bundle), never on the card
 
 
 _SECTIONS = ("policy", "panel", "audio", "card", "keys", "box")
@@ -99,6 +100,7 @@ def _build(values: dict[str, Any], source: str) -> Config:
         card_path=Path(get.string(values["card"], "card.path")),
         require_mount=get.boolean(values["card"], "card.require_mount"),
         recipients=tuple(recipients),
+        org_key=Path(get.string(values["keys"], "keys.org_key")),
         state_dir=Path(get.string(values["box"], "box.state_dir")),
     )
 

@@ -11,21 +11,24 @@ recording it moves one ALSA period per period captured. The box's state director
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from consentbox.clock_floor import firmware_built
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.panel import GpioPanel
 from consentbox.hw.pins import SimulatedFactory
+from consentbox.provisioning.provision import Provisioner
 from consentbox.service.box import Report
 from consentbox.service.clock import RealClock, VirtualClock
 from consentbox.service.config import Config
 from consentbox.service.wiring import assemble_box
 from consentbox.testing.alsa_sim import FileMicrophone
-from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step
+from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step, UsbStep
 
 # Pins of a Raspberry Pi header left free by the default panel, for --seats N.
 SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",
@@ -46,8 +49,10 @@ def simulated_config(
     seats: int | None,
     shared_consent: bool,
     state_dir: Path,
+    org_key: Path | None = None,
 ) -> Config:
-    """`config` with a mock pin factory, the given card, recipients and state directory, and the seats."""
+    """`config` with a mock pin factory, the given card, recipients, state directory and organisation
+    key (if given), and the seats."""
     panel = dataclasses.replace(config.panel, pin_factory="mock")
     if shared_consent:
         panel = dataclasses.replace(panel, shared_consent=True)
@@ -56,11 +61,17 @@ def simulated_config(
             raise PolicyError(f"--seats: {seats} is out of range (1 to {len(SPARE_PINS)})")
         panel = dataclasses.replace(panel, shared_consent=False, consent_pins=SPARE_PINS[:seats])
     return dataclasses.replace(config, panel=panel, card_path=card, require_mount=False,
-                               recipients=tuple(recipients), state_dir=state_dir)
+                               recipients=tuple(recipients), state_dir=state_dir,
+                               org_key=config.org_key if org_key is None else org_key)
 
 
-def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bool, report: Report) -> None:
-    """Play `steps` through a box built from `config` (see `simulated_config`), reporting its timeline."""
+def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bool, report: Report,
+             script_dir: Path = Path(".")) -> None:
+    """Play `steps` through a box built from `config` (see `simulated_config`), reporting its timeline.
+
+    A `usb` step provisions from its directory (relative to `script_dir`) as the provisioning job
+    would from a stick, beside the running box, which then shows and takes up the result.
+    """
     clock = RealClock() if realtime else VirtualClock()
     with FileMicrophone(audio, config.policy) as microphone:
         box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now),
@@ -74,6 +85,10 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
                 break
             if isinstance(step, FaultStep):
                 box.inject_fault(SCRIPT_FAULTS[step.fault])
+            elif isinstance(step, UsbStep):
+                provisioner = Provisioner(config.state_dir, config.org_key, box.policy, box.ledger,
+                                          wall_clock=time.time, built=firmware_built())
+                provisioner.provision(script_dir / step.path)
             else:
                 _drive(panel, step, pull_up=config.panel.pull_up)
             box.check_readiness()

@@ -2,7 +2,8 @@
 
 Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
 `capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`, and from the box
-itself `file`, `fault`, `recovered` (a session finished at start-up) and `journal` (the box's journal failed).
+itself `file`, `fault`, `recovered` (a session finished at start-up), `journal` (the box's journal failed),
+`provisioning` (a stick was installed or refused) and `settings` (the box took up new settings).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from consentbox.core.commands import (
     RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
 )
 from consentbox.core.table import State
+from consentbox.provisioning.installed import Result
 from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
+from consentbox.service.settings import Settings
 
 
 def state_entry(at: float, state: State) -> dict[str, Any]:
@@ -104,3 +107,19 @@ def first(timeline: list[dict[str, Any]], event: str, **match: Any) -> dict[str,
         if entry["event"] == event and all(entry.get(key) == value for key, value in match.items()):
             return entry
     raise AssertionError(f"no {event} entry with {match} in the timeline")
+
+
+def provisioning_entry(at: float, result: Result) -> dict[str, Any]:
+    """The entry for a provisioning attempt's result, as the box saw it."""
+    return {"t": round(at, 6), "event": "provisioning",
+            "installed": result.refusal is None, "code": None if result.refusal is None else result.refusal.code,
+            "detail": result.detail}
+
+
+def settings_entry(at: float, settings: Settings) -> dict[str, Any]:
+    """The entry for the box taking up new settings (at start, or after provisioning)."""
+    entry: dict[str, Any] = {"t": round(at, 6), "event": "settings", "bundle_version": settings.version,
+                             "recipients": len(settings.recipients)}
+    if settings.problem:
+        entry["problem"] = settings.problem
+    return entry

@@ -1,13 +1,17 @@
 """Putting a box together from its configuration: the one assembly that `run` and `simulate` share.
 
-At start the box opens its consent ledger (creating its device key on first start), finishes what a
-previous run left open on the card, and only then builds the panel and the session machine.
+At start the box reads its settings (the installed provisioning bundle, else its configuration), opens
+its consent ledger (creating its device key on first start), finishes what a previous run left open on
+the card, and only then builds the panel and the session machine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gpiozero.pins import Factory
 
+from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.audio import AlsaSource
@@ -19,29 +23,45 @@ from consentbox.recording.recovery import recover_interrupted
 from consentbox.service.box import Box, Report
 from consentbox.service.clock import Clock
 from consentbox.service.config import Config
-from consentbox.service.timeline import journal_entry, recovered_entry
+from consentbox.service.settings import ProvisioningFeed, load_settings
+from consentbox.service.timeline import journal_entry, recovered_entry, settings_entry
+from consentbox.session_lock import SessionLock
 
 DEVICE_KEY = "device.key"
 LEDGER = "ledger.jsonl"
 
 
+def open_ledger(config: Config, card: CardDirectory, *, monotonic: Callable[[], float], boot: bool) -> Ledger:
+    """The box's ledger, with its device key (made on the box's first start); `boot` as `Ledger.open`."""
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = DeviceSigningKey.load_or_create(config.state_dir / DEVICE_KEY)
+    return Ledger.open(config.state_dir / LEDGER, card, key, monotonic=monotonic, boot=boot)
+
+
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
                  report: Report) -> Box:
     """A box for `config`, its previous run's open sessions finished, ready for `check_readiness`."""
-    card = CardDirectory(config.card_path, config.policy, require_mount=config.require_mount)
-    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = DeviceSigningKey.load_or_create(config.state_dir / DEVICE_KEY)
-    ledger = Ledger.open(config.state_dir / LEDGER, card, key, monotonic=clock.now)
+    settings = load_settings(config)
+    report(settings_entry(clock.now(), settings))
+    card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
+    ledger = open_ledger(config, card, monotonic=clock.now, boot=True)
     journal = Journal(config.state_dir, on_failure=lambda error: report(journal_entry(clock.now(), error)))
-    for recovered in recover_interrupted(card, journal, config.recipients):
+    for recovered in recover_interrupted(card, journal, settings.recipients):
         report(recovered_entry(clock.now(), recovered))
         ledger.append(Kind.END, recovered.session, reason=recovered.end_reason, kept=not recovered.destroyed)
-    machine = SessionMachine(config.policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent)
+
+    def parts(policy: Policy, now: float) -> tuple[SessionMachine, AlsaSource, CardDirectory]:
+        machine = SessionMachine(policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent,
+                                 start=now)
+        return machine, AlsaSource(audio_device, policy), CardDirectory(
+            config.card_path, policy, require_mount=config.require_mount)
+
+    machine, audio, card = parts(settings.policy, clock.now())
     box: Box
     panel = GpioPanel(config.panel, pin_factory=pin_factory, clock=clock.now, on_event=lambda e: box.post(e))
     box = Box(
-        machine=machine, panel=panel, audio=AlsaSource(audio_device, config.policy), card=card,
-        recipients=config.recipients, policy=config.policy, clock=clock, journal=journal, ledger=ledger,
-        report=report,
+        machine=machine, panel=panel, audio=audio, card=card, recipients=settings.recipients,
+        policy=settings.policy, clock=clock, journal=journal, ledger=ledger,
+        session_lock=SessionLock(config.state_dir), provisioning=ProvisioningFeed(config, parts), report=report,
     )
     return box

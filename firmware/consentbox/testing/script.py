@@ -6,6 +6,8 @@ One step a line, times in seconds from the start, `#` starts a comment:
     <t> hold record <s> | hold consent <seat> <s>  press at t, release at t + s
     <t> press <button> | release <button>          button = record | consent <seat>
     <t> card remove | card full | audio lost       faults
+    <t> usb <DIR>                                  a USB stick holding DIR's files is inserted (a path
+                                                   without spaces, relative to the script's directory)
     <t> end                                        stop: finalise what is open, as on shutdown
 
 Parsing turns each line into button edges or a fault, sorted by time (stable for equal times).
@@ -45,13 +47,21 @@ class FaultStep:
 
 
 @dataclass(frozen=True)
+class UsbStep:
+    """Insert a provisioning stick whose files are those of directory `path` at `at`."""
+
+    path: str
+    at: float
+
+
+@dataclass(frozen=True)
 class EndStep:
     """Stop the run at `at`, finalising whatever is open."""
 
     at: float
 
 
-Step = Union[Pressed, Released, FaultStep, EndStep]
+Step = Union[Pressed, Released, FaultStep, UsbStep, EndStep]
 
 
 def parse_script(text: str, *, source: str = "script") -> list[Step]:
@@ -87,6 +97,10 @@ def _parse_line(words: list[str]) -> list[Step]:
     if verb == "end":
         _no_more(rest)
         return [EndStep(at)]
+    if verb == "usb":
+        if len(rest) != 1:
+            raise ScriptError("usb needs one directory (a path without spaces)")
+        return [UsbStep(rest[0], at)]
     phrase = " ".join(words[1:])
     for fault in ScriptFault:
         if phrase == fault.value:

@@ -1,0 +1,126 @@
+"""IT's side of provisioning: the organisation key, signed bundles, and what a bundle would change.
+
+The organisation's private key stays on IT's workstation (ideally an offline one); only its public key
+goes to the boxes, as /etc/consentbox/org.pub. docs/provisioning.md walks through the whole procedure.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+import tomllib
+from pathlib import Path
+
+from consentbox.core.errors import ConsentBoxError, PolicyError
+from consentbox.core.policy import Policy
+from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
+from consentbox.durable import sync_directory, write_all
+from consentbox.provisioning.bundle import SUFFIX, Bundle, open_sealed, read_unverified, seal
+
+ORG_KEY_NAME = "org.key"
+ORG_PUBLIC_NAME = "org.pub"
+
+
+def init_org(out: Path, passphrase: bytes | None) -> OrgSigningKey:
+    """Make the organisation key pair in `out`: org.key (0600) and org.pub; never overwrites either."""
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    public = out / ORG_PUBLIC_NAME
+    if public.exists():
+        raise ConsentBoxError(f"{public} already exists: an organisation key is made once")
+    key = OrgSigningKey.generate()
+    key.save(out / ORG_KEY_NAME, passphrase)
+    text = ("# ConsentBox organisation public key: install it on each box as /etc/consentbox/org.pub\n"
+            f"{key.public_key.to_string()}\n")
+    _create(public, text.encode("ascii"), 0o644)
+    return key
+
+
+def read_passphrase(path: Path | None, *, confirm: bool) -> bytes | None:
+    """The passphrase in the first line of `path`; or asked on the terminal when `path` is "-"."""
+    if path is None:
+        return None
+    if str(path) == "-":
+        first = getpass.getpass("Passphrase for the organisation key: ")
+        if confirm and getpass.getpass("The same again: ") != first:
+            raise ConsentBoxError("the two passphrases differ")
+        text = first
+    else:
+        text = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+    if not text:
+        raise ConsentBoxError("the passphrase is empty")
+    return text.encode("utf-8")
+
+
+def policy_from_file(path: Path) -> Policy:
+    """The policy in a TOML file's [policy] table (the same keys as the box's config.toml), over the defaults."""
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{path}: not valid TOML: {error}") from None
+    extra = set(values) - {"policy"}
+    if extra:
+        raise PolicyError(f"{path}: a policy file holds only a [policy] table, not {', '.join(sorted(extra))}")
+    table = values.get("policy", {})
+    if not isinstance(table, dict):
+        raise PolicyError(f"{path}: [policy] must be a table")
+    return Policy.from_mapping(table, source=str(path))
+
+
+def write_bundle(bundle: Bundle, key: OrgSigningKey, out: Path) -> Path:
+    """Write the signed bundle to `out` (the stick's top directory) as consentbox-v<version>.cbundle.
+
+    Refuses when `out` already holds a bundle: a stick with two is refused by the box.
+    """
+    others = sorted(p.name for p in out.iterdir() if p.name.lower().endswith(SUFFIX) and not p.name.startswith("."))
+    if others:
+        raise ConsentBoxError(f"{out} already holds {', '.join(others)}: a stick carries one bundle; remove it first")
+    path = out / f"consentbox-v{bundle.version}{SUFFIX}"
+    _create(path, seal(bundle, key), 0o644)
+    return path
+
+
+def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None) -> list[str]:
+    """Lines saying what a bundle holds and would change (against an installed bundle, or the defaults)."""
+    if org_key is None:
+        bundle = read_unverified(data)
+        lines = ["signature    NOT CHECKED (give --org-key to verify it as a box would)"]
+    else:
+        bundle = open_sealed(data, org_key).bundle
+        lines = [f"signature    verified with {org_key}"]
+    before = None if installed is None else read_unverified(installed)
+    lines.append(f"version      {bundle.version}" + ("" if before is None else f" (installed: {before.version}"
+                                                      + (", refused: not newer)" if bundle.version <= before.version
+                                                         else ")")))
+    lines.append("created      " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(bundle.created)))
+    old_recipients = set() if before is None else {r.to_string() for r in before.recipients}
+    for recipient in bundle.recipients:
+        text = recipient.to_string()
+        lines.append(f"recipient    {text}" + ("" if before is None or text in old_recipients else "  (new)"))
+    for text in sorted(old_recipients - {r.to_string() for r in bundle.recipients}):
+        lines.append(f"recipient    {text}  (removed)")
+    old_policy = (Policy() if before is None else before.policy).to_mapping()
+    changes = [(k, old_policy[k], v) for k, v in bundle.policy.to_mapping().items() if old_policy[k] != v]
+    against = "the defaults" if before is None else "the installed bundle"
+    if not changes:
+        lines.append(f"policy       as {against}")
+    for name, old, new in changes:
+        lines.append(f"policy       {name}: {old!r} -> {new!r}")
+    if bundle.existing_days is not None:
+        lines.append(f"retention    recordings already made are kept at most {bundle.existing_days} day(s) "
+                     "from their start")
+    return lines
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise ConsentBoxError(f"{path} already exists: it is never overwritten") from None
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    sync_directory(path.parent)
+

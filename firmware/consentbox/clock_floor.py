@@ -1,0 +1,57 @@
+"""The box's persisted clock floor: `clock-floor` in the state directory, POSIX seconds, never lowered.
+
+Several processes raise it (the box, provisioning, the wipe), so each raise holds an `flock` on
+`clock-floor.lock` while it reads, compares and replaces the file; the replacement is atomic, so a
+power cut leaves the old floor or the new one. core/timekeeping.py decides what the floor means.
+"""
+
+from __future__ import annotations
+
+import calendar
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from consentbox import BUILD_DATE
+from consentbox.recording.atomic import replace_file
+
+FLOOR_NAME = "clock-floor"
+_LOCK_NAME = "clock-floor.lock"
+_MAX_TEXT = 32
+
+
+class ClockFloor:
+    """The clock floor of one state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._dir = state_dir
+
+    def read(self) -> int | None:
+        """The floor, or None if it was never set (or its file is unreadable, which is the same to trust)."""
+        try:
+            with open(self._dir / FLOOR_NAME, "rb") as src:
+                text = src.read(_MAX_TEXT)
+            return int(text.decode("ascii").strip())
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return None
+
+    def raise_to(self, seconds: float) -> bool:
+        """Raise the floor to `seconds` (whole seconds, rounded down) unless it is there already; whether it rose."""
+        target = int(seconds)
+        # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
+        fd = os.open(self._dir / _LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            current = self.read()
+            if current is not None and current >= target:
+                return False
+            replace_file(self._dir, FLOOR_NAME, f"{target}\n".encode("ascii"), 0o644)
+            return True
+        finally:
+            os.close(fd)
+
+
+def firmware_built() -> float:
+    """The firmware's build date (`consentbox.BUILD_DATE`, midnight UTC) as POSIX seconds."""
+    return float(calendar.timegm(time.strptime(BUILD_DATE, "%Y-%m-%d")))

@@ -1,0 +1,32 @@
+"""Which time the box may trust (PRODUCT.md §5), decided from the wall clock and the clock floor.
+
+A Raspberry Pi without a battery-backed clock can start in the past. The box keeps a floor that never
+decreases (raised by each start, each ledger entry and each provisioning bundle's creation time); a
+wall clock below it is taken as the floor, so a clock that went backwards never keeps a recording
+longer. A box that has no floor yet and whose clock is before the firmware was built has never had
+a trustworthy time at all, and must not record. Times are POSIX seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrustedTime:
+    """The time to use for every decision, and how the wall clock compared."""
+
+    now: float
+    behind: float  # how far the wall clock is below the floor (0 when it is not)
+    trusted: bool  # False: never had a trustworthy time; recording is refused
+
+
+def trusted_time(wall: float, floor: float | None, built: float) -> TrustedTime:
+    """The time the box decides by, given its wall clock, its floor (None if never set) and its build time."""
+    if floor is None:
+        if wall < built:
+            return TrustedTime(built, built - wall, trusted=False)
+        return TrustedTime(wall, 0.0, trusted=True)
+    if wall < floor:
+        return TrustedTime(floor, floor - wall, trusted=True)
+    return TrustedTime(wall, 0.0, trusted=True)

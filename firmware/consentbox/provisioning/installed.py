@@ -1,0 +1,81 @@
+"""The installed configuration: the last accepted bundle, kept whole and signed in the state directory.
+
+`provisioned.cbundle` holds the exact bytes of the bundle that was installed, so the box verifies it
+again with the organisation key at every start: a state directory edited by hand is not obeyed. It
+is replaced atomically (write, fsync, rename, fsync the directory), so a power cut leaves the old
+bundle or the new one, never a mix. Beside it, `provisioning-result.json` says how the last attempt
+went, for the running box to show on its panel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from consentbox.core.provisioning import BundleRefusal, Refused
+from consentbox.crypto.signing import OrgPublicKey
+from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, Verified, open_sealed
+from consentbox.recording.atomic import replace_file
+from consentbox.recording.manifest import canonical_json
+
+INSTALLED_NAME = "provisioned.cbundle"
+RESULT_NAME = "provisioning-result.json"
+_MODE = 0o640
+
+
+class InstalledBundleError(Refused):
+    """The installed bundle no longer verifies (edited, or the organisation key was replaced)."""
+
+
+def read_installed(state_dir: Path, org_key: OrgPublicKey) -> Verified | None:
+    """The installed bundle, verified again; None if none was ever installed."""
+    path = state_dir / INSTALLED_NAME
+    try:
+        with open(path, "rb") as src:
+            data = src.read(MAX_BUNDLE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    try:
+        return open_sealed(data, org_key)
+    except Refused as refused:
+        raise InstalledBundleError(refused.reason, f"the installed bundle {path} is refused: {refused}") from None
+
+
+def install(state_dir: Path, data: bytes) -> None:
+    """Make `data` the installed bundle, whole or not at all, and owned like the state directory."""
+    replace_file(state_dir, INSTALLED_NAME, data, _MODE)
+    _own_like_directory(state_dir / INSTALLED_NAME, state_dir)
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a provisioning attempt went: `refusal` None when a bundle was installed."""
+
+    refusal: BundleRefusal | None
+    detail: str
+    version: int | None
+
+    def to_json(self) -> bytes:
+        return canonical_json({"refused": None if self.refusal is None else self.refusal.name,
+                               "detail": self.detail, "version": self.version})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Result:
+        value = json.loads(data)
+        refusal = None if value["refused"] is None else BundleRefusal[value["refused"]]
+        return cls(refusal, str(value["detail"]), value["version"])
+
+
+def write_result(state_dir: Path, result: Result) -> None:
+    """Record the outcome of the last attempt, for the running box to show."""
+    replace_file(state_dir, RESULT_NAME, result.to_json(), _MODE)
+    _own_like_directory(state_dir / RESULT_NAME, state_dir)
+
+
+def _own_like_directory(path: Path, directory: Path) -> None:
+    """Provisioning runs as root (it mounts the stick); what it leaves must stay the box user's."""
+    if os.geteuid() == 0:
+        owner = os.stat(directory)
+        os.chown(path, owner.st_uid, owner.st_gid)

@@ -1,0 +1,95 @@
+"""Provisioning from a stick, start to end: lock, read, verify, judge, install, record, report.
+
+Nothing on the stick is trusted until the organisation's signature over it verifies; nothing is
+installed unless every check passes; and every attempt, installed or refused, gets a ledger entry
+and a result the running box shows on its panel. docs/provisioning.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from consentbox.clock_floor import ClockFloor
+from consentbox.core.policy import Policy
+from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
+from consentbox.core.timekeeping import trusted_time
+from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
+from consentbox.ledger import Kind, Ledger, LedgerWriteError
+from consentbox.provisioning.bundle import Verified, open_sealed
+from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
+from consentbox.provisioning.stick import read_bundle
+from consentbox.session_lock import SessionLock
+
+
+@dataclass(frozen=True)
+class Provisioner:
+    """What provisioning needs of the box: its state directory, its organisation key file, the policy
+    in force (for how far ahead a bundle may be dated), its ledger and its wall clock."""
+
+    state_dir: Path
+    org_key_path: Path
+    policy: Policy
+    ledger: Ledger
+    wall_clock: Callable[[], float]
+    built: float  # the firmware's build time (clock_floor.firmware_built)
+
+    def provision(self, source: Path) -> Result:
+        """Try to install the bundle on `source` (a stick's block device or a directory)."""
+        lock = SessionLock(self.state_dir)
+        try:
+            result = self._attempt(source, lock)
+        finally:
+            lock.release()
+        write_result(self.state_dir, result)
+        return result
+
+    def _attempt(self, source: Path, lock: SessionLock) -> Result:
+        digest: str | None = None
+        try:
+            if not lock.acquire(wait=False):
+                raise Refused(BundleRefusal.SESSION_IN_PROGRESS, "end the session, then insert the stick again")
+            org_key = self._org_key()
+            name, data = read_bundle(source)
+            digest = hashlib.sha256(data).hexdigest()
+            verified = open_sealed(data, org_key)
+            self._check(verified, org_key)
+            install(self.state_dir, data)
+        except Refused as refused:
+            unrecorded = self._record(Kind.PROVISIONING_REFUSED, reason=refused.reason, bundle_sha256=digest)
+            return Result(refused.reason, str(refused) + unrecorded, None)
+        bundle = verified.bundle
+        ClockFloor(self.state_dir).raise_to(bundle.created)
+        unrecorded = self._record(Kind.PROVISIONING, bundle_version=bundle.version,
+                                  recipients=len(bundle.recipients), bundle_sha256=verified.sha256)
+        return Result(None, f"installed {name}: version {bundle.version}, "
+                      f"{len(bundle.recipients)} recipient(s){unrecorded}", bundle.version)
+
+    def _org_key(self) -> OrgPublicKey:
+        try:
+            return OrgPublicKey.read(self.org_key_path)
+        except FileNotFoundError:
+            raise Refused(BundleRefusal.NO_ORG_KEY, f"install the organisation key at {self.org_key_path}") from None
+        except (OSError, SigningKeyError) as error:
+            raise Refused(BundleRefusal.NO_ORG_KEY, str(error)) from None
+
+    def _check(self, verified: Verified, org_key: OrgPublicKey) -> None:
+        try:
+            installed = read_installed(self.state_dir, org_key)
+        except InstalledBundleError:
+            installed = None  # replaced only by a bundle that verifies now; there is no version to hold to
+        floor = ClockFloor(self.state_dir).read()
+        now = trusted_time(self.wall_clock(), floor, self.built).now
+        check_acceptable(version=verified.bundle.version, created=verified.bundle.created,
+                         installed_version=0 if installed is None else installed.bundle.version,
+                         trusted_now=now, ahead_limit_days=self.policy.bundle_ahead_days)
+
+    def _record(self, kind: Kind, **fields: object) -> str:
+        """Append to the ledger; "" when done, else words for the result (the install stands either way)."""
+        try:
+            self.ledger.append(kind, **fields)
+        except LedgerWriteError as error:
+            return f"; not recorded in the ledger: {error}"
+        return ""
