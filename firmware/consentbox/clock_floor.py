@@ -1,4 +1,5 @@
-"""The box's persisted clock floor: `clock-floor` in the state directory, POSIX seconds, never lowered.
+"""The box's persisted clock floor: `clock-floor` in the state directory, POSIX seconds, never lowered;
+and the trusted clock that reads the wall clock against it.
 
 Several processes raise it (the box, provisioning, the wipe), so each raise holds an `flock` on
 `clock-floor.lock` while it reads, compares and replaces the file; the replacement is atomic, so a
@@ -11,9 +12,12 @@ import calendar
 import fcntl
 import os
 import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from consentbox import BUILD_DATE
+from consentbox.core.timekeeping import TrustedTime, trusted_time
 from consentbox.recording.atomic import replace_file
 
 FLOOR_NAME = "clock-floor"
@@ -55,3 +59,35 @@ class ClockFloor:
 def firmware_built() -> float:
     """The firmware's build date (`consentbox.BUILD_DATE`, midnight UTC) as POSIX seconds."""
     return float(calendar.timegm(time.strptime(BUILD_DATE, "%Y-%m-%d")))
+
+
+#: How far the wall clock must be above the persisted floor before reading it raises the floor: the
+#: floor follows the clock to within this, without a file replacement at every ledger entry.
+FLOOR_STEP = 600
+
+
+class TrustedClock:
+    """The wall clock as the box may trust it: never below the floor, which each reading raises.
+
+    Every ledger entry and every session start reads it, so those raise the floor (to within
+    `FLOOR_STEP`); a reading from a box that never had a trustworthy time raises nothing.
+    """
+
+    def __init__(self, state_dir: Path, *, built: float | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.floor = ClockFloor(state_dir)
+        self._built = firmware_built() if built is None else built
+        self._wall = wall
+
+    def reading(self) -> TrustedTime:
+        """The time to decide by now (see core/timekeeping.py), raising the floor if the clock is ahead of it."""
+        wall = self._wall()
+        floor = self.floor.read()
+        reading = trusted_time(wall, floor, self._built)
+        if reading.trusted and wall - (floor or 0) >= FLOOR_STEP:
+            self.floor.raise_to(wall)
+        return reading
+
+    def now(self) -> datetime:
+        """The trusted time with the local UTC offset, for manifests and ledger entries."""
+        return datetime.fromtimestamp(self.reading().now, timezone.utc).astimezone()

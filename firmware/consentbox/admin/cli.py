@@ -27,7 +27,7 @@ from consentbox.crypto import (
     X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
 )
 from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
-from consentbox.provisioning.bundle import Bundle
+from consentbox.provisioning.bundle import Bundle, check_bundle
 from consentbox.ledger import Tail, verify
 
 EXIT_OK = 0
@@ -121,11 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     bun.add_argument("--org-key", required=True, type=Path, metavar="KEY", help="org.key from init-org")
     bun.add_argument("--passphrase-file", type=Path, metavar="FILE",
                      help="the org.key passphrase in FILE's first line ('-': type it)")
-    bun.add_argument("--recipient", required=True, action="append", metavar="AGE1…",
-                     help="a supervisor's age1… public key (repeatable)")
+    bun.add_argument("--recipient", action="append", metavar="AGE1…",
+                     help="a supervisor's age1… public key (repeatable; at least one, or --period-key)")
     bun.add_argument("--policy", required=True, type=Path, metavar="FILE",
                      help="TOML file with a [policy] table (keys as in the box's config.toml; others default)")
     bun.add_argument("--version", required=True, type=int, metavar="N", help="bundle version, above the last one")
+    bun.add_argument("--period-key", type=Path, metavar="FILE",
+                     help="also make a new age identity for this retention period, write it to FILE (mode 0600) "
+                     "and add its recipient; destroying FILE later makes the period's recordings unreadable "
+                     "everywhere (docs/threat-model.md)")
     bun.add_argument("--existing-days", type=int, metavar="DAYS",
                      help="also keep recordings already on the box at most DAYS days from their start")
     bun.add_argument("--out", required=True, type=Path, metavar="STICK_DIR", help="the stick's top directory")
@@ -170,19 +174,23 @@ def load_identities(paths: list[Path]) -> list[X25519Identity]:
 def run_keygen(args: argparse.Namespace) -> int:
     """`keygen`: a new identity in age-keygen's layout; never overwrites a file."""
     identity = X25519Identity.generate()
-    text = identity_file_text(identity, datetime.now().astimezone())
     if args.output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(identity_file_text(identity, datetime.now().astimezone()))
     else:
-        # O_EXCL: an existing key file is somebody's only copy of a key; never replace it.
-        try:
-            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise ConsentBoxError(f"{args.output} already exists: choose another file name") from None
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text)
+        write_identity(args.output, identity)
     print(f"Public key: {identity.recipient.to_string()}", file=sys.stderr)
     return EXIT_OK
+
+
+def write_identity(path: Path, identity: X25519Identity) -> None:
+    """Create `path` (mode 0600) holding `identity` in age-keygen's layout."""
+    # O_EXCL: an existing key file is somebody's only copy of a key; never replace it.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConsentBoxError(f"{path} already exists: choose another file name") from None
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(identity_file_text(identity, datetime.now().astimezone()))
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
@@ -247,11 +255,16 @@ def run_init_org(args: argparse.Namespace) -> int:
 def run_bundle(args: argparse.Namespace) -> int:
     """`bundle`: sign and write one bundle."""
     key = OrgSigningKey.load(args.org_key, read_passphrase(args.passphrase_file, confirm=False))
-    bundle = Bundle(
-        version=args.version, created=int(time.time()),
-        recipients=tuple(X25519Recipient.parse(text) for text in args.recipient),
-        policy=policy_from_file(args.policy), existing_days=args.existing_days,
-    )
+    recipients = [X25519Recipient.parse(text) for text in args.recipient or ()]
+    period = X25519Identity.generate() if args.period_key else None
+    if period is not None:
+        recipients.append(period.recipient)
+    bundle = Bundle(version=args.version, created=int(time.time()), recipients=tuple(recipients),
+                    policy=policy_from_file(args.policy), existing_days=args.existing_days)
+    check_bundle(bundle)  # before any file is made
+    if period is not None:
+        write_identity(args.period_key, period)
+        print(f"period key {args.period_key}: {period.recipient.to_string()}")
     path = write_bundle(bundle, key, args.out)
     print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s)")
     return EXIT_OK

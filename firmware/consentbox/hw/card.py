@@ -16,6 +16,11 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 
 _MIB = 1 << 20
+
+#: Problems that make a card take no writes at all: an empty mount point is not the card (the root
+#: file system would fill), and a read-only or failing card takes nothing. A full card is not among
+#: them: a small write (a ledger entry, a wipe's truncation) may still fit.
+UNUSABLE = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_WRITE_ERROR})
 # Super options the kernel sets when it stops writing to a file system (ext4's errors=remount-ro,
 # an aborted journal, a shut-down device) while statvfs still says read-write.
 _KERNEL_READ_ONLY = {"emergency_ro", "abort", "shutdown"}

@@ -13,17 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consentbox.core.reasons import Problem
 from consentbox.durable import sync_directory, write_all
-from consentbox.hw.card import Card
+from consentbox.hw.card import UNUSABLE, Card
 from consentbox.ledger.lines import last_newline
 
 #: The name of the ledger, on the card and (by convention) on the box.
 LEDGER_NAME = "ledger.jsonl"
 _COPY_CHUNK = 1 << 20
-# An empty mount point is not the card (the root file system would fill); a read-only or failing
-# card takes no writes. A full card is still tried: one entry may fit where a recording will not.
-_UNUSABLE = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_WRITE_ERROR})
 
 
 class CardMirror:
@@ -50,7 +46,7 @@ class CardMirror:
 
         Any failure of the card only leaves the copy behind; it never raises.
         """
-        if self._card.problems() & _UNUSABLE:
+        if self._card.problems() & UNUSABLE:
             self._known = None
             return False
         try:

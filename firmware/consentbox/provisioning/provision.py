@@ -8,33 +8,31 @@ and a result the running box shows on its panel. docs/provisioning.md tells the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from consentbox.clock_floor import ClockFloor
+from consentbox.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
-from consentbox.core.timekeeping import trusted_time
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
 from consentbox.ledger import Kind, Ledger, LedgerWriteError
-from consentbox.provisioning.bundle import Verified, open_sealed
+from consentbox.provisioning.bundle import Bundle, Verified, open_sealed
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
 from consentbox.provisioning.stick import read_bundle
+from consentbox.retention.index import RetentionIndex
 from consentbox.session_lock import SessionLock
 
 
 @dataclass(frozen=True)
 class Provisioner:
     """What provisioning needs of the box: its state directory, its organisation key file, the policy
-    in force (for how far ahead a bundle may be dated), its ledger and its wall clock."""
+    in force (for how far ahead a bundle may be dated), its ledger and its trusted clock."""
 
     state_dir: Path
     org_key_path: Path
     policy: Policy
     ledger: Ledger
-    wall_clock: Callable[[], float]
-    built: float  # the firmware's build time (clock_floor.firmware_built)
+    clock: TrustedClock
 
     def provision(self, source: Path) -> Result:
         """Try to install the bundle on `source` (a stick's block device or a directory)."""
@@ -56,12 +54,15 @@ class Provisioner:
             digest = hashlib.sha256(data).hexdigest()
             verified = open_sealed(data, org_key)
             self._check(verified, org_key)
+            # Before the install: a power cut between the two must not leave the new policy in force
+            # with the recordings it shortens still kept longer.
+            RetentionIndex(self.state_dir).shorten(_existing_limit(verified.bundle))
             install(self.state_dir, data)
         except Refused as refused:
             unrecorded = self._record(Kind.PROVISIONING_REFUSED, reason=refused.reason, bundle_sha256=digest)
             return Result(refused.reason, str(refused) + unrecorded, None)
         bundle = verified.bundle
-        ClockFloor(self.state_dir).raise_to(bundle.created)
+        self.clock.floor.raise_to(bundle.created)
         unrecorded = self._record(Kind.PROVISIONING, bundle_version=bundle.version,
                                   recipients=len(bundle.recipients), bundle_sha256=verified.sha256)
         return Result(None, f"installed {name}: version {bundle.version}, "
@@ -80,11 +81,9 @@ class Provisioner:
             installed = read_installed(self.state_dir, org_key)
         except InstalledBundleError:
             installed = None  # replaced only by a bundle that verifies now; there is no version to hold to
-        floor = ClockFloor(self.state_dir).read()
-        now = trusted_time(self.wall_clock(), floor, self.built).now
         check_acceptable(version=verified.bundle.version, created=verified.bundle.created,
                          installed_version=0 if installed is None else installed.bundle.version,
-                         trusted_now=now, ahead_limit_days=self.policy.bundle_ahead_days)
+                         trusted_now=self.clock.reading().now, ahead_limit_days=self.policy.bundle_ahead_days)
 
     def _record(self, kind: Kind, **fields: object) -> str:
         """Append to the ledger; "" when done, else words for the result (the install stands either way)."""
@@ -93,3 +92,9 @@ class Provisioner:
         except LedgerWriteError as error:
             return f"; not recorded in the ledger: {error}"
         return ""
+
+
+def _existing_limit(bundle: Bundle) -> int:
+    """How many days from their start recordings already made may be kept under `bundle`."""
+    days = bundle.policy.retention_days
+    return days if bundle.existing_days is None else min(days, bundle.existing_days)

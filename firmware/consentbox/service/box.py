@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consentbox.clock_floor import TrustedClock
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
     RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
@@ -35,6 +36,7 @@ from consentbox.recording.manifest import (
     LedgerRange, manifest_name, new_session_id, policy_digest, segment_name,
 )
 from consentbox.recording.session import SessionFiles
+from consentbox.retention.index import RetentionIndex
 from consentbox.service.clock import Clock
 from consentbox.service.settings import ProvisioningFeed, Settings
 from consentbox.service.timeline import command_entry, provisioning_entry, settings_entry, state_entry
@@ -43,6 +45,10 @@ from consentbox.session_lock import SessionLock
 Report = Callable[[dict[str, Any]], None]
 
 AUDIO_FAULTS = frozenset({Problem.AUDIO_LOST, Problem.NO_AUDIO_DEVICE})
+
+#: How far below the clock floor the wall clock may be before the box logs a correction (a clock
+#: stepped back by a second or two by NTP is not worth a ledger entry).
+CLOCK_SLACK_SECONDS = 2.0
 
 #: While recording, how often the card is checked for having gone (a lazily unmounted card still
 #: takes writes into open files, so a failed write alone would not notice it).
@@ -79,6 +85,8 @@ class Box:
         ledger: Ledger,
         session_lock: SessionLock | None = None,
         provisioning: ProvisioningFeed | None = None,
+        retention: RetentionIndex | None = None,
+        trusted_clock: TrustedClock | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -94,7 +102,10 @@ class Box:
         self.ledger = ledger
         self._session_lock = session_lock
         self._provisioning = provisioning
-        self._wall_clock = wall_clock
+        self._retention = retention
+        self._trusted_clock = trusted_clock
+        self._clock_behind = False
+        self._wall_clock = wall_clock if trusted_clock is None else trusted_clock.now
         self._new_session_id = new_session_id
         self._report = report
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
@@ -147,6 +158,8 @@ class Box:
                 self._audio_fault = None
         if not self.recipients:
             problems.add(Problem.NOT_PROVISIONED)
+        if self._trusted_clock is not None and not self._check_clock(self._trusted_clock):
+            problems.add(Problem.CLOCK_UNTRUSTED)
         if problems != self._problems:
             self._problems = problems
             self.post(ReadinessChanged(frozenset(problems), self.clock.now()))
@@ -257,9 +270,12 @@ class Box:
             # that arrives while the files are made waits in ALSA's buffer (memory), not on a disk.
             self.audio.open()
             if setup.files is None:
+                started = self._wall_clock()
+                if self._retention is not None:  # in the index before any file exists, so none escapes the wipe
+                    self._retention.add(setup.id, started.timestamp(), self.policy.retention_days)
                 setup.files = SessionFiles.create(
                     self.card.path, setup.id, self.recipients, self.policy,
-                    headcount=setup.headcount, consents=setup.consents, started=self._wall_clock(),
+                    headcount=setup.headcount, consents=setup.consents, started=started,
                     ledger_range=lambda: self._ledger_range(setup.id),
                     journal=self.journal,
                 )
@@ -308,6 +324,8 @@ class Box:
                 files = setup.files.segment_count + 1  # and the manifest
                 setup.files.destroy()
                 self._log(Kind.DESTRUCTION, files=files, cause="withdrawal")
+                if self._retention is not None:
+                    self._retention.remove(setup.id)
         except HardwareError as error:
             self._fault(error)
 
@@ -319,6 +337,17 @@ class Box:
 
     def _report_file(self, now: float, name: str) -> None:
         self._report({"t": round(now, 6), "event": "file", "path": name})
+
+    def _check_clock(self, clock: TrustedClock) -> bool:
+        """Whether the box has a trustworthy time; a wall clock found below the floor is logged once."""
+        reading = clock.reading()
+        behind = reading.behind > CLOCK_SLACK_SECONDS
+        if behind and not self._clock_behind:
+            self._report({"t": round(self.clock.now(), 6), "event": "clock", "behind": round(reading.behind, 3),
+                          "trusted": reading.trusted})
+            self._log(Kind.CLOCK_CORRECTION, delta=reading.behind)
+        self._clock_behind = behind
+        return reading.trusted
 
     def _take_provisioning(self, feed: ProvisioningFeed) -> None:
         result = feed.new_result()

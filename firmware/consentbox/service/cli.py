@@ -64,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
     prov.add_argument("source", type=Path, metavar="SOURCE", help="block device (/dev/sda1) or directory")
     prov.set_defaults(main=_provision)
+
+    wipe = commands.add_parser(
+        "wipe", help="destroy the sessions whose retention has ended (run hourly by systemd)",
+        description="Destroy every session on the card that has expired by the box's trusted clock: "
+        "overwrite with random bytes, sync, truncate, unlink, sync the directory, discard the freed blocks; "
+        "record each destruction in the ledger. Resumes a wipe that was interrupted. Never during a session: "
+        "without --now it leaves an open session's card for the next run.",
+    )
+    wipe.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    wipe.add_argument("--now", action="store_true", help="wait for an open session to end, then wipe")
+    wipe.set_defaults(main=_wipe)
+
+    off = commands.add_parser("panel-off", help="turn the LEDs and buzzer off (after the box stops)",
+                              description="Turn the REC LED, STATUS LED and buzzer off; systemd runs it "
+                              "after the box's service stops, so a crash never leaves REC lit.")
+    off.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    off.set_defaults(main=_panel_off)
     return parser
 
 
@@ -100,6 +117,21 @@ def _provision(args: argparse.Namespace) -> int:
         print(f"consentbox: provisioning refused (code {result.refusal.code}): {result.detail}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"consentbox: {result.detail}")
+    return 0
+
+
+def _panel_off(args: argparse.Namespace) -> None:
+    from consentbox.service.daemon import panel_off
+
+    panel_off(load_config(args.config))
+
+
+def _wipe(args: argparse.Namespace) -> int:
+    from consentbox.service.wipe import wipe_card
+
+    report = wipe_card(load_config(args.config), wait=args.now)
+    for line in report.lines():
+        print(f"consentbox: wipe: {line}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from consentbox.clock_floor import firmware_built
+from consentbox.clock_floor import TrustedClock
 from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
@@ -18,10 +18,10 @@ def provision_from(config: Config, source: Path) -> Result:
     """Provision the box of `config` from `source`; its ledger records the attempt (and no boot)."""
     settings = load_settings(config)
     card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
-    ledger = open_ledger(config, card, monotonic=time.monotonic, boot=False)
+    clock = TrustedClock(config.state_dir)
+    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False)
     try:
-        provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger,
-                                  wall_clock=time.time, built=firmware_built())
+        provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock)
         return provisioner.provision(source)
     finally:
         ledger.close(shutdown=False)

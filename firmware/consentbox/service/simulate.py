@@ -11,11 +11,10 @@ recording it moves one ALSA period per period captured. The box's state director
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from consentbox.clock_floor import firmware_built
+from consentbox.clock_floor import TrustedClock
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
@@ -87,7 +86,7 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
                 box.inject_fault(SCRIPT_FAULTS[step.fault])
             elif isinstance(step, UsbStep):
                 provisioner = Provisioner(config.state_dir, config.org_key, box.policy, box.ledger,
-                                          wall_clock=time.time, built=firmware_built())
+                                          TrustedClock(config.state_dir))
                 provisioner.provision(script_dir / step.path)
             else:
                 _drive(panel, step, pull_up=config.panel.pull_up)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
+from consentbox.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import DeviceSigningKey
@@ -20,6 +21,7 @@ from consentbox.hw.panel import GpioPanel
 from consentbox.ledger import Kind, Ledger
 from consentbox.recording.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
+from consentbox.retention.index import RetentionIndex
 from consentbox.service.box import Box, Report
 from consentbox.service.clock import Clock
 from consentbox.service.config import Config
@@ -31,11 +33,13 @@ DEVICE_KEY = "device.key"
 LEDGER = "ledger.jsonl"
 
 
-def open_ledger(config: Config, card: CardDirectory, *, monotonic: Callable[[], float], boot: bool) -> Ledger:
-    """The box's ledger, with its device key (made on the box's first start); `boot` as `Ledger.open`."""
+def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, monotonic: Callable[[], float],
+                boot: bool) -> Ledger:
+    """The box's ledger, with its device key (made on the box's first start), its entries stamped with
+    the trusted clock (each raising the clock floor); `boot` as `Ledger.open`."""
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = DeviceSigningKey.load_or_create(config.state_dir / DEVICE_KEY)
-    return Ledger.open(config.state_dir / LEDGER, card, key, monotonic=monotonic, boot=boot)
+    return Ledger.open(config.state_dir / LEDGER, card, key, wall_clock=clock.now, monotonic=monotonic, boot=boot)
 
 
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
@@ -44,11 +48,15 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
     settings = load_settings(config)
     report(settings_entry(clock.now(), settings))
     card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
-    ledger = open_ledger(config, card, monotonic=clock.now, boot=True)
+    trusted = TrustedClock(config.state_dir)
+    ledger = open_ledger(config, card, trusted, monotonic=clock.now, boot=True)  # the boot raises the floor
     journal = Journal(config.state_dir, on_failure=lambda error: report(journal_entry(clock.now(), error)))
+    retention = RetentionIndex(config.state_dir)
     for recovered in recover_interrupted(card, journal, settings.recipients):
         report(recovered_entry(clock.now(), recovered))
         ledger.append(Kind.END, recovered.session, reason=recovered.end_reason, kept=not recovered.destroyed)
+        if recovered.destroyed:
+            retention.remove(recovered.session)
 
     def parts(policy: Policy, now: float) -> tuple[SessionMachine, AlsaSource, CardDirectory]:
         machine = SessionMachine(policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent,
@@ -62,6 +70,7 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
     box = Box(
         machine=machine, panel=panel, audio=audio, card=card, recipients=settings.recipients,
         policy=settings.policy, clock=clock, journal=journal, ledger=ledger,
-        session_lock=SessionLock(config.state_dir), provisioning=ProvisioningFeed(config, parts), report=report,
+        session_lock=SessionLock(config.state_dir), provisioning=ProvisioningFeed(config, parts),
+        retention=retention, trusted_clock=trusted, report=report,
     )
     return box

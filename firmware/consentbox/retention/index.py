@@ -1,0 +1,131 @@
+"""The expiry index: `retention.json` in the box's state directory, never on the card.
+
+For each session the box recorded: when it started and when it expires (POSIX seconds), and, while
+the wipe is destroying it, how many files it had (so a wipe that was killed half-way finishes the
+job at its next run and still gives the ledger the right count). Entries are added when a session's
+files are created and removed once its destruction is in the ledger. Expiries only ever move
+earlier: `shorten` takes the smaller of the old and the new. Every change holds an `flock` on
+`retention.lock` while it reads and atomically replaces the file, because the box, the wipe and
+provisioning all change it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from consentbox.core.errors import ConsentBoxError
+from consentbox.recording.atomic import replace_file
+from consentbox.recording.manifest import canonical_json
+
+INDEX_NAME = "retention.json"
+_LOCK_NAME = "retention.lock"
+_FORMAT = 1
+_DAY = 86_400
+_SESSION = re.compile(r"[0-9a-f]{16}")
+
+
+class RetentionIndexError(ConsentBoxError, ValueError):
+    """The expiry index cannot be read: the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """One session's place in the index."""
+
+    started: int
+    expires: int
+    destroying: int | None = None  # files counted when its destruction began
+
+
+class RetentionIndex:
+    """The expiry index of one state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._dir = state_dir
+
+    def entries(self) -> dict[str, Expiry]:
+        """Every session in the index."""
+        try:
+            data = (self._dir / INDEX_NAME).read_bytes()
+        except FileNotFoundError:
+            return {}
+        return _parse(data, self._dir / INDEX_NAME)
+
+    def add(self, session: str, started: float, retention_days: int) -> Expiry:
+        """Enter a new session, expiring `retention_days` days after `started`."""
+        entry = Expiry(int(started), int(started) + retention_days * _DAY)
+        self._update(lambda sessions: sessions.setdefault(session, entry))
+        return entry
+
+    def shorten(self, days: int) -> int:
+        """Make every session expire at most `days` days after its start; how many moved."""
+        moved = 0
+
+        def change(sessions: dict[str, Expiry]) -> None:
+            nonlocal moved
+            for session, entry in sessions.items():
+                limit = entry.started + days * _DAY
+                if limit < entry.expires:
+                    sessions[session] = replace(entry, expires=limit)
+                    moved += 1
+        self._update(change)
+        return moved
+
+    def mark_destroying(self, session: str, files: int) -> None:
+        """Note that `session`'s destruction has begun, with its file count."""
+        self._update(lambda sessions: sessions.__setitem__(session, replace(sessions[session], destroying=files)))
+
+    def remove(self, session: str) -> None:
+        """Forget `session` (its destruction is done and recorded)."""
+        self._update(lambda sessions: sessions.pop(session, None))
+
+    def _update(self, change: Callable[[dict[str, Expiry]], object]) -> None:
+        with self._locked():
+            sessions = self.entries()
+            before = dict(sessions)
+            change(sessions)
+            if sessions != before:
+                replace_file(self._dir, INDEX_NAME, _serialise(sessions), 0o600)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
+        fd = os.open(self._dir / _LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _serialise(sessions: dict[str, Expiry]) -> bytes:
+    return canonical_json({"format": _FORMAT, "sessions": {
+        session: {"started": e.started, "expires": e.expires, "destroying": e.destroying}
+        for session, e in sessions.items()}}) + b"\n"
+
+
+def _parse(data: bytes, path: Path) -> dict[str, Expiry]:
+    try:
+        value = json.loads(data)
+        if value["format"] != _FORMAT:
+            raise ValueError(f"format {value['format']!r}")
+        sessions = {}
+        for session, entry in value["sessions"].items():
+            if not _SESSION.fullmatch(session):
+                raise ValueError(f"session id {session!r}")
+            started, expires, destroying = entry["started"], entry["expires"], entry["destroying"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (started, expires)) or (
+                    destroying is not None and (not isinstance(destroying, int) or isinstance(destroying, bool))):
+                raise ValueError(f"entry of {session}")
+            sessions[session] = Expiry(started, expires, destroying)
+        return sessions
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RetentionIndexError(f"the expiry index {path} is damaged ({error}): no session is wiped until it is "
+                          "repaired; see docs/retention.md") from None

@@ -1,0 +1,120 @@
+"""The retention wipe: destroy every expired session on the card, and leave a receipt for each.
+
+One run: apply the retention limits in force to the index (they only ever shorten), then for each
+session that has expired by the trusted clock, or whose destruction an earlier run began, shred its
+files (the manifest last), sync the directory, record a `destruction` entry in the ledger, and drop
+it from the index; finally discard the freed blocks. The session lock is taken for each chunk
+written and let go between chunks, so a session that begins stops the wipe within one chunk; the
+next run resumes where it stopped. Sessions the index does not know (another box's) are not touched.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consentbox.clock_floor import TrustedClock
+from consentbox.durable import sync_directory
+from consentbox.ledger import Kind, Ledger
+from consentbox.recording.manifest import manifest_name
+from consentbox.recording.session import session_files
+from consentbox.retention.index import RetentionIndex
+from consentbox.retention.shred import Paused, discard_free_space, shred
+from consentbox.session_lock import SessionLock
+
+_SESSION_FILE_ID = 16  # a session's files are named <16 hex digits>.…
+_YIELD_SECONDS = 0.01  # between chunks, for a box waiting on the lock to take it
+
+
+@dataclass
+class WipeReport:
+    """What one run did."""
+
+    destroyed: list[tuple[str, int]] = field(default_factory=list)  # (session, files)
+    waiting: list[str] = field(default_factory=list)  # expired, but not on this card
+    unknown: int = 0  # sessions on the card that the index does not know
+    stopped: str = ""  # why the run stopped early, if it did
+    discard: str = ""
+
+    def lines(self) -> list[str]:
+        """The report in words, one line each."""
+        out = [f"destroyed session {session} ({files} files)" for session, files in self.destroyed]
+        out += [f"session {session} has expired but is not on this card" for session in self.waiting]
+        if self.unknown:
+            out.append(f"{self.unknown} session(s) on the card are not in this box's index: not touched")
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}; the next run continues")
+        if self.discard:
+            out.append(self.discard)
+        if not out:
+            out.append("nothing has expired")
+        return out
+
+
+@dataclass
+class Wiper:
+    """Destroys expired sessions on `card`, using the box's state directory, ledger and trusted clock."""
+
+    card: Path
+    state_dir: Path
+    ledger: Ledger
+    clock: TrustedClock
+    limit_days: int  # no recording is kept longer than this from its start (the policy in force)
+
+    def run(self, *, wait: bool) -> WipeReport:
+        """One wipe. With `wait`, wait for an open session to end first; without, leave it to the next run."""
+        report = WipeReport()
+        lock = SessionLock(self.state_dir)
+        if not lock.acquire(wait=wait):
+            report.stopped = "a session is open"
+            return report
+        index = RetentionIndex(self.state_dir)
+        try:
+            index.shorten(self.limit_days)
+            now = self.clock.reading().now
+            entries = index.entries()
+            report.unknown = len(_sessions_on(self.card) - entries.keys())
+            for session, expiry in sorted(entries.items(), key=lambda item: item[1].expires):
+                if expiry.destroying is None and expiry.expires > now:
+                    continue
+                files = sorted(session_files(self.card, session), key=lambda p: (p.name == manifest_name(session), p.name))
+                if expiry.destroying is None and not files:
+                    report.waiting.append(session)
+                    continue
+                if expiry.destroying is None:
+                    index.mark_destroying(session, len(files))
+                for path in files:
+                    shred(path, lambda: _next_chunk(lock))
+                sync_directory(self.card)
+                count = len(files) if expiry.destroying is None else expiry.destroying
+                self.ledger.append(Kind.DESTRUCTION, session, files=count, cause="retention")
+                index.remove(session)
+                report.destroyed.append((session, count))
+        except Paused:
+            report.stopped = "a session began"
+        finally:
+            lock.release()
+        if report.destroyed:
+            self.ledger.append(Kind.WIPE, files=sum(files for _, files in report.destroyed))
+            # Only a card's own file system: trimming a directory's host file system is not ours to do.
+            report.discard = (discard_free_space(self.card) if os.path.ismount(self.card)
+                              else "no discard: the card directory is not a mount point")
+        return report
+
+
+def _next_chunk(lock: SessionLock) -> bool:
+    """Let a waiting box have the lock, then take it back for the next chunk unless a session has it."""
+    lock.release()
+    time.sleep(_YIELD_SECONDS)
+    return lock.acquire(wait=False)
+
+
+def _sessions_on(card: Path) -> set[str]:
+    return {name[:_SESSION_FILE_ID] for name in (p.name for p in card.iterdir())
+            if name[_SESSION_FILE_ID:_SESSION_FILE_ID + 1] == "." and _is_hex(name[:_SESSION_FILE_ID])}
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == _SESSION_FILE_ID and all(c in "0123456789abcdef" for c in text)

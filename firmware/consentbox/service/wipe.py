@@ -1,0 +1,29 @@
+"""`consentbox wipe`: the retention job (a systemd timer, at boot, and when the card is mounted)."""
+
+from __future__ import annotations
+
+import time
+
+from consentbox.clock_floor import TrustedClock
+from consentbox.core.reasons import worst
+from consentbox.hw.card import UNUSABLE, CardDirectory
+from consentbox.retention.wipe import WipeReport, Wiper
+from consentbox.service.config import Config
+from consentbox.service.settings import load_settings
+from consentbox.service.wiring import open_ledger
+
+
+def wipe_card(config: Config, *, wait: bool) -> WipeReport:
+    """Destroy the expired sessions on the card of `config`'s box (see `Wiper`)."""
+    settings = load_settings(config)
+    card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
+    problems = card.problems() & UNUSABLE
+    if problems:
+        return WipeReport(stopped=f"{worst(problems).text} at {config.card_path}")
+    clock = TrustedClock(config.state_dir)
+    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False)
+    try:
+        wiper = Wiper(config.card_path, config.state_dir, ledger, clock, settings.policy.retention_days)
+        return wiper.run(wait=wait)
+    finally:
+        ledger.close(shutdown=False)
