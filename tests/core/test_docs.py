@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from consentbox.core.diagram import render
+from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import Problem
 from consentbox.core.table import TRANSITIONS
 
@@ -26,3 +27,9 @@ def test_every_blink_code_is_documented_with_its_words():
     page = (DOCS / "status-codes.md").read_text(encoding="utf-8")
     for problem in Problem:
         assert f"| {problem.code} | {problem.text} |" in page
+
+
+def test_every_provisioning_code_is_documented_with_its_words():
+    page = (DOCS / "status-codes.md").read_text(encoding="utf-8")
+    for refusal in BundleRefusal:
+        assert f"| {refusal.code} | {refusal.text} |" in page
