@@ -87,6 +87,7 @@ class Box:
         provisioning: ProvisioningFeed | None = None,
         retention: RetentionIndex | None = None,
         trusted_clock: TrustedClock | None = None,
+        audio_tap: Callable[[bytes], None] | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -105,6 +106,8 @@ class Box:
         self._retention = retention
         self._trusted_clock = trusted_clock
         self._clock_behind = False
+        # Sees each period of PCM right after it is encrypted (a level meter); it must not keep it.
+        self._audio_tap = audio_tap
         self._wall_clock = wall_clock if trusted_clock is None else trusted_clock.now
         self._new_session_id = new_session_id
         self._report = report
@@ -293,6 +296,8 @@ class Box:
             pcm = self.audio.read()
             self.clock.pace(self.policy.period_seconds)
             setup.files.write(pcm)
+            if self._audio_tap is not None:
+                self._audio_tap(pcm)
             setup.frames += len(pcm) // self.policy.frame_bytes
             self._report_segment(setup, self.clock.now())
         except HardwareError as error:

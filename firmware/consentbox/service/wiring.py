@@ -43,8 +43,11 @@ def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, mon
 
 
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
-                 report: Report) -> Box:
-    """A box for `config`, its previous run's open sessions finished, ready for `check_readiness`."""
+                 report: Report, audio_tap: Callable[[bytes], None] | None = None) -> Box:
+    """A box for `config`, its previous run's open sessions finished, ready for `check_readiness`.
+
+    `audio_tap`, if given, sees each captured period after it is encrypted (for a level meter).
+    """
     settings = load_settings(config)
     report(settings_entry(clock.now(), settings))
     card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
@@ -71,6 +74,6 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
         machine=machine, panel=panel, audio=audio, card=card, recipients=settings.recipients,
         policy=settings.policy, clock=clock, journal=journal, ledger=ledger,
         session_lock=SessionLock(config.state_dir), provisioning=ProvisioningFeed(config, parts),
-        retention=retention, trusted_clock=trusted, report=report,
+        retention=retention, trusted_clock=trusted, audio_tap=audio_tap, report=report,
     )
     return box
