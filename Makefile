@@ -9,7 +9,7 @@ CCTV_VERSION := 0.2.0
 CCTV_SHA512 := d5f88601a5abfac9ea82ef3eb820bba8f780a40bae78e112113da7a4a7b41552d8f87b9ff8a9226bcf51c9bc7fba818d0a6977d528008e2408785398e0adcd7b
 CCTV := .cache/cctv-age-$(CCTV_VERSION)/index.js
 
-.PHONY: run test bench vectors diagram clean
+.PHONY: run test bench vectors diagram clean deb
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,20 @@ run: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m consentbox.testing.bench
 
+# The Debian package, $(DEB_DIR)/consentbox_<version>_all.deb (packaging/README.md).
+DEB_DIR ?= build/deb
+
+deb: $(VENV)/.installed
+	$(PY) packaging/build-deb $(DEB_DIR)
+
 diagram: $(VENV)/.installed
 	$(PY) -m consentbox.core.diagram > docs/session.md
 
 clean:
 	rm -rf $(VENV) .cache .demo .pytest_cache .hypothesis
+
+# Draws deploy/wiring.svg and the pin table in deploy/README.md from the [panel] pins of defaults.toml
+# (standard library only); tests/test_wiring_diagram.py fails until this is run after a pin change.
+.PHONY: wiring
+wiring:
+	$(PYTHON) deploy/wiring.py

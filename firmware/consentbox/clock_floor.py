@@ -69,23 +69,34 @@ FLOOR_STEP = 600
 class TrustedClock:
     """The wall clock as the box may trust it: never below the floor, which each reading raises.
 
-    Every ledger entry and every session start reads it, so those raise the floor (to within
-    `FLOOR_STEP`); a reading from a box that never had a trustworthy time raises nothing.
+    A Pi without a real-time clock (and with a read-only root, where fake-hwclock cannot save) starts
+    every boot at the same old time. So when the wall clock is below the floor, time runs on from
+    the floor at the rate of the monotonic clock, rather than standing at the floor until the wall
+    clock catches up; only the time the box was off is lost. Every ledger entry and session start
+    reads this clock, so those raise the floor (to within `FLOOR_STEP`); a reading from a box that
+    never had a trustworthy time raises nothing.
     """
 
-    def __init__(self, state_dir: Path, *, built: float | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, state_dir: Path, *, built: float | None = None, wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.floor = ClockFloor(state_dir)
         self._built = firmware_built() if built is None else built
         self._wall = wall
+        self._monotonic = monotonic
+        self._anchor: tuple[float, float] | None = None  # (floor, monotonic) when the wall was first behind it
 
     def reading(self) -> TrustedTime:
         """The time to decide by now (see core/timekeeping.py), raising the floor if the clock is ahead of it."""
         wall = self._wall()
-        floor = self.floor.read()
+        floor = persisted = self.floor.read()
+        if floor is not None and wall < floor:
+            if self._anchor is None:
+                self._anchor = (floor, self._monotonic())
+            since, then = self._anchor
+            floor = max(floor, int(since + self._monotonic() - then))
         reading = trusted_time(wall, floor, self._built)
-        if reading.trusted and wall - (floor or 0) >= FLOOR_STEP:
-            self.floor.raise_to(wall)
+        if reading.trusted and reading.now - (persisted or 0) >= FLOOR_STEP:
+            self.floor.raise_to(reading.now)
         return reading
 
     def now(self) -> datetime:
