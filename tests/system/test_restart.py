@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
+from consentbox.testing.notify_socket import NotifySocket
 from consentbox.testing.signal import position_pcm, spans, write_wav
 
 BIN = Path(sys.executable).parent
@@ -122,3 +123,27 @@ def test_without_state_a_private_temporary_state_is_used_and_removed(box):
     timeline = box.run("0 tap record\n1 tap consent 1\n2 tap consent 2\n3 hold record 1.5\n6 end\n")
     assert [entry["end"] for entry in timeline if entry["event"] == "session"] == ["shutdown"]
     assert list(box.scratch.iterdir()) == []  # the temporary state directory is gone
+
+
+def test_a_box_killed_mid_session_is_ready_for_systemd_again_with_the_session_recovered(box, supervisor,
+                                                                                       tmp_path):
+    # Self-healing (issue 9, item 3): the unit restarts a dead box (Restart=always, checked in
+    # tests/system/test_units.py); the restarted box recovers the session before it tells systemd READY=1.
+    session = box.killed_while_recording()
+    (tmp_path / "run.toml").write_text(f'{CONFIG}[panel]\npin_factory = "mock"\n[card]\npath = "{box.card}"\n'
+                                       f'require_mount = false\n[keys]\nrecipients = ["{supervisor[1]}"]\n'
+                                       f'[box]\nstate_dir = "{box.state}"\n')
+    with NotifySocket(tmp_path / "notify.sock") as notify:
+        process = subprocess.Popen([BIN / "consentbox", "run", "--config", tmp_path / "run.toml"],
+                                   stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "NOTIFY_SOCKET": str(notify.path)})
+        assert process.stderr is not None
+        recovered = next(json.loads(line) for line in process.stderr if '"recovered"' in line)
+        ready = notify.receive()
+        assert notify.receive() == "WATCHDOG=1"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        assert notify.receive() == "STOPPING=1\nSTATUS=stopping"
+    assert recovered["id"] == session and recovered["end"] == "interrupted"
+    assert ready == "READY=1\nSTATUS=IDLE: ready"
+    assert process.returncode == 0

@@ -22,7 +22,7 @@ from consentbox.core.commands import (
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import result_feedback
-from consentbox.core.reasons import EndReason, Problem
+from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
@@ -166,6 +166,14 @@ class Box:
         if problems != self._problems:
             self._problems = problems
             self.post(ReadinessChanged(frozenset(problems), self.clock.now()))
+
+    def status_line(self) -> str:
+        """The box's state and readiness in words, for systemd's STATUS=."""
+        state = self.machine.state.value
+        if not self._problems:
+            return f"{state}: ready"
+        problem = worst(frozenset(self._problems))
+        return f"{state}: cannot record: {problem.text} (code {problem.code})"
 
     def run_until(self, moment: float) -> None:
         """Let time pass until `moment`: capture audio while capture is open, fire holds and timeouts."""

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from gpiozero.pins import Factory
 
 from consentbox.hw.panel import GpioPanel
 from consentbox.hw.pins import SimulatedFactory
+from consentbox.service.box import Box
 from consentbox.service.clock import RealClock
 from consentbox.service.config import Config
+from consentbox.service.logs import choose_report
+from consentbox.service.notify import Notifier
 from consentbox.service.wiring import assemble_box
 
-#: How often the card and keys are checked while nothing else happens.
+#: How often the card and keys are checked, and systemd's watchdog is fed, while nothing else happens.
 READINESS_SECONDS = 1.0
-
-
-def log(entry: dict[str, Any]) -> None:
-    """One structured line a timeline entry, on stderr (journald captures it under systemd)."""
-    print(json.dumps(entry, separators=(",", ":")), file=sys.stderr, flush=True)
 
 
 def _factory(config: Config, clock: Callable[[], float]) -> Factory | None:
@@ -45,7 +40,7 @@ def run(config: Config) -> None:
     clock = RealClock()
     stopping = threading.Event()
     box = assemble_box(config, clock=clock, pin_factory=_factory(config, clock.now),
-                       audio_device=config.audio_device, report=log)
+                       audio_device=config.audio_device, report=choose_report())
 
     def stop(signum: int, frame: object) -> None:
         stopping.set()
@@ -53,7 +48,21 @@ def run(config: Config) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    serve(box, clock, Notifier(), stopping)
+
+
+def serve(box: Box, clock: RealClock, notifier: Notifier, stopping: threading.Event) -> None:
+    """The main loop: readiness checked, then READY=1; each turn feeds the watchdog; until `stopping`."""
+    box.check_readiness()
+    box.pump()
+    status = box.status_line()
+    notifier.ready(status)
     while not stopping.is_set():
+        notifier.watchdog()
         box.check_readiness()
+        if box.status_line() != status:
+            status = box.status_line()
+            notifier.status(status)
         box.run_until(clock.now() + READINESS_SECONDS)
+    notifier.stopping()
     box.shut_down()

@@ -92,6 +92,13 @@ def describe(entry: dict[str, Any]) -> str:
         "recovered": lambda e: f"session {e['id']} left unfinished by the last run: "
         + ("its destruction completed" if e["destroyed"] else f"ended ({e['end']}), {e['segments']} segment(s)"),
         "journal": lambda e: f"JOURNAL: {e['error']}",
+        "settings": lambda e: (f"settings: provisioning bundle version {e['bundle_version']}" if e["bundle_version"]
+                               else "settings: the configuration's (not provisioned by USB)")
+        + f", {e['recipients']} recipient(s)" + (f"; {e['problem']}" if "problem" in e else ""),
+        "provisioning": lambda e: ("USB stick installed: " if e["installed"] else f"USB stick refused (code {e['code']}): ")
+        + e["detail"],
+        "clock": lambda e: f"CLOCK: {e['behind']} s behind the clock floor; the floor is used"
+        + ("" if e["trusted"] else " (never had a trustworthy time: recording refused)"),
     }
     text = words[kind](entry) if kind in words else str(entry)
     return f"{entry['t']:9.2f} s  {text}"

@@ -1,0 +1,81 @@
+"""Where the box's timeline goes: journald with structured fields under systemd, else stderr.
+
+Under systemd (which tells a service its stderr is the journal with `JOURNAL_STREAM`) each timeline
+entry is one journal record sent through `systemd.journal`: MESSAGE is the entry as compact JSON, and
+the fields `CONSENTBOX_EVENT`, `SESSION_ID` and `STATUS_CODE` (a blink code) let IT filter, as in
+`journalctl -u consentbox CONSENTBOX_EVENT=fault`. Elsewhere the same JSON goes to stderr, one line each.
+Timeline entries hold events, ids, codes and words only: never audio, never a key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from consentbox.core.reasons import Problem
+
+Report = Callable[[dict[str, Any]], None]
+
+# journald priorities (syslog levels).
+_ERROR, _WARNING, _INFO, _DEBUG = 3, 4, 6, 7
+#: Every LED change and tone is an entry; they are kept, but below the default view.
+_DEBUG_EVENTS = frozenset({"led", "status", "flash", "tone"})
+_WARNING_EVENTS = frozenset({"fault", "clock", "refused"})
+_ERROR_EVENTS = frozenset({"ledger", "journal"})
+_PROBLEM_CODES = {problem.text: problem.code for problem in Problem}
+
+
+def stderr_report(entry: dict[str, Any]) -> None:
+    """One timeline entry as a JSON line on stderr."""
+    print(_json(entry), file=sys.stderr, flush=True)
+
+
+def journal_fields(entry: dict[str, Any]) -> dict[str, str]:
+    """The journal record for one timeline entry."""
+    event = str(entry.get("event", ""))
+    fields = {"MESSAGE": _json(entry), "CONSENTBOX_EVENT": event, "PRIORITY": str(_priority(event))}
+    session = entry.get("id")
+    if isinstance(session, str) and session:
+        fields["SESSION_ID"] = session
+    code = _status_code(entry)
+    if code is not None:
+        fields["STATUS_CODE"] = str(code)
+    return fields
+
+
+def journal_report(entry: dict[str, Any]) -> None:
+    """Send one timeline entry to journald."""
+    from systemd import journal  # only where there is a journal
+
+    journal.send(**journal_fields(entry))
+
+
+def choose_report() -> Report:
+    """journald when systemd connected us to it, else stderr."""
+    return journal_report if os.environ.get("JOURNAL_STREAM") else stderr_report
+
+
+def _priority(event: str) -> int:
+    if event in _ERROR_EVENTS:
+        return _ERROR
+    if event in _WARNING_EVENTS:
+        return _WARNING
+    return _DEBUG if event in _DEBUG_EVENTS else _INFO
+
+
+def _status_code(entry: dict[str, Any]) -> int | None:
+    """The blink code an entry shows or names: a red code on the STATUS LED, a fault, a provisioning code."""
+    if entry.get("event") == "status" and entry.get("rhythm") == "code" and entry.get("colour") == "red":
+        return int(entry["count"])
+    if entry.get("event") in ("fault", "refused"):
+        return _PROBLEM_CODES.get(str(entry.get("problem", entry.get("reason"))))
+    if entry.get("event") == "provisioning" and entry.get("code") is not None:
+        return int(entry["code"])
+    return None
+
+
+def _json(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, separators=(",", ":"))

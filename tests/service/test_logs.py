@@ -1,0 +1,63 @@
+"""The box's log: structured journald records under systemd, JSON lines on stderr elsewhere (issue 9, item 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from consentbox.service.logs import choose_report, journal_fields, journal_report, stderr_report
+
+FAULT = {"t": 12.5, "event": "fault", "problem": "card full", "detail": "No space left on device"}
+SESSION_END = {"t": 40.0, "event": "session", "id": "0123456789abcdef", "end": "ended", "kept": True}
+NOT_READY = {"t": 0.0, "event": "status", "colour": "red", "rhythm": "code", "count": 1}
+REFUSED_STICK = {"t": 3.0, "event": "provisioning", "installed": False, "code": 3, "detail": "…"}
+
+
+def test_each_entry_becomes_a_record_with_the_documented_fields():
+    assert journal_fields(FAULT) == {"MESSAGE": json.dumps(FAULT, separators=(",", ":")),
+                                     "CONSENTBOX_EVENT": "fault", "PRIORITY": "4", "STATUS_CODE": "3"}
+    assert journal_fields(SESSION_END)["SESSION_ID"] == "0123456789abcdef"
+    assert journal_fields(SESSION_END)["PRIORITY"] == "6"
+    assert journal_fields(NOT_READY)["STATUS_CODE"] == "1" and journal_fields(NOT_READY)["PRIORITY"] == "7"
+    assert journal_fields(REFUSED_STICK)["STATUS_CODE"] == "3"
+    assert "SESSION_ID" not in journal_fields(FAULT) and "STATUS_CODE" not in journal_fields(SESSION_END)
+
+
+def test_systemd_s_journal_stream_chooses_journald_and_its_absence_stderr(monkeypatch):
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    assert choose_report() is journal_report
+    monkeypatch.delenv("JOURNAL_STREAM")
+    assert choose_report() is stderr_report
+
+
+def test_stderr_gets_one_json_line_an_entry(capsys):
+    stderr_report(FAULT)
+    assert capsys.readouterr().err == json.dumps(FAULT, separators=(",", ":")) + "\n"
+
+
+# The real systemd.journal.send, into a journald socket of our own: a private mount namespace (unshare,
+# as root) with a tmpfs over /run/systemd, so the machine's own journal (if any) is never touched.
+_JOURNALD = textwrap.dedent("""
+    import json, os, socket, sys
+    os.makedirs("/run/systemd/journal", exist_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind("/run/systemd/journal/socket")
+    server.settimeout(10)
+    from consentbox.service.logs import journal_report
+    journal_report(json.loads(sys.argv[1]))
+    record = server.recv(65536).decode()
+    print(json.dumps(dict(line.split("=", 1) for line in record.splitlines() if "=" in line)))
+""")
+
+
+def test_records_reach_journald_through_systemd_python_with_their_fields():
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd && exec "$@"', "sh",
+                           sys.executable, "-c", _JOURNALD, json.dumps(FAULT)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["CONSENTBOX_EVENT"] == "fault" and record["STATUS_CODE"] == "3" and record["PRIORITY"] == "4"
+    assert json.loads(record["MESSAGE"]) == FAULT
