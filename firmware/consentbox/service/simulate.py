@@ -77,6 +77,7 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
                            audio_device=microphone.device, report=report)
         panel = box.panel
         report({"t": 0.0, "event": "state", "state": box.machine.state.value})
+        box.start()
         box.check_readiness()
         for step in steps:
             box.run_until(step.at)

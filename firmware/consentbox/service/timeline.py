@@ -3,7 +3,9 @@
 Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
 `capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`, and from the box
 itself `file`, `fault`, `recovered` (a session finished at start-up), `journal` (the box's journal failed),
-`provisioning` (a stick was installed or refused) and `settings` (the box took up new settings).
+`provisioning` (a stick was installed or refused), `settings` (the box took up new settings), `clock`
+(the wall clock was found below the clock floor) and `selftest` (at start, listening with the REC LED
+lit, and after each session).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from consentbox.core.table import State
 from consentbox.provisioning.installed import Result
 from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
+from consentbox.service.selftest import SelfTestResult
 from consentbox.service.settings import Settings
 
 
@@ -97,6 +100,8 @@ def describe(entry: dict[str, Any]) -> str:
         + f", {e['recipients']} recipient(s)" + (f"; {e['problem']}" if "problem" in e else ""),
         "provisioning": lambda e: ("USB stick installed: " if e["installed"] else f"USB stick refused (code {e['code']}): ")
         + e["detail"],
+        "selftest": lambda e: ("self-test passed" if e["ok"] else "SELF-TEST FAILED: " + "; ".join(e["details"]))
+        + (" (listened to the microphone: REC LED lit)" if e["listened"] else ""),
         "clock": lambda e: f"CLOCK: {e['behind']} s behind the clock floor; the floor is used"
         + ("" if e["trusted"] else " (never had a trustworthy time: recording refused)"),
     }
@@ -121,6 +126,12 @@ def provisioning_entry(at: float, result: Result) -> dict[str, Any]:
     return {"t": round(at, 6), "event": "provisioning",
             "installed": result.refusal is None, "code": None if result.refusal is None else result.refusal.code,
             "detail": result.detail}
+
+
+def selftest_entry(at: float, result: SelfTestResult) -> dict[str, Any]:
+    """The entry for a self-test: passed or not, whether it listened (REC LED lit), the codes and why."""
+    return {"t": round(at, 6), "event": "selftest", "ok": not result.problems, "listened": result.listened,
+            "codes": sorted(problem.code for problem in result.problems), "details": list(result.details)}
 
 
 def settings_entry(at: float, settings: Settings) -> dict[str, Any]:

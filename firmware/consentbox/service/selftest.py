@@ -1,0 +1,96 @@
+"""The box's self-test, at start and after each session (so before the next one).
+
+It checks what the once-a-second readiness check cannot see cheaply:
+- the card takes a write: a probe file of random bytes is written, synced and removed;
+- it has room for a whole `max_session` of audio, sealed, beyond `min_free_mb`;
+- the microphone opens.
+At start it also listens: a quarter of a second is captured, with the REC LED lit as always while
+audio is captured, to check the device delivers sound at all (not only digital silence). The audio
+is only looked at and dropped, never written. The readiness check covers the rest (card present and
+writable, clock trusted, recipients installed). Failures are STATUS blink codes (docs/status-codes.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from consentbox.core.policy import Policy
+from consentbox.core.reasons import Problem
+from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from consentbox.durable import write_all
+from consentbox.hw.audio import AudioSource
+from consentbox.hw.errors import HardwareError
+
+PROBE_NAME = ".consentbox-selftest.tmp"
+_PROBE_BYTES = 4096
+LISTEN_SECONDS = 0.25
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class SelfTestResult:
+    """What the self-test found: the problems (empty when all passed) and why, in words."""
+
+    problems: frozenset[Problem]
+    details: tuple[str, ...]
+    listened: bool
+
+
+def session_bytes(policy: Policy) -> int:
+    """The card space a session of `max_session` takes: its audio, sealed in 64 KiB chunks."""
+    audio = policy.max_session * policy.rate * policy.frame_bytes
+    return math.ceil(audio / CHUNK_SIZE) * SEALED_CHUNK_SIZE
+
+
+def self_test(card: Path, audio: AudioSource, policy: Policy, *, listen: bool) -> SelfTestResult:
+    """Run the checks; `listen` to capture a moment of audio too (the caller lights the REC LED)."""
+    found: list[tuple[Problem, str]] = []
+    found += _card_checks(card, policy)
+    found += _audio_checks(audio, policy, listen=listen)
+    return SelfTestResult(frozenset(problem for problem, _ in found), tuple(detail for _, detail in found), listen)
+
+
+def _card_checks(card: Path, policy: Policy) -> list[tuple[Problem, str]]:
+    probe = card / PROBE_NAME
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            write_all(fd, os.urandom(_PROBE_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+        status = os.statvfs(card)
+    except FileNotFoundError:
+        return [(Problem.NO_CARD, f"card {card} is not there")]
+    except OSError as error:
+        problem = (Problem.CARD_READ_ONLY if error.errno in _READ_ONLY
+                   else Problem.CARD_FULL if error.errno in _FULL else Problem.CARD_WRITE_ERROR)
+        return [(problem, f"card {card} refused a test write: {error.strerror}")]
+    free = status.f_bavail * status.f_frsize
+    needed = session_bytes(policy) + policy.min_free_mb * (1 << 20)
+    if free < needed:
+        return [(Problem.CARD_FULL, f"card {card} has {free >> 20} MiB free; a {policy.max_session / 3600:g} h "
+                 f"session needs {needed >> 20} MiB")]
+    return []
+
+
+def _audio_checks(audio: AudioSource, policy: Policy, *, listen: bool) -> list[tuple[Problem, str]]:
+    try:
+        audio.open()
+        heard = False
+        if listen:
+            for _ in range(math.ceil(LISTEN_SECONDS / policy.period_seconds)):
+                heard = heard or any(audio.read())
+    except HardwareError as error:
+        return [(Problem.NO_AUDIO_DEVICE, str(error))]
+    finally:
+        audio.close()
+    if listen and not heard:
+        return [(Problem.NO_AUDIO_DEVICE, "the microphone delivers only silence (digital zeros): check it")]
+    return []

@@ -1,0 +1,308 @@
+"""The Debian package: built by packaging/build-deb, clean for lintian, and installed into a clean Debian
+bookworm chroot, where the box records a short session on the distro's own Python packages.
+
+The chroot comes from debootstrap (minbase) from the Debian mirror the host's apt uses; its tarball is
+cached under .cache/debootstrap/, one per suite and day, so that repeated runs skip debootstrap.
+`apt-get install ./consentbox_*.deb` then takes the dependencies from the archive: Python 3.11,
+python3-cryptography 38, python3-gpiozero 1.6.2 and python3-alsaaudio 0.8.4, which cannot capture on
+Python 3.11, so the session proves the box's libasound fallback (hw/alsa_ctypes.py).
+
+Needs root (chroot, mounting /proc), debootstrap, lintian, dpkg-deb, help2man and age: a missing one
+fails the test, never skips it (.ci/run installs them all).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consentbox import __version__
+from consentbox.core.policy import Policy
+from consentbox.testing.signal import position_pcm, spans, write_wav
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".cache" / "debootstrap"
+SUITE = "bookworm"
+VARIANT = "minbase"
+POLICY = Policy()
+DEPENDS = ["python3 (>= 3.11)", "python3-alsaaudio", "python3-cryptography", "python3-gpiozero",
+           "python3-systemd", "libasound2", "mount", "systemd"]
+# The chroot gets a clean environment: nothing of the host's virtualenv, ALSA or locale settings.
+CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+              "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+SCENARIO = """\
+0 tap record
+0.5 tap consent 1
+1.0 tap consent 2
+2 hold record 1.2
+6 hold record 2.5
+10 end
+"""
+# Two separate CONSENT buttons (the defaults have three).
+TWO_SEATS = '[panel]\nconsent_pins = ["GPIO27", "GPIO22"]\n'
+
+
+def required_tool(name: str) -> str:
+    """The path of command `name`; the test fails, loudly, when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"the `{name}` command is not installed: run .ci/run, which installs what tests need")
+    return path
+
+
+def run(*command: str | Path, **options) -> subprocess.CompletedProcess[str]:
+    """Run a command; fail the test with its output if it fails."""
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, **options)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+# --- The package itself.
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package built from this tree, as `make deb` builds it."""
+    for tool in ("dpkg-deb", "help2man"):
+        required_tool(tool)
+    output = tmp_path_factory.mktemp("deb")
+    built = run(sys.executable, REPO / "packaging/build-deb", output)
+    path = Path(built.stdout.strip())
+    assert path == output / f"consentbox_{__version__}_all.deb"
+    return path
+
+
+@pytest.fixture(scope="module")
+def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's files, unpacked with dpkg-deb (its control files in DEBIAN/)."""
+    root = tmp_path_factory.mktemp("unpacked")
+    run("dpkg-deb", "--raw-extract", deb, root)
+    return root
+
+
+def test_lintian_reports_no_errors(deb: Path) -> None:
+    lintian = required_tool("lintian")
+    done = subprocess.run([lintian, "--fail-on", "error", deb], capture_output=True, text=True)
+    errors = [line for line in done.stdout.splitlines() if line.startswith("E:")]
+    assert errors == [] and done.returncode == 0, done.stdout + done.stderr
+
+
+def test_control_fields(deb: Path) -> None:
+    fields = {name: run("dpkg-deb", "--field", deb, name).stdout.strip()
+              for name in ("Package", "Version", "Architecture", "Depends")}
+    assert fields == {"Package": "consentbox", "Version": __version__, "Architecture": "all",
+                      "Depends": ", ".join(DEPENDS)}
+
+
+def test_it_holds_the_python_package_its_commands_units_and_config(unpacked: Path) -> None:
+    package = unpacked / "usr/lib/python3/dist-packages/consentbox"
+    source = REPO / "firmware/consentbox"
+    modules = {path.relative_to(source) for path in source.rglob("*.py")}
+    assert {path.relative_to(package) for path in package.rglob("*.py")} == modules
+    assert (package / "service/defaults.toml").read_bytes() == (source / "service/defaults.toml").read_bytes()
+    assert (package / "testing/scenarios/demo.txt").is_file()
+    assert not list(package.rglob("__pycache__")), "byte-code is compiled on the box, not shipped"
+    for command in ("consentbox", "consentbox-admin"):
+        script = unpacked / "usr/bin" / command
+        assert script.read_text().startswith("#!/usr/bin/python3\n") and os.access(script, os.X_OK)
+    for name, destination in _systemd_table().items():
+        assert (unpacked / destination.lstrip("/")).read_bytes() == (REPO / "systemd" / name).read_bytes()
+    assert (unpacked / "DEBIAN/conffiles").read_text().split() == ["/etc/consentbox/config.toml"]
+    assert not (unpacked / "etc/consentbox/org.pub").exists()
+
+
+def test_the_installed_config_sets_nothing_and_uncommented_is_the_defaults(unpacked: Path) -> None:
+    text = (unpacked / "etc/consentbox/config.toml").read_text()
+    assert tomllib.loads(text) == {}
+    uncommented = re.sub(r"^#(?=[\[a-z])", "", text, flags=re.MULTILINE)
+    defaults = (REPO / "firmware/consentbox/service/defaults.toml").read_text()
+    assert tomllib.loads(uncommented) == tomllib.loads(defaults)
+
+
+def _systemd_table() -> dict[str, str]:
+    """systemd/README.md's table: file -> where it is installed."""
+    rows = re.findall(r"^\|\s*`([^`/]+)`\s*\|\s*`(/[^`]+)`\s*\|", (REPO / "systemd/README.md").read_text(),
+                      re.MULTILINE)
+    assert rows, "systemd/README.md has no table of files and where they are installed"
+    return dict(rows)
+
+
+# --- A clean Debian bookworm chroot.
+
+
+def _host_sources() -> list[tuple[str, str]]:
+    """(URI, suite) of each Debian archive entry in the host's apt sources for the host's release."""
+    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    codename = release.get("VERSION_CODENAME", "").strip('"')
+    suites = {codename, f"{codename}-updates", f"{codename}-security"}
+    entries: list[tuple[str, str]] = []
+    directory = Path("/etc/apt/sources.list.d")
+    for path in [Path("/etc/apt/sources.list"), *sorted(directory.glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] in suites:
+                entries.append((words[1], words[2]))
+    for path in sorted(directory.glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
+                entries += [(uri, suite) for uri in fields.get("URIs", "").split()
+                            for suite in fields.get("Suites", "").split() if suite in suites]
+    return [(uri.rstrip("/"), suite.replace(codename, SUITE, 1)) for uri, suite in entries]
+
+
+@pytest.fixture(scope="module")
+def archive() -> list[tuple[str, str]]:
+    """Where the chroot's packages come from: the host's mirrors, for bookworm and its updates."""
+    entries = _host_sources()
+    if not any(suite == SUITE for _, suite in entries):
+        pytest.fail("the host's apt sources name no Debian archive for its release: the chroot needs a mirror")
+    return entries
+
+
+def _base_tarball(mirror: str) -> Path:
+    """A debootstrapped base system as a tarball, made at most once a day."""
+    tarball = CACHE / f"{SUITE}-{VARIANT}-{datetime.date.today().isoformat()}.tar"
+    if tarball.exists():
+        return tarball
+    debootstrap = required_tool("debootstrap")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = CACHE / "debootstrap.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        run(debootstrap, f"--variant={VARIANT}", SUITE, scratch, mirror)
+        # Numeric owners, device nodes and modes as they are: the tarball is unpacked by root.
+        run("tar", "--numeric-owner", "-C", scratch, "-cf", f"{tarball}.tmp", ".")
+        os.replace(f"{tarball}.tmp", tarball)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for old in CACHE.glob(f"{SUITE}-{VARIANT}-*.tar"):
+        if old != tarball:
+            old.unlink()
+    return tarball
+
+
+def _mounted(path: Path) -> bool:
+    return any(line.split()[1] == str(path) for line in Path("/proc/self/mounts").read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def chroot(archive: list[tuple[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh bookworm minbase chroot with /proc mounted and apt pointed at the host's mirrors."""
+    if os.geteuid() != 0:
+        pytest.fail("the Debian package test makes a chroot and mounts /proc in it: run it as root, as CI does")
+    mirror = next(uri for uri, suite in archive if suite == SUITE)
+    root = tmp_path_factory.mktemp("chroot") / "root"
+    root.mkdir()
+    run("tar", "--numeric-owner", "-C", root, "-xpf", _base_tarball(mirror))
+    (root / "etc/apt/sources.list").write_text("".join(f"deb {uri} {suite} main\n" for uri, suite in archive))
+    shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+    run("mount", "-t", "proc", "proc", root / "proc")
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", root / "proc"], check=False)
+        if _mounted(root / "proc"):  # never delete through a mount
+            pytest.fail(f"cannot unmount {root / 'proc'}: remove {root} by hand")
+        shutil.rmtree(root)
+
+
+def in_chroot(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a command inside the chroot with a clean environment; fail the test if it fails."""
+    return run("chroot", root, *command, env=CHROOT_ENV)
+
+
+@pytest.fixture(scope="module")
+def installed(chroot: Path, deb: Path) -> Path:
+    """The chroot with the package installed by apt from the .deb, dependencies from the archive."""
+    shutil.copy(deb, chroot / "tmp")
+    in_chroot(chroot, "apt-get", "update", "-qq")
+    in_chroot(chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", f"/tmp/{deb.name}")
+    return chroot
+
+
+def test_it_installs_with_the_distro_packages_and_sets_the_box_up(installed: Path) -> None:
+    status = in_chroot(installed, "dpkg-query", "-W", "-f", "${Status} ${Version}", "consentbox").stdout
+    assert status == f"install ok installed {__version__}"
+    for command in ("consentbox", "consentbox-admin"):
+        assert in_chroot(installed, command, "--version").stdout.strip() == f"{command} {__version__}"
+    python = in_chroot(installed, "python3", "-c", "import sys; print(sys.version_info[:2] >= (3, 11))").stdout
+    assert python.strip() == "True"
+    # The user and its state directory (sysusers, tmpfiles); the byte-code; the units enabled.
+    user = in_chroot(installed, "getent", "passwd", "consentbox").stdout.split(":")
+    state = installed / "var/lib/consentbox"
+    assert state.is_dir() and state.stat().st_uid == int(user[2]) and state.stat().st_mode & 0o777 == 0o700
+    assert list((installed / "usr/lib/python3/dist-packages/consentbox").glob("__pycache__/*.pyc"))
+    wants = installed / "etc/systemd/system"
+    assert (wants / "multi-user.target.wants/consentbox.service").is_symlink()
+    assert (wants / "timers.target.wants/consentbox-wipe.timer").is_symlink()
+    assert (wants / "media-consentbox\\x2dcard.mount.wants/consentbox-wipe.service").is_symlink()
+
+
+def test_bookworm_python3_alsaaudio_cannot_capture_so_the_box_uses_libasound(installed: Path) -> None:
+    probe = "import alsaaudio; print(hasattr(alsaaudio.PCM, 'info'))"
+    assert in_chroot(installed, "python3", "-c", probe).stdout.strip() == "False", (
+        "bookworm's python3-alsaaudio now has PCM.info (0.9.1+): this test no longer exercises hw/alsa_ctypes"
+    )
+
+
+def test_a_session_records_and_the_card_gets_encrypted_files(installed: Path) -> None:
+    work = installed / "tmp/session"
+    (work / "card").mkdir(parents=True)
+    key = work / "supervisor.key"
+    made = run(required_tool("age-keygen"), "-o", key)
+    recipient = made.stderr.split()[-1]
+    (work / "script.txt").write_text(SCENARIO)
+    (work / "two-seats.toml").write_text(TWO_SEATS)
+    write_wav(work / "microphone.wav", position_pcm(0, 20 * POLICY.rate, POLICY), POLICY)
+    simulated = in_chroot(installed, "consentbox", "simulate", "--script", "/tmp/session/script.txt",
+                          "--audio", "/tmp/session/microphone.wav", "--card", "/tmp/session/card",
+                          "--recipient", recipient, "--config", "/tmp/session/two-seats.toml")
+    timeline = [json.loads(line) for line in simulated.stdout.splitlines()]
+    events = [entry["event"] for entry in timeline]
+    assert "fault" not in events, simulated.stdout
+    states = [entry["state"] for entry in timeline if entry["event"] == "state"]
+    assert states[:4] == ["IDLE", "COLLECTING", "READY", "RECORDING"] and states[-1] == "IDLE", states
+    rec = [(entry["t"], entry["on"]) for entry in timeline if entry["event"] == "led" and entry["led"] == "rec"]
+    assert [on for _, on in rec] == [True, False]
+    seconds = rec[1][0] - rec[0][0]
+    (session,) = [entry for entry in timeline if entry["event"] == "session"]
+    assert (session["end"], session["kept"]) == ("ended", True)
+
+    card = work / "card"
+    segment, manifest = card / f"{session['id']}.000.wav.age", card / f"{session['id']}.manifest.age"
+    assert sorted(path.name for path in card.iterdir()) == sorted([segment.name, manifest.name, "ledger.jsonl"])
+    assert b"age-encryption.org/v1" in segment.read_bytes()[:40]
+
+    # The host's age opens the segment: a WAV stream of the microphone's input from its start, as long
+    # as the REC LED was on (within a period).
+    decrypted = subprocess.run([required_tool("age"), "-d", "-i", key, segment], capture_output=True, check=True)
+    audio = decrypted.stdout[decrypted.stdout.index(b"data") + 8:]
+    (piece,) = spans(audio, POLICY)
+    assert isinstance(piece, range) and piece.start == 0
+    assert abs(len(piece) - seconds * POLICY.rate) <= POLICY.period_frames
+    # So does the box's own admin tool, on Debian's python3-cryptography.
+    in_chroot(installed, "consentbox-admin", "decrypt", "-i", "/tmp/session/supervisor.key",
+              "-o", "/tmp/session/segment.wav", f"/tmp/session/card/{segment.name}")
+    assert (work / "segment.wav").read_bytes() == decrypted.stdout
+
+
+# Last: it removes the package from the module's chroot.
+def test_purge_removes_the_package_and_keeps_the_ledger(installed: Path) -> None:
+    in_chroot(installed, "apt-get", "purge", "-y", "-qq", "consentbox")
+    assert not (installed / "usr/bin/consentbox").exists()
+    assert not (installed / "usr/lib/python3/dist-packages/consentbox").exists(), "byte-code left behind"
+    assert not (installed / "etc/systemd/system/multi-user.target.wants/consentbox.service").exists()
+    assert not (installed / "etc/consentbox/config.toml").exists()
+    assert (installed / "var/lib/consentbox").is_dir(), "purge must keep the consent ledger and device key"
