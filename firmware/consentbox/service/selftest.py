@@ -4,8 +4,9 @@ It checks what the once-a-second readiness check cannot see cheaply:
 - the card takes a write: a probe file of random bytes is written, synced and removed;
 - it has room for a whole `max_session` of audio, sealed, beyond `min_free_mb`;
 - the microphone opens.
-At start it also listens: a quarter of a second is captured, with the REC LED lit as always while
-audio is captured, to check the device delivers sound at all (not only digital silence). The audio
+At start it also listens, with the REC LED lit as always while audio is captured, until it hears a
+sound or a quarter of a second has passed, to check the device delivers sound at all (not only
+digital silence). The audio
 is only looked at and dropped, never written. The readiness check covers the rest (card present and
 writable, clock trusted, recipients installed). Failures are STATUS blink codes (docs/status-codes.md).
 """
@@ -84,9 +85,11 @@ def _audio_checks(audio: AudioSource, policy: Policy, *, listen: bool) -> list[t
     try:
         audio.open()
         heard = False
-        if listen:
+        if listen:  # until the first sound: no more audio is captured than it takes to hear one
             for _ in range(math.ceil(LISTEN_SECONDS / policy.period_seconds)):
-                heard = heard or any(audio.read())
+                if any(audio.read()):
+                    heard = True
+                    break
     except HardwareError as error:
         return [(Problem.NO_AUDIO_DEVICE, str(error))]
     finally:

@@ -1,0 +1,157 @@
+"""The self-test (issue 9, item 6): what it checks, the codes it gives, and the REC LED while it listens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consentbox.core.commands import RecLed
+from consentbox.core.policy import Policy
+from consentbox.core.reasons import Problem
+from consentbox.crypto import X25519Identity
+from consentbox.hw.pins import SimulatedFactory
+from consentbox.service.clock import VirtualClock
+from consentbox.service.config import load_config
+from consentbox.service.selftest import PROBE_NAME, self_test, session_bytes
+from consentbox.service.simulate import simulated_config
+from consentbox.service.wiring import assemble_box
+from consentbox.testing.cards import read_only_card, small_card
+from consentbox.testing.fakes import FailingSource, GeneratedSource
+
+POLICY = Policy()
+SHORT = Policy(max_session=60.0, min_free_mb=0)  # a minute of audio: 5.5 MiB
+
+
+class SilentSource(GeneratedSource):
+    """A microphone that opens and delivers digital zeros, as a muted or unplugged one can."""
+
+    def read(self) -> bytes:
+        super().read()
+        return bytes(POLICY.period_frames * POLICY.frame_bytes)
+
+
+def test_a_good_card_and_microphone_pass_and_the_probe_leaves_nothing(tmp_path: Path):
+    result = self_test(tmp_path, GeneratedSource(POLICY), POLICY, listen=True)
+    assert result.problems == frozenset() and result.details == () and result.listened
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_card_is_code_1(tmp_path: Path):
+    result = self_test(tmp_path / "nowhere", GeneratedSource(POLICY), POLICY, listen=False)
+    assert result.problems == {Problem.NO_CARD}
+
+
+def test_a_read_only_card_is_code_2(tmp_path: Path):
+    (tmp_path / "source").mkdir()
+    with read_only_card(tmp_path / "source", tmp_path / "card") as card:
+        result = self_test(card, GeneratedSource(POLICY), POLICY, listen=False)
+    assert result.problems == {Problem.CARD_READ_ONLY} and "refused a test write" in result.details[0]
+
+
+def test_a_card_without_room_for_max_session_is_code_3(tmp_path: Path):
+    assert session_bytes(SHORT) == 5_760_000 // 65_536 * 65_552 + 65_552  # 88 sealed chunks
+    with small_card(tmp_path / "card", 8 << 20) as card:
+        assert self_test(card, GeneratedSource(POLICY), SHORT, listen=False).problems == frozenset()
+        result = self_test(card, GeneratedSource(POLICY), POLICY, listen=False)  # 4 h: 1.3 GiB
+    assert result.problems == {Problem.CARD_FULL} and "needs 1382 MiB" in result.details[0]
+
+
+def test_a_card_too_full_for_the_probe_is_code_3(tmp_path: Path):
+    with small_card(tmp_path / "card", 64 << 10) as card:
+        while True:
+            try:
+                with open(card / "filler", "ab") as filler:
+                    filler.write(bytes(4096))
+            except OSError:
+                break
+        result = self_test(card, GeneratedSource(POLICY), SHORT, listen=False)
+    assert result.problems == {Problem.CARD_FULL}
+
+
+def test_a_microphone_that_cannot_open_is_code_7(tmp_path: Path):
+    microphone = FailingSource(GeneratedSource(POLICY), POLICY)
+    microphone.lose()
+    result = self_test(tmp_path, microphone, POLICY, listen=False)
+    assert result.problems == {Problem.NO_AUDIO_DEVICE}
+
+
+def test_a_silent_microphone_is_code_7_only_when_listened_to(tmp_path: Path):
+    assert self_test(tmp_path, SilentSource(POLICY), POLICY, listen=False).problems == frozenset()
+    result = self_test(tmp_path, SilentSource(POLICY), POLICY, listen=True)
+    assert result.problems == {Problem.NO_AUDIO_DEVICE} and "only silence" in result.details[0]
+
+
+class SpyPanel:
+    """The box's panel, noting whether the REC LED was lit at each read of the microphone."""
+
+    def __init__(self, panel) -> None:
+        self._panel = panel
+        self.rec = False
+
+    def show(self, command) -> None:
+        if isinstance(command, RecLed):
+            self.rec = command.on
+        self._panel.show(command)
+
+    def close(self) -> None:
+        self._panel.close()
+
+
+class WatchedSource(GeneratedSource):
+    def __init__(self, policy: Policy, panel: SpyPanel) -> None:
+        super().__init__(policy)
+        self.panel = panel
+        self.reads_with_led: list[bool] = []
+
+    def read(self) -> bytes:
+        self.reads_with_led.append(self.panel.rec)
+        return super().read()
+
+
+def test_the_box_listens_at_start_with_the_rec_led_lit_and_then_shows_the_result(tmp_path: Path):
+    (tmp_path / "card").mkdir()
+    config = simulated_config(load_config(None), card=tmp_path / "card",
+                              recipients=[X25519Identity.generate().recipient], seats=2, shared_consent=False,
+                              state_dir=tmp_path / "state")
+    clock = VirtualClock()
+    timeline: list[dict] = []
+    box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now), audio_device="null",
+                       report=timeline.append)
+    box.panel = panel = SpyPanel(box.panel)
+    box.audio = source = WatchedSource(config.policy, panel)
+    box.start()
+    box.check_readiness()
+    box.pump()
+    assert source.reads_with_led == [True]  # one period was enough to hear sound; it was read under REC
+    assert not panel.rec  # and off again
+    [entry] = [e for e in timeline if e["event"] == "selftest"]
+    assert entry == {"t": 0.0, "event": "selftest", "ok": True, "listened": True, "codes": [], "details": []}
+    assert box.status_line() == "IDLE: ready"
+    box.shut_down()
+
+
+def test_a_failed_self_test_stands_on_the_status_led_until_a_retry_passes(tmp_path: Path):
+    (tmp_path / "card").mkdir()
+    config = simulated_config(load_config(None), card=tmp_path / "card",
+                              recipients=[X25519Identity.generate().recipient], seats=2, shared_consent=False,
+                              state_dir=tmp_path / "state")
+    clock = VirtualClock()
+    timeline: list[dict] = []
+    box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now), audio_device="null",
+                       report=timeline.append)
+    box.audio = SilentSource(config.policy)
+    box.start()
+    box.check_readiness()
+    box.pump()
+    assert box.status_line() == "IDLE: cannot record: no audio device (code 7)"
+    box.audio = GeneratedSource(config.policy)  # the microphone is plugged in
+    box.run_until(config.policy.notice_timeout - 1)
+    box.check_readiness()
+    assert box.status_line().endswith("(code 7)")  # not retried yet
+    box.run_until(config.policy.notice_timeout)
+    box.check_readiness()
+    box.pump()
+    assert box.status_line() == "IDLE: ready"
+    assert [e["ok"] for e in timeline if e["event"] == "selftest"] == [False, True]
+    box.shut_down()
