@@ -413,6 +413,7 @@ class Box:
         self.recipients = settings.recipients
         self._problems = None  # the new machine learns how things stand below
         self._report(settings_entry(self.clock.now(), settings))
+        self._run_self_test(listen=False)  # the new policy may need more room on the card
 
     def inject_fault(self, problem: Problem, detail: str = "injected by a scenario script") -> None:
         """Tell the machine a fault hit the hardware, after the commands in hand."""

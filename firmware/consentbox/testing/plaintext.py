@@ -26,6 +26,7 @@ RUN_BYTES = 4096
 _BLOCK = RUN_BYTES // 2
 _PROBE = 8  # bytes: one unsigned 64-bit word
 _PROBE_STRIDE = 1024
+_WINDOW = 64 << 20  # read at a time, so a huge file in a temp directory cannot exhaust memory
 
 
 def temp_directories() -> list[Path]:
@@ -58,12 +59,28 @@ def files_holding(
                 continue
             if changed_since is not None and max(status.st_mtime, status.st_ctime) < changed_since - 1:
                 continue
-            content = path.read_bytes()
+            if any(_has_probe(window, probes) and any(block in window for block in blocks)
+                   for window in _windows(path)):
+                found.append(path)
         except OSError:  # gone, or not ours to read: other processes use the temp directories too
             continue
-        if _has_probe(content, probes) and any(block in content for block in blocks):
-            found.append(path)
     return found
+
+
+def _windows(path: Path) -> Iterator[bytes]:
+    """The file's data in windows of at most `_WINDOW` bytes, each overlapping the last by a run less one
+    byte, so every run lies whole in one window; holes of a sparse file are skipped, not read."""
+    with open(path, "rb") as file:
+        fd = file.fileno()
+        size = os.fstat(fd).st_size
+        position = 0
+        while position < size:
+            try:
+                position = os.lseek(fd, position, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                return
+            yield os.pread(fd, _WINDOW, position)
+            position += _WINDOW - (RUN_BYTES - 1)
 
 
 def _has_probe(content: bytes, probes: frozenset[int]) -> bool:
