@@ -20,7 +20,8 @@ from consentbox.admin.export import export_card
 from consentbox.admin.ledger_report import consent_record, summary_lines
 from consentbox.admin.output import input_stream, output_stream
 from consentbox.admin.provisioning import (
-    ORG_KEY_NAME, ORG_PUBLIC_NAME, describe, init_org, policy_from_file, read_passphrase, write_bundle,
+    ORG_KEY_NAME, ORG_PUBLIC_NAME, check_stick, describe, init_org, policy_from_file, read_passphrase,
+    write_bundle,
 )
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
@@ -262,6 +263,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     bundle = Bundle(version=args.version, created=int(time.time()), recipients=tuple(recipients),
                     policy=policy_from_file(args.policy), existing_days=args.existing_days)
     check_bundle(bundle)  # before any file is made
+    check_stick(args.out)
     if period is not None:
         write_identity(args.period_key, period)
         print(f"period key {args.period_key}: {period.recipient.to_string()}")

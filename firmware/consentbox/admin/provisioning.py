@@ -67,14 +67,18 @@ def policy_from_file(path: Path) -> Policy:
     return Policy.from_mapping(table, source=str(path))
 
 
-def write_bundle(bundle: Bundle, key: OrgSigningKey, out: Path) -> Path:
-    """Write the signed bundle to `out` (the stick's top directory) as consentbox-v<version>.cbundle.
-
-    Refuses when `out` already holds a bundle: a stick with two is refused by the box.
-    """
+def check_stick(out: Path) -> None:
+    """ConsentBoxError unless `out` is a directory without a bundle: a stick with two is refused by the box."""
+    if not out.is_dir():
+        raise ConsentBoxError(f"{out} is not a directory (the stick's top directory)")
     others = sorted(p.name for p in out.iterdir() if p.name.lower().endswith(SUFFIX) and not p.name.startswith("."))
     if others:
         raise ConsentBoxError(f"{out} already holds {', '.join(others)}: a stick carries one bundle; remove it first")
+
+
+def write_bundle(bundle: Bundle, key: OrgSigningKey, out: Path) -> Path:
+    """Write the signed bundle to `out` (the stick's top directory) as consentbox-v<version>.cbundle."""
+    check_stick(out)
     path = out / f"consentbox-v{bundle.version}{SUFFIX}"
     _create(path, seal(bundle, key), 0o644)
     return path

@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -156,25 +157,31 @@ class SigningKey:
         return self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:
-        """Create `path` (mode 0600) holding the key, synced; SigningKeyError if it exists already."""
-        # O_EXCL: an existing key file signed a ledger or bundles already; replacing it would orphan them.
+        """Create `path` (mode 0600) holding the key, synced; SigningKeyError if it exists already.
+
+        The key is written whole to a temporary file first and linked into place, so a power cut
+        leaves no key file or a whole one, never a torn one that would stop the box for good.
+        """
         role = self.public_type.role
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-        except FileExistsError:
-            raise SigningKeyError(f"{role} key {path} already exists: it is never overwritten") from None
-        try:
+            os.fchmod(fd, KEY_FILE_MODE)  # mkstemp makes it 0600 already; the umask cannot widen it
+            write_all(fd, self.pem(passphrase))
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            # link, not rename: an existing key file signed a ledger or bundles already, and
+            # replacing it would orphan them.
             try:
-                os.fchmod(fd, KEY_FILE_MODE)  # the umask may have narrowed it; it must be exactly 0600
-                write_all(fd, self.pem(passphrase))
-                os.fsync(fd)
-            finally:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise SigningKeyError(f"{role} key {path} already exists: it is never overwritten") from None
+        finally:
+            if fd >= 0:
                 os.close(fd)
-            sync_directory(path.parent)
-        except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(path)  # half a key is no key; the next start makes a whole one
-            raise
+                os.unlink(temporary)
+        sync_directory(path.parent)
 
     @classmethod
     def load(cls: type[_Signing], path: Path, passphrase: bytes | None = None) -> _Signing:
@@ -212,6 +219,8 @@ class DeviceSigningKey(SigningKey):
     @classmethod
     def load_or_create(cls, path: Path) -> DeviceSigningKey:
         """The key at `path`, made (and saved, mode 0600) on the box's first start."""
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # a save a power cut interrupted
+            stale.unlink(missing_ok=True)
         try:
             return cls.load(path)
         except FileNotFoundError:

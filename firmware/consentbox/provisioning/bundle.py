@@ -136,8 +136,10 @@ def _split(data: bytes) -> tuple[bytes, bytes]:
         signature = base64.b64decode(header.group(1), validate=True)
     except binascii.Error:
         raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not base64") from None
-    if len(signature) != SIGNATURE_SIZE:
-        raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not 64 bytes")
+    # One spelling only: the last base64 digit has bits a lax decoder ignores, and the file's digest
+    # (what the ledger records) must name one bundle, not sixteen spellings of it.
+    if len(signature) != SIGNATURE_SIZE or base64.b64encode(signature) != header.group(1):
+        raise Refused(BundleRefusal.NOT_SIGNED, "its signature is not 64 bytes in canonical base64")
     return signature, data[HEADER_BYTES:]
 
 
@@ -148,6 +150,8 @@ def _parse_payload(payload: bytes) -> Bundle:
         _invalid("payload", "is not UTF-8", payload[:_SHOWN])
     except json.JSONDecodeError as error:
         _invalid("payload", f"is not JSON ({error.msg} at byte {error.pos})", payload[:_SHOWN])
+    except (ValueError, RecursionError):  # an integer of thousands of digits; nesting thousands deep
+        _invalid("payload", "is JSON no bundle holds (a number too long, or nesting too deep)", payload[:_SHOWN])
     if not isinstance(value, dict):
         _invalid("payload", "must be a JSON object", value)
     _closed(value, _FIELDS, "payload", required=_FIELDS - {"retention"})
@@ -225,6 +229,8 @@ def _no_constant(name: str) -> NoReturn:
 
 def _invalid(where: str, problem: str, value: Any) -> NoReturn:
     shown = repr(value)
-    if len(shown) > _SHOWN:
+    if "AGE-SECRET-KEY-" in shown.upper():
+        shown = "(an age secret key: not shown; destroy it, it has been exposed)"
+    elif len(shown) > _SHOWN:
         shown = shown[:_SHOWN] + "…"
     raise Refused(BundleRefusal.INVALID, f"{where} {problem}: {shown}")

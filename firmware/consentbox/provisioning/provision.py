@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentbox.clock_floor import TrustedClock
+from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
+from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
 from consentbox.ledger import Kind, Ledger, LedgerWriteError
 from consentbox.provisioning.bundle import Bundle, Verified, open_sealed
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
-from consentbox.provisioning.stick import read_bundle
+from consentbox.provisioning.stick import read_bundle, shown_name
 from consentbox.retention.index import RetentionIndex
 from consentbox.session_lock import SessionLock
 
@@ -33,6 +35,8 @@ class Provisioner:
     policy: Policy
     ledger: Ledger
     clock: TrustedClock
+    seats: int  # the panel's CONSENT buttons: a bundle's policy must fit them
+    shared_consent: bool
 
     def provision(self, source: Path) -> Result:
         """Try to install the bundle on `source` (a stick's block device or a directory)."""
@@ -65,7 +69,7 @@ class Provisioner:
         self.clock.floor.raise_to(bundle.created)
         unrecorded = self._record(Kind.PROVISIONING, bundle_version=bundle.version,
                                   recipients=len(bundle.recipients), bundle_sha256=verified.sha256)
-        return Result(None, f"installed {name}: version {bundle.version}, "
+        return Result(None, f"installed {shown_name(name)}: version {bundle.version}, "
                       f"{len(bundle.recipients)} recipient(s){unrecorded}", bundle.version)
 
     def _org_key(self) -> OrgPublicKey:
@@ -84,6 +88,10 @@ class Provisioner:
         check_acceptable(version=verified.bundle.version, created=verified.bundle.created,
                          installed_version=0 if installed is None else installed.bundle.version,
                          trusted_now=self.clock.reading().now, ahead_limit_days=self.policy.bundle_ahead_days)
+        try:  # the rules the box applies at start: a policy its panel cannot run would stop it for good
+            SessionMachine(verified.bundle.policy, seats=self.seats, shared_consent=self.shared_consent)
+        except PolicyError as error:
+            raise Refused(BundleRefusal.INVALID, f"this box's panel cannot run the policy: {error}") from None
 
     def _record(self, kind: Kind, **fields: object) -> str:
         """Append to the ledger; "" when done, else words for the result (the install stands either way)."""

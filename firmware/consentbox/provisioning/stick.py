@@ -25,6 +25,7 @@ from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, SUFFIX
 FILE_SYSTEMS = {"vfat": "", "exfat": "", "ext2": "", "ext3": ",noload", "ext4": ",noload"}
 _MOUNT_OPTIONS = "ro,nosuid,nodev,noexec,nosymfollow,noatime"
 _COMMAND_SECONDS = 30
+_LISTED = 5  # bundle names a "several bundles" refusal names
 
 
 def read_bundle(source: Path) -> tuple[str, bytes]:
@@ -53,7 +54,9 @@ def read_bundle_from_directory(root: Path) -> tuple[str, bytes]:
         if not names:
             raise Refused(BundleRefusal.NO_BUNDLE, f"no *{SUFFIX} file at the top of the stick")
         if len(names) > 1:
-            raise Refused(BundleRefusal.SEVERAL_BUNDLES, ", ".join(names))
+            listed = ", ".join(shown_name(name) for name in names[:_LISTED])
+            raise Refused(BundleRefusal.SEVERAL_BUNDLES, listed + (f" and {len(names) - _LISTED} more"
+                                                                   if len(names) > _LISTED else ""))
         return names[0], _read_regular_file(root_fd, names[0])
     except OSError as error:
         raise Refused(BundleRefusal.UNREADABLE, f"{root}: {error.strerror or error}") from None
@@ -61,24 +64,31 @@ def read_bundle_from_directory(root: Path) -> tuple[str, bytes]:
         os.close(root_fd)
 
 
+def shown_name(name: str) -> str:
+    """A file name from a stick, fit for a message: quoted, with anything unprintable escaped (a name
+    can hold newlines, terminal escapes, or bytes that are not UTF-8)."""
+    return ascii(name)
+
+
 def _read_regular_file(root_fd: int, name: str) -> bytes:
+    shown = shown_name(name)
     kind = _kind(os.stat(name, dir_fd=root_fd, follow_symlinks=False).st_mode)
     if kind != "regular file":
-        raise Refused(BundleRefusal.NOT_A_FILE, f"{name} is a {kind}")
+        raise Refused(BundleRefusal.NOT_A_FILE, f"{shown} is a {kind}")
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
                      dir_fd=root_fd)
     except OSError as error:  # swapped for a link or a FIFO since the look above
-        raise Refused(BundleRefusal.NOT_A_FILE, f"{name}: {error.strerror}") from None
+        raise Refused(BundleRefusal.NOT_A_FILE, f"{shown}: {error.strerror}") from None
     with os.fdopen(fd, "rb") as src:
         status = os.fstat(src.fileno())
         if not stat.S_ISREG(status.st_mode):
-            raise Refused(BundleRefusal.NOT_A_FILE, f"{name} is a {_kind(status.st_mode)}")
+            raise Refused(BundleRefusal.NOT_A_FILE, f"{shown} is a {_kind(status.st_mode)}")
         if status.st_size > MAX_BUNDLE_BYTES:
-            raise Refused(BundleRefusal.TOO_LARGE, f"{name} is {status.st_size} bytes, the cap is {MAX_BUNDLE_BYTES}")
+            raise Refused(BundleRefusal.TOO_LARGE, f"{shown} is {status.st_size} bytes, the cap is {MAX_BUNDLE_BYTES}")
         data = src.read(MAX_BUNDLE_BYTES + 1)
     if len(data) > MAX_BUNDLE_BYTES:  # it grew while we looked
-        raise Refused(BundleRefusal.TOO_LARGE, f"{name} is over the {MAX_BUNDLE_BYTES}-byte cap")
+        raise Refused(BundleRefusal.TOO_LARGE, f"{shown} is over the {MAX_BUNDLE_BYTES}-byte cap")
     return data
 
 

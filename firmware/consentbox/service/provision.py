@@ -21,7 +21,8 @@ def provision_from(config: Config, source: Path) -> Result:
     clock = TrustedClock(config.state_dir)
     ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False)
     try:
-        provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock)
+        provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock,
+                                  seats=config.panel.seats, shared_consent=config.panel.shared_consent)
         return provisioner.provision(source)
     finally:
         ledger.close(shutdown=False)

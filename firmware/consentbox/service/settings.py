@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
@@ -51,6 +52,10 @@ def load_settings(config: Config) -> Settings:
         return Settings(config.policy, (), 0, f"installed bundle not obeyed: {detail}")
     assert verified is not None
     bundle = verified.bundle
+    try:  # provisioning refuses such a bundle; a panel rewired since must not stop the box for good
+        SessionMachine(bundle.policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent)
+    except PolicyError as error:
+        return Settings(config.policy, (), 0, f"installed bundle not obeyed: this panel cannot run it: {error}")
     return Settings(bundle.policy, bundle.recipients, bundle.version)
 
 

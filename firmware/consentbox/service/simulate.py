@@ -87,7 +87,8 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
                 box.inject_fault(SCRIPT_FAULTS[step.fault])
             elif isinstance(step, UsbStep):
                 provisioner = Provisioner(config.state_dir, config.org_key, box.policy, box.ledger,
-                                          TrustedClock(config.state_dir))
+                                          TrustedClock(config.state_dir), seats=config.panel.seats,
+                                          shared_consent=config.panel.shared_consent)
                 provisioner.provision(script_dir / step.path)
             else:
                 _drive(panel, step, pull_up=config.panel.pull_up)
