@@ -8,7 +8,6 @@ power cut leaves the old floor or the new one. core/timekeeping.py decides what 
 
 from __future__ import annotations
 
-import calendar
 import fcntl
 import os
 import time
@@ -58,7 +57,7 @@ class ClockFloor:
 
 def firmware_built() -> float:
     """The firmware's build date (`consentbox.BUILD_DATE`, midnight UTC) as POSIX seconds."""
-    return float(calendar.timegm(time.strptime(BUILD_DATE, "%Y-%m-%d")))
+    return datetime.fromisoformat(BUILD_DATE).replace(tzinfo=timezone.utc).timestamp()
 
 
 #: How far the wall clock must be above the persisted floor before reading it raises the floor: the

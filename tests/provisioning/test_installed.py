@@ -7,7 +7,6 @@ Real keys and files; the state directory is a fresh temporary one.
 from __future__ import annotations
 
 import dataclasses
-import os
 import stat
 from pathlib import Path
 
@@ -56,16 +55,6 @@ def test_install_replaces_the_bundle_whole(state, org, make_bundle):
     install(state, newer)
     assert (state / INSTALLED_NAME).read_bytes() == newer
     assert sorted(p.name for p in state.iterdir()) == [INSTALLED_NAME]
-
-
-def test_what_provisioning_writes_belongs_to_the_box_user(state, org, make_bundle):
-    # Provisioning runs as root; the box (user consentbox) owns its state directory and must read these.
-    os.chown(state, 4321, 4322)
-    install(state, seal(make_bundle(4), org))
-    write_result(state, Result(None, "installed", 4))
-    for name in (INSTALLED_NAME, RESULT_NAME):
-        status = (state / name).stat()
-        assert (status.st_uid, status.st_gid) == (4321, 4322), name
 
 
 @pytest.mark.parametrize("damage", ["a payload byte", "a signature byte", "cut short", "another organisation"])

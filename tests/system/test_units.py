@@ -249,7 +249,7 @@ def test_provisioning_is_bound_to_its_stick_with_only_mount_capabilities() -> No
     assert only(unit, "Service", "Type") == "oneshot"
     assert only(unit, "Service", "ExecStart") == f"/usr/bin/consentbox provision {CONFIG} /dev/%I"
     assert sorted(only(unit, "Service", "CapabilityBoundingSet").split()) == [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_ADMIN"]
+        "CAP_SETGID", "CAP_SETUID", "CAP_SYS_ADMIN"]
     assert only(unit, "Service", "DevicePolicy") == "closed"
     assert unit["Service"]["DeviceAllow"] == ["/dev/%I r"]
     assert only(unit, "Service", "PrivateNetwork") == "yes"

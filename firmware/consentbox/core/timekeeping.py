@@ -22,11 +22,12 @@ class TrustedTime:
 
 
 def trusted_time(wall: float, floor: float | None, built: float) -> TrustedTime:
-    """The time the box decides by, given its wall clock, its floor (None if never set) and its build time."""
-    if floor is None:
-        if wall < built:
-            return TrustedTime(built, built - wall, trusted=False)
+    """The time the box decides by, given its wall clock, its floor (None if never set) and its build time.
+
+    The build time is a floor too (no box runs firmware before it was made); a box without a floor of
+    its own whose clock is below it has never had a trustworthy time.
+    """
+    lowest = built if floor is None else max(floor, built)
+    if wall >= lowest:
         return TrustedTime(wall, 0.0, trusted=True)
-    if wall < floor:
-        return TrustedTime(floor, floor - wall, trusted=True)
-    return TrustedTime(wall, 0.0, trusted=True)
+    return TrustedTime(lowest, lowest - wall, trusted=floor is not None)

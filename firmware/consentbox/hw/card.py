@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,7 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 
 _MIB = 1 << 20
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 #: Problems that make a card take no writes at all: an empty mount point is not the card (the root
 #: file system would fill), and a read-only or failing card takes nothing. A full card is not among
@@ -80,7 +82,11 @@ def _kernel_made_read_only(path: Path, mountinfo: Path = Path("/proc/self/mounti
     for line in lines:  # the last mount on a path is the one in use
         mount, _, source = line.partition(" - ")
         before, after = mount.split(), source.split()
-        # Field 5 is the mount point, with spaces and the like escaped as \ooo.
-        if len(before) > 4 and len(after) > 2 and before[4].encode().decode("unicode_escape") == target:
+        if len(before) > 4 and len(after) > 2 and _unescape(before[4]) == target:
             options = set(after[2].split(","))
     return bool(options & _KERNEL_READ_ONLY)
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path field: the kernel writes a space, tab, newline or backslash as \\ooo (octal)."""
+    return _OCTAL_ESCAPE.sub(lambda match: chr(int(match[1], 8)), field)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import hashlib
 import json
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NoReturn
 
 from consentbox.core.errors import PolicyError
@@ -48,6 +48,7 @@ _SIGNING_CONTEXT = b"consentbox-bundle/v1 payload\n"
 _FIELDS = {"version", "created", "recipients", "policy", "retention"}
 _RETENTION_FIELDS = {"existing_days"}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 _SHOWN = 40
 
 
@@ -202,7 +203,11 @@ def _time(value: Any, where: str) -> int:
     if not isinstance(value, str):
         _invalid(where, "must be a UTC time like 2026-11-23T14:00:00Z", value)
     try:
-        return calendar.timegm(time.strptime(value, _TIME_FORMAT))
+        if not _UTC_TIME.fullmatch(value):
+            raise ValueError(value)
+        # fromisoformat, not strptime: strptime imports a module when first used, which a job that
+        # has dropped root may no longer be allowed to read.
+        return int(datetime.fromisoformat(value).timestamp())
     except ValueError:
         _invalid(where, "must be a UTC time like 2026-11-23T14:00:00Z", value)
 

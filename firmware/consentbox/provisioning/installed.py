@@ -10,7 +10,6 @@ went, for the running box to show on its panel.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +43,8 @@ def read_installed(state_dir: Path, org_key: OrgPublicKey) -> Verified | None:
 
 
 def install(state_dir: Path, data: bytes) -> None:
-    """Make `data` the installed bundle, whole or not at all, and owned like the state directory."""
+    """Make `data` the installed bundle, whole or not at all."""
     replace_file(state_dir, INSTALLED_NAME, data, _MODE)
-    _own_like_directory(state_dir / INSTALLED_NAME, state_dir)
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,3 @@ class Result:
 def write_result(state_dir: Path, result: Result) -> None:
     """Record the outcome of the last attempt, for the running box to show."""
     replace_file(state_dir, RESULT_NAME, result.to_json(), _MODE)
-    _own_like_directory(state_dir / RESULT_NAME, state_dir)
-
-
-def _own_like_directory(path: Path, directory: Path) -> None:
-    """Provisioning runs as root (it mounts the stick); what it leaves must stay the box user's."""
-    if os.geteuid() == 0:
-        owner = os.stat(directory)
-        os.chown(path, owner.st_uid, owner.st_gid)

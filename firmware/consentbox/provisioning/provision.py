@@ -8,6 +8,7 @@ and a result the running box shows on its panel. docs/provisioning.md tells the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,21 +41,25 @@ class Provisioner:
 
     def provision(self, source: Path) -> Result:
         """Try to install the bundle on `source` (a stick's block device or a directory)."""
-        lock = SessionLock(self.state_dir)
+        return self.provision_with(lambda: read_bundle(source), SessionLock(self.state_dir))
+
+    def provision_with(self, read: Callable[[], tuple[str, bytes]], lock: SessionLock) -> Result:
+        """Try to install the bundle that `read` gives (its name and bytes, or `Refused`), holding `lock`
+        (taken here unless the caller holds it already); `read` is not called while a session is open."""
         try:
-            result = self._attempt(source, lock)
+            result = self._attempt(read, lock)
         finally:
             lock.release()
         write_result(self.state_dir, result)
         return result
 
-    def _attempt(self, source: Path, lock: SessionLock) -> Result:
+    def _attempt(self, read: Callable[[], tuple[str, bytes]], lock: SessionLock) -> Result:
         digest: str | None = None
         try:
             if not lock.acquire(wait=False):
                 raise Refused(BundleRefusal.SESSION_IN_PROGRESS, "end the session, then insert the stick again")
             org_key = self._org_key()
-            name, data = read_bundle(source)
+            name, data = read()
             digest = hashlib.sha256(data).hexdigest()
             verified = open_sealed(data, org_key)
             self._check(verified, org_key)

@@ -1,21 +1,46 @@
-"""`consentbox provision`: the job systemd starts when a USB stick appears, beside the running box."""
+"""`consentbox provision`: the job systemd starts when a USB stick appears, beside the running box.
+
+It runs as root only to mount the stick: once the bundle's bytes are read (or the box was found in a
+session, so the stick is not read at all), it becomes the owner of the box's state directory for
+good, so everything it writes there (ledger, installed bundle, index, floor, result) is the box's own.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from consentbox.clock_floor import TrustedClock
+from consentbox.core.provisioning import Refused
 from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
+from consentbox.provisioning.stick import read_bundle
 from consentbox.service.config import Config
 from consentbox.service.settings import load_settings
 from consentbox.service.wiring import open_ledger
+from consentbox.session_lock import SessionLock
 
 
 def provision_from(config: Config, source: Path) -> Result:
     """Provision the box of `config` from `source`; its ledger records the attempt (and no boot)."""
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = SessionLock(config.state_dir)
+    stick: tuple[str, bytes] | Refused | None = None
+    if lock.acquire(wait=False):
+        try:
+            stick = read_bundle(source)
+        except Refused as refused:
+            stick = refused
+    become_owner_of(config.state_dir)
+
+    def read() -> tuple[str, bytes]:
+        if isinstance(stick, Refused):
+            raise stick
+        assert stick is not None, "read only when the lock was taken, and then the stick was read"
+        return stick
+
     settings = load_settings(config)
     card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
     clock = TrustedClock(config.state_dir)
@@ -23,6 +48,16 @@ def provision_from(config: Config, source: Path) -> Result:
     try:
         provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock,
                                   seats=config.panel.seats, shared_consent=config.panel.shared_consent)
-        return provisioner.provision(source)
+        return provisioner.provision_with(read, lock)
     finally:
         ledger.close(shutdown=False)
+
+
+def become_owner_of(directory: Path) -> None:
+    """Drop root for the owner of `directory` (its user, group, and no others), for good."""
+    owner = os.stat(directory)
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return
+    os.setgroups([])
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
