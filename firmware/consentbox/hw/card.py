@@ -73,10 +73,15 @@ class CardDirectory:
 
 def _kernel_made_read_only(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
     """Whether the kernel stopped writing to the file system mounted at `path` (see _KERNEL_READ_ONLY)."""
+    return bool(super_options(path, mountinfo) & _KERNEL_READ_ONLY)
+
+
+def super_options(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> set[str]:
+    """The file system options (`errors=remount-ro`, `discard`, …) of the mount at `path`; empty if none."""
     try:
         lines = mountinfo.read_text().splitlines()
     except OSError:
-        return False
+        return set()
     target = os.path.realpath(path)
     options: set[str] = set()
     for line in lines:  # the last mount on a path is the one in use
@@ -84,7 +89,7 @@ def _kernel_made_read_only(path: Path, mountinfo: Path = Path("/proc/self/mounti
         before, after = mount.split(), source.split()
         if len(before) > 4 and len(after) > 2 and _unescape(before[4]) == target:
             options = set(after[2].split(","))
-    return bool(options & _KERNEL_READ_ONLY)
+    return options
 
 
 def _unescape(field: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from consentbox.clock_floor import TrustedClock
 from consentbox.durable import sync_directory
+from consentbox.hw.card import super_options
 from consentbox.ledger import Kind, Ledger
 from consentbox.recording.manifest import manifest_name
 from consentbox.recording.session import session_files
@@ -98,10 +99,17 @@ class Wiper:
             lock.release()
         if report.destroyed:
             self.ledger.append(Kind.WIPE, files=sum(files for _, files in report.destroyed))
-            # Only a card's own file system: trimming a directory's host file system is not ours to do.
-            report.discard = (discard_free_space(self.card) if os.path.ismount(self.card)
-                              else "no discard: the card directory is not a mount point")
+            report.discard = _discard(self.card)
         return report
+
+
+def _discard(card: Path) -> str:
+    """Have the card forget the freed blocks; what happened, in words."""
+    if not os.path.ismount(card):  # a directory's host file system is not ours to trim
+        return "no discard: the card directory is not a mount point"
+    if "discard" in super_options(card):
+        return "freed blocks discarded as they were freed (the card is mounted with discard)"
+    return discard_free_space(card)
 
 
 def _next_chunk(lock: SessionLock) -> bool:
