@@ -177,6 +177,13 @@ class Ledger:
         self._fd = -1
         self._failed = reason
 
+    def has_entry(self, kind: Kind, session: str) -> bool:
+        """Whether the ledger (any process's entries) holds an entry of `kind` for `session`."""
+        # Canonical lines spell these two fields one way only, so a byte search is exact.
+        wanted = (f'"kind":"{kind.value}"'.encode(), f'"session":"{session}"'.encode())
+        with open(self.path, "rb") as lines:
+            return any(all(field in line for field in wanted) for line in lines)
+
     def session_range(self, session: str) -> SessionRange:
         """The sequence range and head hash of `session`'s entries so far, for its manifest."""
         try:

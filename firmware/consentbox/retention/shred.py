@@ -26,10 +26,10 @@ class Paused(Exception):
     """A session began while a file was being overwritten: stop, and let the next run finish."""
 
 
-def shred(path: Path, may_continue: Callable[[], bool]) -> None:
-    """Overwrite `path` with random bytes, sync, truncate, sync, unlink. `may_continue` is asked
-    before each chunk; when it says no, `Paused` is raised and the file is left (half overwritten)
-    for the next run. FileNotFoundError is not an error: the file is gone already."""
+def shred(path: Path, may_continue: Callable[[], bool], *, unlink: bool = True) -> None:
+    """Overwrite `path` with random bytes, sync, truncate, sync, and unlink it (unless told not to).
+    `may_continue` is asked before each chunk; when it says no, `Paused` is raised and the file is
+    left (half overwritten) for the next run. A file already gone is not an error."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -49,7 +49,8 @@ def shred(path: Path, may_continue: Callable[[], bool]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    path.unlink(missing_ok=True)
+    if unlink:
+        path.unlink(missing_ok=True)
 
 
 def discard_free_space(mount_point: Path) -> str:

@@ -21,7 +21,7 @@ from consentbox.hw.card import super_options
 from consentbox.ledger import Kind, Ledger
 from consentbox.recording.manifest import manifest_name
 from consentbox.recording.session import session_files
-from consentbox.retention.index import RetentionIndex
+from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.retention.shred import Paused, discard_free_space, shred
 from consentbox.session_lock import SessionLock
 
@@ -35,6 +35,7 @@ class WipeReport:
 
     destroyed: list[tuple[str, int]] = field(default_factory=list)  # (session, files)
     waiting: list[str] = field(default_factory=list)  # expired, but not on this card
+    failed: list[str] = field(default_factory=list)  # could not be destroyed: why, one line each
     unknown: int = 0  # sessions on the card that the index does not know
     stopped: str = ""  # why the run stopped early, if it did
     discard: str = ""
@@ -43,6 +44,7 @@ class WipeReport:
         """The report in words, one line each."""
         out = [f"destroyed session {session} ({files} files)" for session, files in self.destroyed]
         out += [f"session {session} has expired but is not on this card" for session in self.waiting]
+        out += [f"could not destroy {failure}; the next run tries again" for failure in self.failed]
         if self.unknown:
             out.append(f"{self.unknown} session(s) on the card are not in this box's index: not touched")
         if self.stopped:
@@ -80,19 +82,15 @@ class Wiper:
             for session, expiry in sorted(entries.items(), key=lambda item: item[1].expires):
                 if expiry.destroying is None and expiry.expires > now:
                     continue
-                files = sorted(session_files(self.card, session), key=lambda p: (p.name == manifest_name(session), p.name))
-                if expiry.destroying is None and not files:
-                    report.waiting.append(session)
+                try:
+                    count = self._destroy(session, expiry, index, lock)
+                except OSError as error:  # one bad file must not keep every later session from the wipe
+                    report.failed.append(f"session {session}: {error.strerror or error}")
                     continue
-                if expiry.destroying is None:
-                    index.mark_destroying(session, len(files))
-                for path in files:
-                    shred(path, lambda: _next_chunk(lock))
-                sync_directory(self.card)
-                count = len(files) if expiry.destroying is None else expiry.destroying
-                self.ledger.append(Kind.DESTRUCTION, session, files=count, cause="retention")
-                index.remove(session)
-                report.destroyed.append((session, count))
+                if count is None:
+                    report.waiting.append(session)
+                else:
+                    report.destroyed.append((session, count))
         except Paused:
             report.stopped = "a session began"
         finally:
@@ -101,6 +99,35 @@ class Wiper:
             self.ledger.append(Kind.WIPE, files=sum(files for _, files in report.destroyed))
             report.discard = _discard(self.card)
         return report
+
+    def _destroy(self, session: str, expiry: Expiry, index: RetentionIndex, lock: SessionLock) -> int | None:
+        """Destroy one session's files and record it; its file count, or None if it is not on this card.
+
+        The manifest goes last, and is only emptied until the receipt is in the ledger: an empty
+        manifest is the mark that this card holds a destruction begun and not yet recorded, so a
+        run stopped half-way never records as done a session whose files are on another card.
+        """
+        manifest = self.card / manifest_name(session)
+        files = sorted(session_files(self.card, session), key=lambda path: (path == manifest, path.name))
+        if expiry.destroying is None:
+            if not files:
+                return None
+            index.mark_destroying(session, len(files))
+        elif not files:
+            if not self.ledger.has_entry(Kind.DESTRUCTION, session):
+                return None  # begun on another card: its files are there
+            index.remove(session)  # recorded already; a stop came before the index was told
+            return expiry.destroying
+        for path in files:
+            shred(path, lambda: _next_chunk(lock), unlink=path != manifest)
+        sync_directory(self.card)
+        count = len(files) if expiry.destroying is None else expiry.destroying
+        if not self.ledger.has_entry(Kind.DESTRUCTION, session):
+            self.ledger.append(Kind.DESTRUCTION, session, files=count, cause="retention")
+        manifest.unlink(missing_ok=True)
+        sync_directory(self.card)
+        index.remove(session)
+        return count
 
 
 def _discard(card: Path) -> str:

@@ -1,0 +1,143 @@
+"""The expiry index (issue 8, item 1): `retention.json` in the box's state directory.
+
+Expiries only ever move earlier; the file is replaced whole under a lock, by any of the three
+processes that change it (the box, the wipe, provisioning); a damaged file stops every wipe with a
+one-line error naming it, rather than being taken for "nothing recorded".
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import stat
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentbox.core.errors import ConsentBoxError
+from consentbox.retention.index import INDEX_NAME, Expiry, RetentionIndex, RetentionIndexError
+
+from .conftest import DAY, NOW
+
+A, B = "a0000000000000aa", "b0000000000000bb"
+
+
+def test_a_session_expires_its_retention_days_after_it_started(tmp_path):
+    index = RetentionIndex(tmp_path)
+    assert index.entries() == {}, "no file yet is an empty index"
+    assert index.add(A, NOW + 0.75, 30) == Expiry(NOW, NOW + 30 * DAY)
+    index.add(B, NOW, 1)
+    assert RetentionIndex(tmp_path).entries() == {A: Expiry(NOW, NOW + 30 * DAY), B: Expiry(NOW, NOW + DAY)}
+
+
+def test_the_file_is_canonical_json_readable_only_by_the_box(tmp_path):
+    index = RetentionIndex(tmp_path)
+    index.add(A, NOW, 30)
+    index.mark_destroying(A, 3)
+    assert (tmp_path / INDEX_NAME).read_bytes() == (
+        b'{"format":1,"sessions":{"a0000000000000aa":{"destroying":3,"expires":%d,"started":%d}}}\n'
+        % (NOW + 30 * DAY, NOW))
+    assert stat.S_IMODE((tmp_path / INDEX_NAME).stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_NAME, "retention.lock"], "a temporary file was left"
+
+
+def test_adding_a_session_again_never_moves_its_expiry(tmp_path):
+    index = RetentionIndex(tmp_path)
+    index.add(A, NOW, 7)
+    index.add(A, NOW + DAY, 365)  # the same id again (a retried start, say)
+    assert index.entries()[A] == Expiry(NOW, NOW + 7 * DAY)
+
+
+def test_shorten_moves_only_the_expiries_it_shortens(tmp_path):
+    index = RetentionIndex(tmp_path)
+    index.add(A, NOW - 20 * DAY, 30)  # expires NOW + 10 days
+    index.add(B, NOW, 5)  # NOW + 5 days
+    assert index.shorten(60) == 0
+    assert index.shorten(7) == 1
+    assert index.entries() == {A: Expiry(NOW - 20 * DAY, NOW - 13 * DAY), B: Expiry(NOW, NOW + 5 * DAY)}
+
+
+def test_an_update_that_changes_nothing_leaves_the_file_alone(tmp_path):
+    index = RetentionIndex(tmp_path)
+    index.add(A, NOW, 30)
+    before = (tmp_path / INDEX_NAME).stat()
+    index.shorten(30)
+    index.remove(B)  # not there
+    index.add(A, NOW, 30)
+    after = (tmp_path / INDEX_NAME).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_destruction_is_noted_then_the_session_forgotten(tmp_path):
+    index = RetentionIndex(tmp_path)
+    index.add(A, NOW, 30)
+    index.add(B, NOW, 30)
+    index.mark_destroying(A, 4)
+    assert index.entries()[A] == Expiry(NOW, NOW + 30 * DAY, destroying=4)
+    index.shorten(1)
+    assert index.entries()[A].destroying == 4, "shortening forgot a destruction in progress"
+    index.remove(A)
+    assert list(index.entries()) == [B]
+
+
+@settings(max_examples=60, deadline=None)
+@given(started=st.lists(st.integers(NOW - 4000 * DAY, NOW), min_size=1, max_size=4),
+       days=st.integers(1, 3650),
+       limits=st.lists(st.integers(1, 3650), max_size=6))
+def test_expiries_only_ever_move_earlier(tmp_path_factory, started, days, limits):
+    directory = tmp_path_factory.mktemp("index")
+    index = RetentionIndex(directory)
+    sessions = [f"{n:016x}" for n in range(len(started))]
+    for session, start in zip(sessions, started):
+        index.add(session, start, days)
+    before = index.entries()
+    for limit in limits:
+        index.shorten(limit)
+        now = index.entries()
+        assert all(now[s].expires <= before[s].expires for s in sessions)
+        before = now
+    shortest = min([days, *limits])
+    assert index.entries() == {s: Expiry(start, start + shortest * DAY) for s, start in zip(sessions, started)}
+
+
+def _add_many(directory, first: int) -> None:
+    index = RetentionIndex(directory)
+    for n in range(first, first + 25):
+        index.add(f"{n:016x}", NOW, 30)
+
+
+def test_processes_changing_the_index_at_once_lose_nothing(tmp_path):
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_add_many, args=(tmp_path, first)) for first in range(0, 100, 25)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    assert sorted(RetentionIndex(tmp_path).entries()) == [f"{n:016x}" for n in range(100)]
+
+
+@pytest.mark.parametrize("content", [
+    b"",
+    b"{not json",
+    b'{"format": 2, "sessions": {}}',
+    b'{"format": 1}',
+    b'{"format": 1, "sessions": []}',
+    b'{"format": 1, "sessions": {"A0000000000000AA": {"started": 1, "expires": 2, "destroying": null}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": true, "destroying": null}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2.5, "destroying": null}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": "3"}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": false}}}',
+])
+def test_a_damaged_index_is_an_error_naming_the_file_never_an_empty_index(tmp_path, content):
+    (tmp_path / INDEX_NAME).write_bytes(content)
+    index = RetentionIndex(tmp_path)
+    with pytest.raises(RetentionIndexError, match=f"^the expiry index {tmp_path / INDEX_NAME} is damaged") as error:
+        index.entries()
+    assert isinstance(error.value, ConsentBoxError) and isinstance(error.value, ValueError)
+    assert "\n" not in str(error.value)
+    with pytest.raises(RetentionIndexError):
+        index.add(A, NOW, 30)  # nor is it overwritten by a new one
+    assert (tmp_path / INDEX_NAME).read_bytes() == content
+
