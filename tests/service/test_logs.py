@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -61,3 +62,33 @@ def test_records_reach_journald_through_systemd_python_with_their_fields():
     record = json.loads(done.stdout)
     assert record["CONSENTBOX_EVENT"] == "fault" and record["STATUS_CODE"] == "3" and record["PRIORITY"] == "4"
     assert json.loads(record["MESSAGE"]) == FAULT
+
+
+def test_a_whole_session_logs_nothing_of_its_audio_or_any_key(tmp_path):
+    # The demo session (consents, recording, pause, withdrawal) with the audio and every key known:
+    # none of them, in any encoding, is in any record the box would send to the journal.
+    from consentbox.core.policy import Policy
+    from consentbox.crypto import X25519Identity
+    from consentbox.service.config import load_config
+    from consentbox.service.simulate import simulate, simulated_config
+    from consentbox.testing.demo import DEMO_SCRIPT
+    from consentbox.testing.script import parse_script
+    from consentbox.testing.signal import position_pcm, write_wav
+
+    identity = X25519Identity.generate()
+    pcm = position_pcm(0, 30 * Policy().rate, Policy())
+    write_wav(tmp_path / "input.wav", pcm, Policy())
+    (tmp_path / "card").mkdir()
+    config = simulated_config(load_config(None), card=tmp_path / "card", recipients=[identity.recipient],
+                              seats=3, shared_consent=False, state_dir=tmp_path / "state")
+    records: list[dict[str, str]] = []
+    simulate(config, parse_script(DEMO_SCRIPT.read_text()), audio=tmp_path / "input.wav", realtime=False,
+             report=lambda entry: records.append(journal_fields(entry)))
+    text = "\n".join(value for record in records for value in record.values())
+    assert '"event":"file"' in text and '"event":"capture"' in text  # a real session was logged
+    device_key = (tmp_path / "state" / "device.key").read_text()
+    secrets = [identity.to_string(), device_key.splitlines()[1], "PRIVATE KEY", "AGE-SECRET-KEY"]
+    assert not any(secret in text for secret in secrets)
+    samples = [pcm[start:start + 32] for start in range(0, len(pcm), 48_000)]
+    assert not any(sample.hex() in text or base64.b64encode(sample).decode() in text for sample in samples)
+    assert max(len(value) for record in records for value in record.values()) < 400
