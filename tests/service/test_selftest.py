@@ -12,6 +12,7 @@ from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Identity
 from consentbox.hw.pins import SimulatedFactory
 from consentbox.service.clock import VirtualClock
+from consentbox.service.box import Box
 from consentbox.service.config import load_config
 from consentbox.service.selftest import PROBE_NAME, self_test, session_bytes
 from consentbox.service.simulate import simulated_config
@@ -109,7 +110,8 @@ class WatchedSource(GeneratedSource):
         return super().read()
 
 
-def test_the_box_listens_at_start_with_the_rec_led_lit_and_then_shows_the_result(tmp_path: Path):
+def simulated_box(tmp_path: Path) -> tuple[Box, list[dict]]:
+    """A box of the shipped configuration on mock pins, a card directory and virtual time; its timeline."""
     (tmp_path / "card").mkdir()
     config = simulated_config(load_config(None), card=tmp_path / "card",
                               recipients=[X25519Identity.generate().recipient], seats=2, shared_consent=False,
@@ -118,8 +120,13 @@ def test_the_box_listens_at_start_with_the_rec_led_lit_and_then_shows_the_result
     timeline: list[dict] = []
     box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now), audio_device="null",
                        report=timeline.append)
+    return box, timeline
+
+
+def test_the_box_listens_at_start_with_the_rec_led_lit_and_then_shows_the_result(tmp_path: Path):
+    box, timeline = simulated_box(tmp_path)
     box.panel = panel = SpyPanel(box.panel)
-    box.audio = source = WatchedSource(config.policy, panel)
+    box.audio = source = WatchedSource(box.policy, panel)
     box.start()
     box.check_readiness()
     box.pump()
@@ -132,24 +139,17 @@ def test_the_box_listens_at_start_with_the_rec_led_lit_and_then_shows_the_result
 
 
 def test_a_failed_self_test_stands_on_the_status_led_until_a_retry_passes(tmp_path: Path):
-    (tmp_path / "card").mkdir()
-    config = simulated_config(load_config(None), card=tmp_path / "card",
-                              recipients=[X25519Identity.generate().recipient], seats=2, shared_consent=False,
-                              state_dir=tmp_path / "state")
-    clock = VirtualClock()
-    timeline: list[dict] = []
-    box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now), audio_device="null",
-                       report=timeline.append)
-    box.audio = SilentSource(config.policy)
+    box, timeline = simulated_box(tmp_path)
+    box.audio = SilentSource(box.policy)
     box.start()
     box.check_readiness()
     box.pump()
     assert box.status_line() == "IDLE: cannot record: no audio device (code 7)"
-    box.audio = GeneratedSource(config.policy)  # the microphone is plugged in
-    box.run_until(config.policy.notice_timeout - 1)
+    box.audio = GeneratedSource(box.policy)  # the microphone is plugged in
+    box.run_until(box.policy.notice_timeout - 1)
     box.check_readiness()
     assert box.status_line().endswith("(code 7)")  # not retried yet
-    box.run_until(config.policy.notice_timeout)
+    box.run_until(box.policy.notice_timeout)
     box.check_readiness()
     box.pump()
     assert box.status_line() == "IDLE: ready"
