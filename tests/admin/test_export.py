@@ -7,14 +7,11 @@ import json
 import os
 import pty
 import random
-import shutil
 import subprocess
 import sys
 import wave
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pytest
 
 from consentbox.admin.export import export_session
 from consentbox.core.policy import Policy, SampleFormat

@@ -5,12 +5,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity, identity_file_text
 
 STARTED = datetime(2026, 3, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 

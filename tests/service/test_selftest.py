@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from consentbox.core.commands import RecLed
 from consentbox.core.policy import Policy
@@ -14,7 +13,7 @@ from consentbox.hw.pins import SimulatedFactory
 from consentbox.service.clock import VirtualClock
 from consentbox.service.box import Box
 from consentbox.service.config import load_config
-from consentbox.service.selftest import PROBE_NAME, self_test, session_bytes
+from consentbox.service.selftest import self_test, session_bytes
 from consentbox.service.simulate import simulated_config
 from consentbox.service.wiring import assemble_box
 from consentbox.testing.cards import read_only_card, small_card

@@ -40,7 +40,6 @@ import os
 import random
 import shutil
 import signal
-import stat
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.recording.session import SessionFiles
 from consentbox.testing.plaintext import files_holding, temp_directories
+from consentbox.testing.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
@@ -115,44 +115,16 @@ def _place_of(name: str, args: tuple, card: Path) -> str:
 def _child(trial: Trial, card: Path, state: Path, shared: memoryview) -> None:
     """Record the session, dying where `trial` says; never returns."""
     try:
-        rng = random.Random(trial.seed)
-        real = {name: getattr(os, name) for name in WRAPPED}
-        synced: dict[int, int] = {}  # file descriptor -> the file's size at its last sync (or open)
+        real_write = os.write
         versions = os.open(trial.root / f"{trial.number:03d}" / "versions", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
-        def die(name: str, args: tuple) -> None:
+        def note_place(name: str, args: tuple) -> None:
             shared[PLACE] = PLACES.index(_place_of(name, args, card))
-            if name == "write":
-                view = memoryview(args[1])
-                real["write"](args[0], view[:rng.randint(0, len(view))])
-            elif name in ("fsync", "fdatasync"):
-                status = os.fstat(args[0])
-                if stat.S_ISREG(status.st_mode):
-                    os.ftruncate(args[0], rng.randint(synced[args[0]], status.st_size))
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        def wrapped(name: str):
-            def call(*args):
-                shared[CALLS] += 1
-                if shared[CALLS] == trial.call:
-                    die(name, args)
-                result = real[name](*args)
-                if name in ("fsync", "fdatasync"):
-                    synced[args[0]] = os.fstat(args[0]).st_size
-                return result
-            return call
-
-        real_open = os.open
-
-        def open_(*args, **kwargs):
-            fd = real_open(*args, **kwargs)
-            synced[fd] = os.fstat(fd).st_size
-            return fd
 
         real_write_manifest = session_module.write_manifest
 
         def write_manifest(card, manifest, recipients, random_bytes):
-            real["write"](versions, manifest.to_json() + b"\n")  # what the card may hold, for the parent
+            real_write(versions, manifest.to_json() + b"\n")  # what the card may hold, for the parent
             real_write_manifest(card, manifest, recipients, random_bytes)
 
         def journal_failed(error: JournalError) -> None:
@@ -160,9 +132,7 @@ def _child(trial: Trial, card: Path, state: Path, shared: memoryview) -> None:
 
         journal = Journal(state, on_failure=journal_failed)
         session_module.write_manifest = write_manifest
-        for name in WRAPPED:
-            setattr(os, name, wrapped(name))
-        os.open = open_
+        cut_power_at(trial.call, shared, rng=random.Random(trial.seed), names=WRAPPED, on_cut=note_place)
         _record(card, journal, shared, trial)
         os._exit(0)
     except BaseException:

@@ -33,7 +33,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -60,6 +59,7 @@ from consentbox.service.provision import provision_from
 from consentbox.service.settings import load_settings
 from consentbox.session_lock import SessionLock
 from consentbox.testing.cards import loop_devices
+from consentbox.testing.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm, write_wav
 
 BIN = Path(sys.executable).parent
@@ -767,44 +767,11 @@ def _place_of(name: str, args: tuple, box: Box) -> str:
 def _provision_and_die(cut: Cut, box: Box, shared: memoryview) -> None:
     """Provision as `consentbox provision` does, dying as a power cut would at call `cut.call`; never returns."""
     try:
-        rng = random.Random(cut.seed)
-        real = {name: getattr(os, name) for name in WRAPPED}
-        synced: dict[int, int] = {}  # descriptor -> its file's size when last synced (or opened)
-
-        def die(name: str, args: tuple) -> None:
+        def note_place(name: str, args: tuple) -> None:
             shared[PLACE] = PLACES.index(_place_of(name, args, box))
-            # What a power cut may leave of the call at hand: part of a write, part of what a sync was syncing.
-            if name == "write":
-                view = memoryview(args[1])
-                real["write"](args[0], view[:rng.randint(0, len(view))])
-            elif name in ("fsync", "fdatasync") and args[0] in synced:
-                status = os.fstat(args[0])
-                if stat.S_ISREG(status.st_mode):
-                    os.ftruncate(args[0], rng.randint(min(synced[args[0]], status.st_size), status.st_size))
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        def wrapped(name: str):
-            def call(*args, **kwargs):
-                shared[CALLS] += 1
-                if shared[CALLS] == cut.call:
-                    die(name, args)
-                result = real[name](*args, **kwargs)
-                if name in ("fsync", "fdatasync"):
-                    synced[args[0]] = os.fstat(args[0]).st_size
-                return result
-            return call
-
-        real_open = os.open
-
-        def open_(*args, **kwargs):
-            fd = real_open(*args, **kwargs)
-            synced[fd] = os.fstat(fd).st_size
-            return fd
 
         config = box.load_config()
-        for name in WRAPPED:
-            setattr(os, name, wrapped(name))
-        os.open = open_
+        cut_power_at(cut.call, shared, rng=random.Random(cut.seed), names=WRAPPED, on_cut=note_place)
         provision_from(config, cut.stick)
         os._exit(0)
     except BaseException:

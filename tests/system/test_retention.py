@@ -66,6 +66,7 @@ from consentbox.service.wipe import wipe_card
 from consentbox.session_lock import SessionLock
 from consentbox.testing.plaintext import files_holding
 from consentbox.testing.script import parse_script
+from consentbox.testing.power_cuts import cut_power_at
 from consentbox.testing.signal import write_wav
 
 from ..conftest import required_tool
@@ -627,22 +628,10 @@ def _wipe_dying(config: Path, call: int, after: bool, shared: memoryview, errors
     try:
         shred_module.CHUNK = KILL_CHUNK
 
-        def wrapped(name: str, real):
-            def call_(*args, **kwargs):
-                shared[CALLS] += 1
-                here = shared[CALLS] == call
-                if here:
-                    shared[PLACE] = PLACES.index(_place(name, args))
-                    if not after:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                result = real(*args, **kwargs)
-                if here:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return result
-            return call_
+        def note_place(name: str, args: tuple) -> None:
+            shared[PLACE] = PLACES.index(_place(name, args))
 
-        for name in WRAPPED:
-            setattr(os, name, wrapped(name, getattr(os, name)))
+        cut_power_at(call, shared, rng=random.Random(call), names=WRAPPED, after=after, on_cut=note_place)
         wipe_card(load_config(config), wait=False)
         os._exit(0)
     except BaseException:
