@@ -28,7 +28,13 @@ vectors: $(CCTV)
 test: $(VENV)/.installed $(CCTV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The box simulated in real time, its front panel a page on http://127.0.0.1:8470/ ([web] port); Ctrl+C stops it.
 run: $(VENV)/.installed
+	$(VENV)/bin/consentbox panel --home .demo/panel
+
+# A scripted session in virtual time (testing/scenarios/demo.txt), then the supervisor's export.
+.PHONY: demo
+demo: $(VENV)/.installed
 	$(PY) -m consentbox.testing.demo
 
 bench: $(VENV)/.installed

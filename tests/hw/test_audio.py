@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import tempfile
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,10 @@ import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw.audio import AlsaSource, AudioSource
-from consentbox.testing.fakes import GeneratedSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.testing.alsa_sim import FileMicrophone, WavFormatError
+from consentbox.testing.fakes import GeneratedSource
+from consentbox.testing.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
 
 MONO = Policy()
@@ -139,26 +139,8 @@ def test_no_temporary_file_holds_the_input(tmp_path: Path) -> None:
     write_wav(wav, noise, MONO)
     with FileMicrophone(wav, MONO) as simulated:
         assert capture(AlsaSource(simulated.device, MONO), 5).startswith(noise)
-        assert _files_holding(noise, tmp_path, skip=None) == [wav]  # the scan does find a copy
-        assert _files_holding(noise, Path(tempfile.gettempdir()), skip=wav) == []
-
-
-def _files_holding(pcm: bytes, root: Path, skip: Path | None) -> list[Path]:
-    """Regular files under `root`, other than `skip`, that contain any 4 KiB run of `pcm`."""
-    # Any 4 KiB run of pcm contains one of its 2 KiB-aligned 2 KiB blocks.
-    blocks = [pcm[start : start + 2048] for start in range(0, len(pcm) - 2047, 2048)]
-    found = []
-    for directory, _, names in os.walk(root):
-        for path in (Path(directory) / name for name in names):
-            try:
-                if path == skip or not path.is_file() or path.is_symlink():
-                    continue
-                content = path.read_bytes()
-            except OSError:  # gone, or not ours to read: other processes use the temp directory too
-                continue
-            if any(block in content for block in blocks):
-                found.append(path)
-    return found
+        assert files_holding(noise, [tmp_path]) == [wav]  # the scan does find a copy
+        assert files_holding(noise, temp_directories(), skip=[wav]) == []
 
 
 def _wav(*, width: int = 2, rate: int = 48_000, channels: int = 1) -> bytes:

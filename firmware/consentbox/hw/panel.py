@@ -105,7 +105,7 @@ class GpioPanel:
         else:
             self.status = RGBLED(*config.status_pins, pwm=False, pin_factory=pin_factory)
         self.buzzer = Buzzer(config.buzzer_pin, pin_factory=pin_factory) if config.buzzer_pin else None
-        self._steady: list[tuple[int, int, int]] = [self._levels(Colour.OFF)]
+        self._steady: list[tuple[int, int, int]] = [self.levels(Colour.OFF)]
 
     def _edge(self, kind: type[Pressed] | type[Released], identity: ButtonId) -> Callable[[], None]:
         return lambda: self._on_event(kind(identity, self._clock()))
@@ -118,7 +118,7 @@ class GpioPanel:
             self._steady = self._frames(command.pattern)
             self._animate(itertools.cycle(self._steady))
         elif isinstance(command, Flash):
-            on, off = self._levels(command.colour), self._levels(Colour.OFF)
+            on, off = self.levels(command.colour), self.levels(Colour.OFF)
             flash = [on, on, off, off] * command.count
             self._animate(itertools.chain(flash, itertools.cycle(self._steady)))
         elif isinstance(command, PlayTone) and self.buzzer is not None:
@@ -138,14 +138,14 @@ class GpioPanel:
         self.status.source_delay = FRAME_SECONDS
         self.status.source = frames
 
-    def _levels(self, colour: Colour) -> tuple[int, int, int]:
+    def levels(self, colour: Colour) -> tuple[int, int, int]:
         """Pin levels for a colour: (red, green, blue) on an RGB LED, (green, amber, red) on three."""
         if self._three_leds:
             return {Colour.OFF: (0, 0, 0), Colour.GREEN: (1, 0, 0), Colour.AMBER: (0, 1, 0), Colour.RED: (0, 0, 1)}[colour]
         return {Colour.OFF: (0, 0, 0), Colour.GREEN: (0, 1, 0), Colour.AMBER: (1, 1, 0), Colour.RED: (1, 0, 0)}[colour]
 
     def _frames(self, pattern: Pattern) -> list[tuple[int, int, int]]:
-        on, off = self._levels(pattern.colour), self._levels(Colour.OFF)
+        on, off = self.levels(pattern.colour), self.levels(Colour.OFF)
         if pattern.rhythm is Rhythm.STEADY:
             return [on]
         if pattern.rhythm is Rhythm.SLOW:

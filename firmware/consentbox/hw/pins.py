@@ -67,3 +67,11 @@ class SimulatedFactory(MockFactory):
     def ticks(self) -> float:  # MockFactory's is a staticmethod reading time.monotonic()
         """The simulation's current time."""
         return self._clock()
+
+
+def drive_button(pin: MockPin, *, pressed: bool, pull_up: bool) -> None:
+    """Move a simulated button's pin as a finger would: with a pull-up, pressing pulls it low."""
+    if pressed == pull_up:
+        pin.drive_low()
+    else:
+        pin.drive_high()

@@ -81,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
                               "after the box's service stops, so a crash never leaves REC lit.")
     off.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
     off.set_defaults(main=_panel_off)
+
+    # The simulated front panel as a local web page (`make run`).
+    web = commands.add_parser(
+        "panel", help="run the box simulated, its front panel a web page on 127.0.0.1",
+        description="Run the box in real time on simulated pins and serve its front panel on "
+        "http://127.0.0.1:PORT/ (PORT from [web] port): press the buttons with a mouse, a finger or the "
+        "keyboard and watch the LEDs, the timeline, the card and the level. The card and the box's state "
+        "are directories under HOME, kept between runs; recordings are encrypted to a demo supervisor "
+        "key, HOME/supervisor.key. Stops on Ctrl+C or SIGTERM, finalising what is open.",
+    )
+    web.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    web.add_argument("--home", type=Path, default=Path(".demo/panel"),
+                     help="where the card, the state and the demo key live (default: .demo/panel)")
+    web.add_argument("--port", type=int, help="the page's port on 127.0.0.1 (default: [web] port; 0: any free one)")
+    web.add_argument("--microphone", default="auto", metavar="auto|tone|DEVICE",
+                     help="auto (default): this machine's microphone if an ALSA capture device opens, "
+                     "else a generated test signal; tone: the test signal; or an ALSA device name")
+    web_seats = web.add_mutually_exclusive_group()
+    web_seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
+    web_seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
+    web.set_defaults(main=_panel_web)
     return parser
 
 
@@ -124,6 +145,21 @@ def _panel_off(args: argparse.Namespace) -> None:
     from consentbox.service.daemon import panel_off
 
     panel_off(load_config(args.config))
+
+
+def _panel_web(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from consentbox.core.errors import PolicyError
+    from consentbox.web.simulator import run_panel
+
+    config = load_config(args.config)
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise PolicyError(f"--port: {args.port} is not a TCP port (0 to 65535)")
+        config = dataclasses.replace(config, web_port=args.port)
+    run_panel(config, home=args.home, microphone=args.microphone, seats=args.seats,
+              shared_consent=args.shared_consent, say=lambda line: print(line, flush=True))
 
 
 def _wipe(args: argparse.Namespace) -> int:

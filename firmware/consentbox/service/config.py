@@ -30,9 +30,10 @@ class Config:
     recipients: tuple[X25519Recipient, ...]  # until a provisioning bundle is installed
     org_key: Path  # the organisation's public key file: provisioning bundles must verify with it
     state_dir: Path  # the box's own files (ledger, device key, journal, installed bundle), never on the card
+    web_port: int  # `consentbox panel`: the simulated front panel's page, on 127.0.0.1 only
 
 
-_SECTIONS = ("policy", "panel", "audio", "card", "keys", "box")
+_SECTIONS = ("policy", "panel", "audio", "card", "keys", "box", "web")
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -102,7 +103,15 @@ def _build(values: dict[str, Any], source: str) -> Config:
         recipients=tuple(recipients),
         org_key=Path(get.string(values["keys"], "keys.org_key")),
         state_dir=Path(get.string(values["box"], "box.state_dir")),
+        web_port=_web_port(values["web"]["port"], source),
     )
+
+
+def _web_port(port: Any, source: str) -> int:
+    # 0 lets the system choose a free port (the page's address is printed at start).
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise PolicyError(f"{source} key web.port: expected a TCP port, 0 to 65535, got {port!r}")
+    return port
 
 
 class _Getter:

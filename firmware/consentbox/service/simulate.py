@@ -20,7 +20,7 @@ from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.panel import GpioPanel
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.hw.pins import SimulatedFactory, drive_button
 from consentbox.provisioning.provision import Provisioner
 from consentbox.service.box import Report
 from consentbox.service.clock import RealClock, VirtualClock
@@ -101,9 +101,4 @@ def _drive(panel: GpioPanel, step: Pressed | Released, *, pull_up: bool) -> None
     button = panel.buttons.get(step.button)
     if button is None:
         raise PolicyError(f"script uses {step.button}, but the panel has {len(panel.buttons) - 1} consent seat(s)")
-    pin = button.pin
-    pressed_level_low = pull_up
-    if isinstance(step, Pressed) == pressed_level_low:
-        pin.drive_low()
-    else:
-        pin.drive_high()
+    drive_button(button.pin, pressed=isinstance(step, Pressed), pull_up=pull_up)
