@@ -177,10 +177,12 @@ class Ledger:
         self._fd = -1
         self._failed = reason
 
-    def has_entry(self, kind: Kind, session: str) -> bool:
-        """Whether the ledger (any process's entries) holds an entry of `kind` for `session`."""
-        # Canonical lines spell these two fields one way only, so a byte search is exact.
-        wanted = (f'"kind":"{kind.value}"'.encode(), f'"session":"{session}"'.encode())
+    def has_entry(self, kind: Kind, session: str | None = None, **fields: str) -> bool:
+        """Whether the ledger (any process's entries) holds an entry of `kind` for `session` (if given)
+        with these values of hex or word `fields`."""
+        # Canonical lines spell such fields one way only, so a byte search is exact.
+        pairs = {"kind": kind.value, **({} if session is None else {"session": session}), **fields}
+        wanted = [f'"{name}":"{value}"'.encode() for name, value in pairs.items()]
         with open(self.path, "rb") as lines:
             return any(all(field in line for field in wanted) for line in lines)
 

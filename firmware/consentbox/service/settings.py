@@ -39,6 +39,7 @@ class Settings:
     recipients: tuple[X25519Recipient, ...]
     version: int  # the installed bundle's version; 0 when the configuration's own settings are used
     problem: str = ""  # why an installed bundle is not obeyed, if it is not
+    bundle_sha256: str | None = None  # the installed bundle file's digest, when it is obeyed
 
 
 def load_settings(config: Config) -> Settings:
@@ -56,7 +57,7 @@ def load_settings(config: Config) -> Settings:
         SessionMachine(bundle.policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent)
     except PolicyError as error:
         return Settings(config.policy, (), 0, f"installed bundle not obeyed: this panel cannot run it: {error}")
-    return Settings(bundle.policy, bundle.recipients, bundle.version)
+    return Settings(bundle.policy, bundle.recipients, bundle.version, bundle_sha256=verified.sha256)
 
 
 class StateWatch:

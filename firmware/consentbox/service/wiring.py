@@ -25,7 +25,7 @@ from consentbox.retention.index import RetentionIndex
 from consentbox.service.box import Box, Report
 from consentbox.service.clock import Clock
 from consentbox.service.config import Config
-from consentbox.service.settings import ProvisioningFeed, load_settings
+from consentbox.service.settings import ProvisioningFeed, Settings, load_settings
 from consentbox.service.timeline import journal_entry, recovered_entry, settings_entry
 from consentbox.session_lock import SessionLock
 
@@ -60,6 +60,7 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
         ledger.append(Kind.END, recovered.session, reason=recovered.end_reason, kept=not recovered.destroyed)
         if recovered.destroyed:
             retention.remove(recovered.session)
+    _record_unrecorded_install(ledger, settings)
 
     def parts(policy: Policy, now: float) -> tuple[SessionMachine, AlsaSource, CardDirectory]:
         machine = SessionMachine(policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent,
@@ -77,3 +78,11 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
         retention=retention, trusted_clock=trusted, audio_tap=audio_tap, self_testing=True, report=report,
     )
     return box
+
+
+def _record_unrecorded_install(ledger: Ledger, settings: Settings) -> None:
+    """Record the installed bundle if its ledger entry is missing: a power cut came between the two."""
+    digest = settings.bundle_sha256
+    if digest is not None and not ledger.has_entry(Kind.PROVISIONING, bundle_sha256=digest):
+        ledger.append(Kind.PROVISIONING, bundle_version=settings.version, recipients=len(settings.recipients),
+                      bundle_sha256=digest)
