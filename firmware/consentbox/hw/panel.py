@@ -127,6 +127,8 @@ class GpioPanel:
 
     def close(self) -> None:
         """Release every pin."""
+        # Stop (and join) the STATUS animation first: its thread could otherwise set a closed LED.
+        self.status.source = None
         for device in (*self.buttons.values(), self.rec_led, self.status, self.buzzer):
             if device is not None:
                 device.close()
