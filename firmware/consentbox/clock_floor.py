@@ -8,8 +8,6 @@ power cut leaves the old floor or the new one. core/timekeeping.py decides what 
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from pathlib import Path
 from consentbox import BUILD_DATE
 from consentbox.core.timekeeping import TrustedTime, trusted_time
 from consentbox.recording.atomic import replace_file
+from consentbox.session_lock import exclusive
 
 FLOOR_NAME = "clock-floor"
 _LOCK_NAME = "clock-floor.lock"
@@ -42,17 +41,12 @@ class ClockFloor:
     def raise_to(self, seconds: float) -> bool:
         """Raise the floor to `seconds` (whole seconds, rounded down) unless it is there already; whether it rose."""
         target = int(seconds)
-        # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
-        fd = os.open(self._dir / _LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self._dir / _LOCK_NAME):
             current = self.read()
             if current is not None and current >= target:
                 return False
             replace_file(self._dir, FLOOR_NAME, f"{target}\n".encode("ascii"), 0o644)
             return True
-        finally:
-            os.close(fd)
 
 
 def firmware_built() -> float:

@@ -3,13 +3,16 @@
 The box holds it from a session's set-up to its end; provisioning and the retention wipe take it
 before they change anything, and give up if they cannot. So a bundle is never installed, and no
 recording is wiped, while a session is open: whichever process comes first wins, and the others see
-it. It is an `flock`, so a process that dies lets go of it at once.
+it. It is an `flock`, so a process that dies lets go of it at once. `exclusive` is the same kind of
+lock around the read, change and replace of a shared state file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 LOCK_NAME = "session.lock"
@@ -31,8 +34,7 @@ class SessionLock:
         """Take the lock (waiting for another holder to let go if `wait`); whether it is now held."""
         if self.held:
             return True
-        # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
-        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_lock_file(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,3 +48,20 @@ class SessionLock:
         if self.held:
             os.close(self._fd)  # closing the only descriptor releases the flock
             self._fd = -1
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on the lock file `path` (made if missing) for the block: for the state
+    files that several processes read, change and replace (the clock floor, the expiry index)."""
+    fd = _open_lock_file(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -3,7 +3,6 @@ public key file as IT installs it on a box, bundles to seal, and signing of hand
 
 from __future__ import annotations
 
-import base64
 import calendar
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,11 @@ from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import OrgSigningKey
 from consentbox.provisioning.bundle import Bundle
+from consentbox.testing.bundles import signed_bundle
 
 #: When the test bundles were made (POSIX seconds): 2026-11-01T00:00:00Z.
 CREATED = calendar.timegm((2026, 11, 1, 0, 0, 0))
 #: The bundle layout of docs/formats.md, written out here so the tests hold the code to the document.
-MAGIC = b"consentbox-bundle/v1\n"
-SIGNING_CONTEXT = b"consentbox-bundle/v1 payload\n"
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +56,6 @@ def sign(org: OrgSigningKey) -> Callable[..., bytes]:
     """`sign(payload, key=org)`: a bundle file of any payload bytes, validly signed (for hostile contents)."""
 
     def signed(payload: bytes, key: OrgSigningKey = org) -> bytes:
-        return MAGIC + b"signature: " + base64.b64encode(key.sign(SIGNING_CONTEXT + payload)) + b"\n\n" + payload
+        return signed_bundle(payload, key)
 
     return signed

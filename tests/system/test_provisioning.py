@@ -59,6 +59,7 @@ from consentbox.service.provision import provision_from
 from consentbox.service.settings import load_settings
 from consentbox.session_lock import SessionLock
 from consentbox.testing.cards import loop_devices
+from consentbox.testing.bundles import signed_bundle
 from consentbox.testing.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm, write_wav
 
@@ -67,7 +68,6 @@ CONSENTBOX, ADMIN = str(BIN / "consentbox"), str(BIN / "consentbox-admin")
 DAY = 86_400
 ORG = OrgSigningKey.generate(secret=bytes(range(64, 96)))
 OTHER_ORG = OrgSigningKey.generate(secret=bytes(range(160, 192)))
-SIGNING_CONTEXT = b"consentbox-bundle/v1 payload\n"  # docs/formats.md
 INSTALLED_VERSION = 5  # the version every hostile stick meets on the box
 SECRET = "AGE-SECRET-KEY-1XDW3JMN8TX7PZSADTTXQ0MQGJ8J4KZWUKPK7YHY7GME95PZ5MPKQCF8MU8"
 #: Any of a secret key's data in a message (a message may name the form, "AGE-SECRET-KEY-1…").
@@ -82,8 +82,7 @@ READ_REFUSALS = {BundleRefusal.NOT_SIGNED, BundleRefusal.BAD_SIGNATURE, BundleRe
 
 def signed(payload: bytes, key: OrgSigningKey = ORG) -> bytes:
     """A bundle file of any payload, validly signed: the layout of docs/formats.md."""
-    return (b"consentbox-bundle/v1\nsignature: " + base64.b64encode(key.sign(SIGNING_CONTEXT + payload)) + b"\n\n"
-            + payload)
+    return signed_bundle(payload, key)
 
 
 def run(*args: str | Path, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -29,6 +29,8 @@ import pytest
 
 import consentbox.service
 
+from ..conftest import required_tool
+
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ("consentbox.service", "consentbox-wipe.service", "consentbox-wipe.timer", "consentbox-provision@.service")
 CONFIG = "--config /etc/consentbox/config.toml"
@@ -48,14 +50,6 @@ ACCEPTED_FINDINGS = {
     "ProcSubset=": "ALSA reads /proc/asound, gpiozero the board revision",
     "RestrictAddressFamilies=~AF_UNIX": "sd_notify and the journal",
 }
-
-
-def systemd_tool(name: str) -> str:
-    """The path of one of systemd's commands; the test fails, loudly, when it is missing."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"the `{name}` command is not installed (Debian package systemd): run .ci/run")
-    return path
 
 
 def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
@@ -90,7 +84,7 @@ def only(unit: dict[str, dict[str, list[str]]], section: str, key: str) -> str:
 
 def microseconds(timespan: str) -> int:
     """A unit's time span as systemd reads it."""
-    done = run(systemd_tool("systemd-analyze"), "timespan", timespan)
+    done = run(required_tool("systemd-analyze"), "timespan", timespan)
     assert done.returncode == 0, done.stderr
     return int(re.search(r"μs: (\d+)", done.stdout).group(1))
 
@@ -117,7 +111,7 @@ def test_every_unit_verifies_without_a_word(root: Path) -> None:
     paths = [root / "etc/systemd/system" / name for name in UNITS]
     for path in paths:
         assert path.read_bytes() == (SYSTEMD / path.name).read_bytes()
-    done = run(systemd_tool("systemd-analyze"), "verify", f"--root={root}", *paths)
+    done = run(required_tool("systemd-analyze"), "verify", f"--root={root}", *paths)
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
@@ -126,14 +120,14 @@ def test_verify_would_notice_a_missing_program(root: Path, tmp_path: Path) -> No
     bare = tmp_path / "root"
     shutil.copytree(root, bare, symlinks=True)
     (bare / "usr/bin/consentbox").unlink()
-    done = run(systemd_tool("systemd-analyze"), "verify", f"--root={bare}",
+    done = run(required_tool("systemd-analyze"), "verify", f"--root={bare}",
                bare / "etc/systemd/system/consentbox.service")
     assert "/usr/bin/consentbox is not executable" in done.stderr
 
 
 def security(root: Path, unit: str, *options: str) -> str:
     """What `systemd-analyze security --offline=yes` says of `unit` in the scratch root."""
-    done = run(systemd_tool("systemd-analyze"), "security", "--offline=yes", f"--root={root}", *options, unit)
+    done = run(required_tool("systemd-analyze"), "security", "--offline=yes", f"--root={root}", *options, unit)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -215,7 +209,7 @@ def test_the_box_has_no_capabilities_and_a_syscall_filter() -> None:
 
 def card_mount_unit() -> str:
     """The name of the mount unit systemd makes for the card's fstab line."""
-    done = run(systemd_tool("systemd-escape"), "--path", "--suffix=mount", CARD_PATH)
+    done = run(required_tool("systemd-escape"), "--path", "--suffix=mount", CARD_PATH)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -269,7 +263,7 @@ def test_sysusers_makes_the_user_and_a_missing_gpio_group(tmp_path: Path) -> Non
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "etc/group").write_text("root:x:0:\naudio:x:29:\n")  # Debian: audio, but no gpio
-    done = run(systemd_tool("systemd-sysusers"), f"--root={tmp_path}", SYSTEMD / "consentbox.sysusers")
+    done = run(required_tool("systemd-sysusers"), f"--root={tmp_path}", SYSTEMD / "consentbox.sysusers")
     assert done.returncode == 0, done.stderr
     users = {line.split(":")[0]: line.split(":") for line in (tmp_path / "etc/passwd").read_text().splitlines()}
     groups = {line.split(":")[0]: line.split(":") for line in (tmp_path / "etc/group").read_text().splitlines()}
@@ -286,13 +280,13 @@ def test_tmpfiles_makes_the_state_directory_and_leaves_a_mounted_card_alone(tmp_
     (tmp_path / "etc/group").write_text("consentbox:x:990:\n")
     card = tmp_path / CARD_PATH.lstrip("/")
     card.mkdir(parents=True, mode=0o700)  # a card's own top directory, as if mounted there
-    done = run(systemd_tool("systemd-tmpfiles"), f"--root={tmp_path}", "--create", SYSTEMD / "consentbox.tmpfiles")
+    done = run(required_tool("systemd-tmpfiles"), f"--root={tmp_path}", "--create", SYSTEMD / "consentbox.tmpfiles")
     assert done.returncode == 0, done.stderr
     state = (tmp_path / STATE_DIR.lstrip("/")).stat()
     assert (oct(state.st_mode & 0o7777), state.st_uid, state.st_gid) == ("0o700", 990, 990)
     assert oct(card.stat().st_mode & 0o7777) == "0o700"
     card.rmdir()
-    assert run(systemd_tool("systemd-tmpfiles"), f"--root={tmp_path}", "--create",
+    assert run(required_tool("systemd-tmpfiles"), f"--root={tmp_path}", "--create",
                SYSTEMD / "consentbox.tmpfiles").returncode == 0
     assert card.is_dir()
 

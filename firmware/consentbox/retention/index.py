@@ -11,18 +11,16 @@ provisioning all change it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.recording.atomic import replace_file
 from consentbox.recording.manifest import canonical_json
+from consentbox.session_lock import exclusive
 
 INDEX_NAME = "retention.json"
 _LOCK_NAME = "retention.lock"
@@ -87,22 +85,12 @@ class RetentionIndex:
         self._update(lambda sessions: sessions.pop(session, None))
 
     def _update(self, change: Callable[[dict[str, Expiry]], object]) -> None:
-        with self._locked():
+        with exclusive(self._dir / _LOCK_NAME):
             sessions = self.entries()
             before = dict(sessions)
             change(sessions)
             if sessions != before:
                 replace_file(self._dir, INDEX_NAME, _serialise(sessions), 0o600)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        # Read-only is enough for an flock, and lets the box and root-run jobs share a file either made.
-        fd = os.open(self._dir / _LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
 
 def _serialise(sessions: dict[str, Expiry]) -> bytes:

@@ -28,7 +28,7 @@ from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.audio import AudioSource
-from consentbox.hw.card import Card
+from consentbox.hw.card import UNUSABLE, Card
 from consentbox.hw.errors import HardwareError
 from consentbox.hw.panel import Panel
 from consentbox.ledger import Kind, Ledger, LedgerError, LedgerWriteError
@@ -123,6 +123,7 @@ class Box:
         self._setup: _Setup | None = None
         self._problems: set[Problem] | None = None
         self._next_card_check = 0.0
+        self._card_usable = True  # as the ledger's card mirror last saw it
         # A fault that stopped a recording stands on the STATUS LED: a card fault for as long as the
         # card looks as it did then (until it is changed or fixed), an audio fault for notice_timeout,
         # after which the next session tries the device again.
@@ -173,6 +174,10 @@ class Box:
         if self._provisioning is not None:
             self._take_provisioning(self._provisioning)
         card = self.card.problems()
+        usable = not card & UNUSABLE
+        if usable and not self._card_usable:
+            self.ledger.sync_mirror()  # a card back in the slot gets the entries it missed, at once
+        self._card_usable = usable
         problems = set(card)
         if self._card_fault is not None:
             fault, seen = self._card_fault

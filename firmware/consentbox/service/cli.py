@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the box (real pins, ALSA device and card)",
                               description="Run the box until stopped; the timeline goes to stderr as JSON lines.")
-    run.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(run)
     run.set_defaults(main=_run)
 
     sim = commands.add_parser(
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--audio", required=True, type=Path, help="16-bit PCM WAV: the microphone")
     sim.add_argument("--card", required=True, type=Path, help="directory standing in for the card")
     sim.add_argument("--recipient", required=True, action="append", help="age1… key to encrypt to (repeatable)")
-    sim.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(sim)
     sim.add_argument("--state", type=Path, help="the box's state directory (its journal of open sessions); "
                      "default: a new private temporary directory, removed at exit")
     seats = sim.add_mutually_exclusive_group()
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "install it if its version is newer. Refused while a session is open. Every attempt is recorded "
         "in the ledger and shown on the panel by the running box. Exit 0 when installed, 2 when refused.",
     )
-    prov.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(prov)
     prov.add_argument("source", type=Path, metavar="SOURCE", help="block device (/dev/sda1) or directory")
     prov.set_defaults(main=_provision)
 
@@ -72,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "record each destruction in the ledger. Resumes a wipe that was interrupted. Never during a session: "
         "without --now it leaves an open session's card for the next run.",
     )
-    wipe.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(wipe)
     wipe.add_argument("--now", action="store_true", help="wait for an open session to end, then wipe")
     wipe.set_defaults(main=_wipe)
 
     off = commands.add_parser("panel-off", help="turn the LEDs and buzzer off (after the box stops)",
                               description="Turn the REC LED, STATUS LED and buzzer off; systemd runs it "
                               "after the box's service stops, so a crash never leaves REC lit.")
-    off.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(off)
     off.set_defaults(main=_panel_off)
 
     # The simulated front panel as a local web page (`make run`).
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "are directories under HOME, kept between runs; recordings are encrypted to a demo supervisor "
         "key, HOME/supervisor.key. Stops on Ctrl+C or SIGTERM, finalising what is open.",
     )
-    web.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
+    _add_config(web)
     web.add_argument("--home", type=Path, default=Path(".demo/panel"),
                      help="where the card, the state and the demo key live (default: .demo/panel)")
     web.add_argument("--port", type=int, help="the page's port on 127.0.0.1 (default: [web] port; 0: any free one)")
@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     web_seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
     web.set_defaults(main=_panel_web)
     return parser
+
+
+def _add_config(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", type=Path, help="TOML file over the shipped defaults")
 
 
 # The subcommands import their wiring when run, so that --help and --version need no hardware library.

@@ -22,9 +22,9 @@ from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
-from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result, read_installed
 from consentbox.hw.audio import AudioSource
 from consentbox.hw.card import Card
+from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result, read_installed
 from consentbox.service.config import Config
 
 #: The parts of a box that depend on its policy, made anew when the policy changes (at a given time).
