@@ -35,10 +35,10 @@ run: $(VENV)/.installed
 # A scripted session in virtual time (testing/scenarios/demo.txt), then the supervisor's export.
 .PHONY: demo
 demo: $(VENV)/.installed
-	$(PY) -m consentbox.testing.demo
+	$(PY) -m consentbox.sim.demo
 
 bench: $(VENV)/.installed
-	$(PY) -m consentbox.testing.bench
+	$(PY) -m bench
 
 # The Debian package, $(DEB_DIR)/consentbox_<version>_all.deb (packaging/README.md).
 DEB_DIR ?= build/deb

@@ -18,7 +18,7 @@ from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.ledger import LEDGER_NAME, Kind
 from consentbox.recording.manifest import Consent, Interval, Manifest, manifest_name
 from consentbox.recording.wav import AudioFormat
-from consentbox.testing.ledgers import (
+from tests.support.ledgers import (
     ABANDONED, EPOCH, POLICY_SHA256, RECORDED, WITHDRAWN, SteppingClocks, open_ledger, sample_ledger,
 )
 

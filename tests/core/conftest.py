@@ -10,8 +10,8 @@ import pytest
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.core.session import SessionMachine
-from consentbox.testing.runner import run_scenario
-from consentbox.testing.script import parse_script
+from consentbox.sim.runner import run_scenario
+from consentbox.sim.script import parse_script
 
 Timeline = list[dict[str, Any]]
 

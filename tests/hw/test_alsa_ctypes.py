@@ -18,7 +18,7 @@ from consentbox.hw import alsa_ctypes
 from consentbox.hw.alsa_ctypes import AlsaError, CapturePcm
 from consentbox.hw.audio import AlsaSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
-from consentbox.testing.alsa_sim import FileMicrophone
+from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.testing.signal import position_pcm, spans, write_wav
 
 MONO = Policy()

@@ -20,9 +20,9 @@ import pytest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw.audio import AlsaSource, AudioSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
-from consentbox.testing.alsa_sim import FileMicrophone, WavFormatError
+from consentbox.sim.file_microphone import FileMicrophone, WavFormatError
 from consentbox.testing.fakes import GeneratedSource
-from consentbox.testing.plaintext import files_holding, temp_directories
+from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
 
 MONO = Policy()

@@ -9,7 +9,7 @@ import pytest
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.hw.card import Card, CardDirectory
-from consentbox.testing.cards import read_only_card, small_card
+from tests.support.cards import read_only_card, small_card
 
 ROOMY = Policy(min_free_mb=1)
 

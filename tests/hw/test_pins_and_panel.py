@@ -10,7 +10,7 @@ from consentbox.core.commands import Flash, RecLed, ShowStatus
 from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.hw.panel import GpioPanel, StatusLeds
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.config import load_config
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.testing.ledgers import EPOCH, sample_ledger
+from tests.support.ledgers import EPOCH, sample_ledger
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from consentbox.core.reasons import EndReason, Problem
 from consentbox.ledger import LEDGER_NAME, Kind, Tail, verify
-from consentbox.testing.ledgers import SteppingClocks, open_ledger
+from tests.support.ledgers import SteppingClocks, open_ledger
 
 TRIALS = 60
 

@@ -10,7 +10,7 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import LEDGER_NAME, Kind, Tail, verify
-from consentbox.testing.ledgers import TORN_LINE, SteppingClocks, open_ledger, sample_ledger
+from tests.support.ledgers import TORN_LINE, SteppingClocks, open_ledger, sample_ledger
 
 
 @dataclass

@@ -18,7 +18,7 @@ from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import Entry, Kind, Ledger, LedgerError, LedgerWriteError, Tail, genesis, verify
-from consentbox.testing.ledgers import RECORDED, TORN_LINE, SteppingClocks, open_ledger, sample_ledger
+from tests.support.ledgers import RECORDED, TORN_LINE, SteppingClocks, open_ledger, sample_ledger
 
 SESSION = "00112233aabbccdd"
 OTHER = "99887766ffeeddcc"

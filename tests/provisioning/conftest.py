@@ -13,7 +13,7 @@ from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import OrgSigningKey
 from consentbox.provisioning.bundle import Bundle
-from consentbox.testing.bundles import signed_bundle
+from tests.support.bundles import signed_bundle
 
 #: When the test bundles were made (POSIX seconds): 2026-11-01T00:00:00Z.
 CREATED = calendar.timegm((2026, 11, 1, 0, 0, 0))

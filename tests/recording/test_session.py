@@ -21,7 +21,7 @@ from consentbox.recording.manifest import Manifest
 from consentbox.recording.manifest import new_session_id
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
-from consentbox.testing.cards import small_card
+from tests.support.cards import small_card
 
 CHUNK = 64 * 1024
 SMALL = Policy(segment_bytes=1 << 20)

@@ -15,7 +15,7 @@ import pytest
 
 from consentbox.retention import shred as shred_module
 from consentbox.retention.shred import Paused, discard_free_space, shred
-from consentbox.testing.cards import small_card
+from tests.support.cards import small_card
 
 CHUNK = 4096
 SIZE = 2 * CHUNK + 1808

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from consentbox.crypto import X25519Identity
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import Kind
 from consentbox.service.clock import VirtualClock
 from consentbox.service.config import load_config
-from consentbox.service.simulate import simulated_config
+from consentbox.sim.simulate import simulated_config
 from consentbox.service.wiring import assemble_box
 
 

@@ -70,9 +70,9 @@ def test_a_whole_session_logs_nothing_of_its_audio_or_any_key(tmp_path):
     from consentbox.core.policy import Policy
     from consentbox.crypto import X25519Identity
     from consentbox.service.config import load_config
-    from consentbox.service.simulate import simulate, simulated_config
-    from consentbox.testing.demo import DEMO_SCRIPT
-    from consentbox.testing.script import parse_script
+    from consentbox.sim.simulate import simulate, simulated_config
+    from consentbox.sim.demo import DEMO_SCRIPT
+    from consentbox.sim.script import parse_script
     from consentbox.testing.signal import position_pcm, write_wav
 
     identity = X25519Identity.generate()

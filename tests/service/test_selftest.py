@@ -9,14 +9,14 @@ from consentbox.core.commands import RecLed
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Identity
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.clock import VirtualClock
 from consentbox.service.box import Box
 from consentbox.service.config import load_config
 from consentbox.service.selftest import self_test, session_bytes
-from consentbox.service.simulate import simulated_config
+from consentbox.sim.simulate import simulated_config
 from consentbox.service.wiring import assemble_box
-from consentbox.testing.cards import read_only_card, small_card
+from tests.support.cards import read_only_card, small_card
 from consentbox.testing.fakes import FailingSource, GeneratedSource
 
 POLICY = Policy()

@@ -9,13 +9,13 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import OrgSigningKey
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import verify
 from consentbox.provisioning.bundle import Bundle, seal
 from consentbox.provisioning.installed import install
 from consentbox.service.clock import VirtualClock
 from consentbox.service.config import load_config
-from consentbox.service.simulate import simulated_config
+from consentbox.sim.simulate import simulated_config
 from consentbox.service.wiring import assemble_box
 
 

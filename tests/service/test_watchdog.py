@@ -13,15 +13,15 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.clock import RealClock
 from consentbox.service.config import load_config
 from consentbox.service.daemon import serve
 from consentbox.service.notify import Notifier
-from consentbox.service.simulate import simulated_config
+from consentbox.sim.simulate import simulated_config
 from consentbox.service.wiring import assemble_box
-from consentbox.testing.alsa_sim import FileMicrophone
-from consentbox.testing.notify_socket import NotifySocket
+from consentbox.sim.file_microphone import FileMicrophone
+from tests.support.notify_socket import NotifySocket
 from consentbox.testing.signal import position_pcm, write_wav
 
 

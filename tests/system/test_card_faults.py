@@ -40,19 +40,19 @@ from consentbox.crypto.stream import CHUNK_SIZE
 from consentbox.hw.audio import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.panel import GpioPanel
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import LEDGER_NAME, Ledger
 from consentbox.recording.journal import Journal
 from consentbox.service.box import CARD_CHECK_SECONDS, Box
 from consentbox.service.clock import VirtualClock
 from consentbox.service.config import load_config
-from consentbox.testing.alsa_sim import FileMicrophone
-from consentbox.testing.cards import (
+from consentbox.sim.file_microphone import FileMicrophone
+from tests.support.cards import (
     card_image, ext4_card, fail_read_only, lazy_unmount, loop_devices, mount_image, remount_read_only,
     remount_writable, stop_answering, unmount,
 )
 from consentbox.testing.fakes import FailingSource
-from consentbox.testing.plaintext import files_holding, temp_directories
+from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import write_wav
 
 BIN = Path(sys.executable).parent

@@ -60,8 +60,8 @@ from consentbox.recording import session as session_module
 from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.recording.session import SessionFiles
-from consentbox.testing.plaintext import files_holding, temp_directories
-from consentbox.testing.power_cuts import cut_power_at
+from tests.support.plaintext import files_holding, temp_directories
+from tests.support.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")

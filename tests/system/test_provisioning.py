@@ -58,9 +58,9 @@ from consentbox.service.config import Config, load_config
 from consentbox.service.provision import provision_from
 from consentbox.service.settings import load_settings
 from consentbox.session_lock import SessionLock
-from consentbox.testing.cards import loop_devices
-from consentbox.testing.bundles import signed_bundle
-from consentbox.testing.power_cuts import cut_power_at
+from tests.support.cards import loop_devices
+from tests.support.bundles import signed_bundle
+from tests.support.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm, write_wav
 
 BIN = Path(sys.executable).parent

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
-from consentbox.testing.notify_socket import NotifySocket
+from tests.support.notify_socket import NotifySocket
 from consentbox.testing.signal import position_pcm, spans, write_wav
 
 BIN = Path(sys.executable).parent

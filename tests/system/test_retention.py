@@ -61,12 +61,12 @@ from consentbox.retention.index import INDEX_NAME, Expiry, RetentionIndex
 from consentbox.service import wipe as wipe_module
 from consentbox.service import wiring
 from consentbox.service.config import load_config
-from consentbox.service.simulate import simulate, simulated_config
+from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.service.wipe import wipe_card
 from consentbox.session_lock import SessionLock
-from consentbox.testing.plaintext import files_holding
-from consentbox.testing.script import parse_script
-from consentbox.testing.power_cuts import cut_power_at
+from tests.support.plaintext import files_holding
+from consentbox.sim.script import parse_script
+from tests.support.power_cuts import cut_power_at
 from consentbox.testing.signal import write_wav
 
 from ..conftest import required_tool

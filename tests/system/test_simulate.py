@@ -21,7 +21,7 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.ledger import LEDGER_NAME
-from consentbox.testing.plaintext import files_holding, temp_directories
+from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
 
 BIN = Path(sys.executable).parent

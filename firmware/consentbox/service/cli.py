@@ -119,8 +119,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from consentbox.service.simulate import simulate, simulated_config
-    from consentbox.testing.script import parse_script
+    from consentbox.sim.simulate import simulate, simulated_config
+    from consentbox.sim.script import parse_script
 
     with contextlib.ExitStack() as cleanup:
         state = args.state or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="consentbox-state-")))
@@ -155,7 +155,7 @@ def _panel_web(args: argparse.Namespace) -> None:
     import dataclasses
 
     from consentbox.core.errors import PolicyError
-    from consentbox.web.simulator import run_panel
+    from consentbox.sim.web.simulator import run_panel
 
     config = load_config(args.config)
     if args.port is not None:

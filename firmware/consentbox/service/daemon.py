@@ -10,7 +10,7 @@ from collections.abc import Callable
 from gpiozero.pins import Factory
 
 from consentbox.hw.panel import GpioPanel
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.box import Box
 from consentbox.service.clock import RealClock
 from consentbox.service.config import Config

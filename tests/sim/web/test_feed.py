@@ -13,11 +13,11 @@ from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.table import State
 from consentbox.hw.panel import GpioPanel, StatusLeds
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.config import load_config
-from consentbox.web import feed
-from consentbox.web.buttons import PanelButtons
-from consentbox.web.feed import Timeline, card_files, read_lights, status_colours, status_words
+from consentbox.sim.web import feed
+from consentbox.sim.web.buttons import PanelButtons
+from consentbox.sim.web.feed import Timeline, card_files, read_lights, status_colours, status_words
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.testing.plaintext import RUN_BYTES, files_holding
+from tests.support.plaintext import RUN_BYTES, files_holding
 
 INPUT = os.urandom(64 * 1024)
 

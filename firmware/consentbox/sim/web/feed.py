@@ -24,8 +24,8 @@ from consentbox.core.table import State
 from consentbox.hw.panel import GpioPanel
 from consentbox.service.box import Box
 from consentbox.service.timeline import describe
-from consentbox.web.buttons import button_id
-from consentbox.web.level import LevelMeter
+from consentbox.sim.web.buttons import button_id
+from consentbox.sim.web.level import LevelMeter
 
 #: How often the pins are read: faster than the shortest blink or beep (50 ms).
 SAMPLE_SECONDS = 0.02

@@ -1,6 +1,6 @@
 """What recording costs the box next to `arecord | age`, and how soon capture follows the RECORD hold.
 
-    python -m consentbox.testing.bench_record [MINUTES]
+    python -m bench.record [MINUTES]
 
 Cost: `consentbox simulate` records MINUTES of a test tone in virtual time, alternating with
 `arecord | age` capturing the same samples through the same kind of device (ALSA's `file` plugin
@@ -40,7 +40,7 @@ from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, decrypt
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.service.config import load_config
-from consentbox.testing.demo import write_test_tone
+from consentbox.sim.demo import write_test_tone
 
 _RUNS = 3
 _REALTIME_RUNS = 5
@@ -145,7 +145,7 @@ def _samples_digest(recordings: list[Path], identity: X25519Identity, size: int,
 
 
 def _alsa_config(samples: Path) -> str:
-    # The device FileMicrophone makes (consentbox.testing.alsa_sim), reading a file that any process
+    # The device FileMicrophone makes (consentbox.sim.file_microphone), reading a file that any process
     # can open instead of this process's memory file.
     return f"""pcm.{_DEVICE} {{
     type file

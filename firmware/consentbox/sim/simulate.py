@@ -20,14 +20,14 @@ from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.panel import GpioPanel
-from consentbox.hw.pins import SimulatedFactory, drive_button
+from consentbox.sim.pins import SimulatedFactory, drive_button
 from consentbox.provisioning.provision import Provisioner
 from consentbox.service.box import Report
 from consentbox.service.clock import RealClock, VirtualClock
 from consentbox.service.config import Config
 from consentbox.service.wiring import assemble_box
-from consentbox.testing.alsa_sim import FileMicrophone
-from consentbox.testing.script import EndStep, FaultStep, ScriptFault, Step, UsbStep
+from consentbox.sim.file_microphone import FileMicrophone
+from consentbox.sim.script import EndStep, FaultStep, ScriptFault, Step, UsbStep
 
 # Pins of a Raspberry Pi header left free by the default panel, for --seats N.
 SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",

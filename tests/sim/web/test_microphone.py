@@ -9,8 +9,8 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.hw.audio import AlsaSource
-from consentbox.web.level import peak_dbfs
-from consentbox.web.microphone import capture_devices, choose_microphone
+from consentbox.sim.web.level import peak_dbfs
+from consentbox.sim.web.microphone import capture_devices, choose_microphone
 
 POLICY = Policy()
 LAPTOP = """\

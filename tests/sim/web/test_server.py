@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from consentbox.web.simulator import PanelSimulator
+from consentbox.sim.web.simulator import PanelSimulator
 
 from .conftest import start_simulator
 
@@ -165,7 +165,7 @@ def test_a_shared_consent_panel_has_one_consent_button(tmp_path, identity):
 def test_a_taken_port_is_a_one_line_error(untouched, tmp_path, identity):
     import dataclasses
 
-    from consentbox.web.server import PanelUnavailable
+    from consentbox.sim.web.server import PanelUnavailable
 
     config = dataclasses.replace(untouched.config, web_port=untouched.server.port, state_dir=tmp_path / "other")
     with pytest.raises(PanelUnavailable, match=rf"cannot serve the panel on 127.0.0.1:{untouched.server.port}: "

@@ -1,6 +1,6 @@
 """How fast our age is next to the `age` binary, and how little memory it needs, in one run.
 
-    python -m consentbox.testing.bench_age [SIZE_MIB]
+    python -m bench.age [SIZE_MIB]
 
 Both sides stream the same random file through files in one temporary directory, in alternating
 runs that each start with no dirty pages left over. Ours runs in a child process that times its

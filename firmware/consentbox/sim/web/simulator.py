@@ -19,21 +19,21 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from consentbox.hw.pins import SimulatedFactory
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.service.box import Box, Report
 from consentbox.service.clock import RealClock
 from consentbox.service.config import Config
 from consentbox.service.daemon import serve
 from consentbox.service.notify import Notifier
-from consentbox.service.simulate import simulated_config
+from consentbox.sim.simulate import simulated_config
 from consentbox.service.timeline import describe
 from consentbox.service.wiring import assemble_box
-from consentbox.testing.demo import QUIET_EVENTS, demo_identity
-from consentbox.web.buttons import PanelButtons
-from consentbox.web.feed import PanelFeed, Timeline
-from consentbox.web.level import LevelMeter
-from consentbox.web.microphone import TONE_SECONDS, Microphone, choose_microphone
-from consentbox.web.server import PanelServer
+from consentbox.sim.demo import QUIET_EVENTS, demo_identity
+from consentbox.sim.web.buttons import PanelButtons
+from consentbox.sim.web.feed import PanelFeed, Timeline
+from consentbox.sim.web.level import LevelMeter
+from consentbox.sim.web.microphone import TONE_SECONDS, Microphone, choose_microphone
+from consentbox.sim.web.server import PanelServer
 
 
 class PanelSimulator:

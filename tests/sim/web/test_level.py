@@ -8,7 +8,7 @@ import math
 import pytest
 
 from consentbox.core.policy import SampleFormat
-from consentbox.web.level import FLOOR_DBFS, LevelMeter, peak_dbfs
+from consentbox.sim.web.level import FLOOR_DBFS, LevelMeter, peak_dbfs
 
 
 def pcm(samples: list[int], typecode: str = "h") -> bytes:

@@ -22,11 +22,11 @@ from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
 from consentbox.admin.export import export_card
 from consentbox.service.config import load_config
-from consentbox.service.simulate import simulate, simulated_config
+from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.service.timeline import describe
-from consentbox.testing.script import parse_script
+from consentbox.sim.script import parse_script
 
-DEMO_SCRIPT = files("consentbox.testing") / "scenarios" / "demo.txt"
+DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"
 QUIET_EVENTS = ("tone", "flash", "status")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
-from consentbox.testing.script import EndStep, FaultStep, ScriptError, ScriptFault, parse_script
+from consentbox.sim.script import EndStep, FaultStep, ScriptError, ScriptFault, parse_script
 
 
 def test_every_step_kind_parses():

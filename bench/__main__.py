@@ -1,12 +1,12 @@
 """`make bench`: the age benchmark, then the recording benchmark, in one run.
 
-    python -m consentbox.testing.bench
+    python -m bench
 """
 
 import sys
 
-from consentbox.testing.bench_age import run_age_benchmark
-from consentbox.testing.bench_record import Commands, run_record_benchmark
+from bench.age import run_age_benchmark
+from bench.record import Commands, run_record_benchmark
 
 if __name__ == "__main__":
     try:

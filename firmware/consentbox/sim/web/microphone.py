@@ -26,8 +26,8 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.hw.audio import AlsaSource
 from consentbox.hw.errors import AudioUnavailable
-from consentbox.testing.alsa_sim import FileMicrophone
-from consentbox.testing.demo import write_test_tone
+from consentbox.sim.file_microphone import FileMicrophone
+from consentbox.sim.demo import write_test_tone
 
 AUTO = "auto"
 TONE = "tone"

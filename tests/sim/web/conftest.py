@@ -16,8 +16,8 @@ import pytest
 
 from consentbox.crypto import X25519Identity
 from consentbox.service.config import load_config
-from consentbox.service.simulate import simulated_config
-from consentbox.web.simulator import PanelSimulator
+from consentbox.sim.simulate import simulated_config
+from consentbox.sim.web.simulator import PanelSimulator
 
 #: Seconds of test signal: more than any recording in these tests, and quick to make.
 TONE_SECONDS = 20

@@ -22,8 +22,8 @@ from importlib.resources import files
 from typing import Any
 
 from consentbox.core.errors import ConsentBoxError
-from consentbox.web.buttons import PanelButtons, UnknownButton
-from consentbox.web.feed import PanelFeed
+from consentbox.sim.web.buttons import PanelButtons, UnknownButton
+from consentbox.sim.web.feed import PanelFeed
 
 LOOPBACK = "127.0.0.1"
 #: A page's event stream gets a comment this often when nothing changes, so a dead one is noticed.
@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path in _STATIC:
             name, kind = _STATIC[self.path]
-            self._send(HTTPStatus.OK, kind, (files("consentbox.web") / "static" / name).read_bytes())
+            self._send(HTTPStatus.OK, kind, (files("consentbox.sim.web") / "static" / name).read_bytes())
         elif self.path == "/layout":
             self._send(HTTPStatus.OK, "application/json", json.dumps(self.server.layout).encode())
         elif self.path == "/events":
