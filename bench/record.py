@@ -39,7 +39,7 @@ from typing import IO, Any
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, decrypt
 from consentbox.recording.wav import HEADER_SIZE
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 from consentbox.sim.demo import write_test_tone
 
 _RUNS = 3

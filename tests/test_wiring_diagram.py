@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "deploy" / "wiring.py"
 SVG = REPO / "deploy" / "wiring.svg"
 README = REPO / "deploy" / "README.md"
-DEFAULTS = REPO / "firmware" / "consentbox" / "service" / "defaults.toml"
+DEFAULTS = REPO / "firmware" / "consentbox" / "box" / "defaults.toml"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 

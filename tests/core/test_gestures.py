@@ -6,7 +6,7 @@ import pytest
 
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import Problem
-from consentbox.service.timeline import first, values
+from consentbox.box.timeline import first, values
 
 SETUP = "0 tap record\n"
 TWO_CONSENTS = SETUP + "2 tap consent 1\n3 tap consent 2\n"

@@ -11,7 +11,7 @@ from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.hw.panel import GpioPanel, StatusLeds
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 
 
 class Sim:

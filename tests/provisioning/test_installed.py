@@ -18,8 +18,8 @@ from consentbox.provisioning.bundle import seal
 from consentbox.provisioning.installed import (
     INSTALLED_NAME, RESULT_NAME, InstalledBundleError, Result, install, read_installed, write_result,
 )
-from consentbox.service.config import load_config
-from consentbox.service.settings import ProvisioningFeed, load_settings
+from consentbox.box.config import load_config
+from consentbox.box.settings import ProvisioningFeed, load_settings
 
 
 @pytest.fixture

@@ -43,9 +43,9 @@ from consentbox.hw.panel import GpioPanel
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import LEDGER_NAME, Ledger
 from consentbox.recording.journal import Journal
-from consentbox.service.box import CARD_CHECK_SECONDS, Box
-from consentbox.service.clock import VirtualClock
-from consentbox.service.config import load_config
+from consentbox.box.box import CARD_CHECK_SECONDS, Box
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
 from consentbox.sim.file_microphone import FileMicrophone
 from tests.support.cards import (
     card_image, ext4_card, fail_read_only, lazy_unmount, loop_devices, mount_image, remount_read_only,

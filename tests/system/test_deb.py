@@ -110,8 +110,8 @@ def test_it_holds_the_python_package_its_commands_units_and_config(unpacked: Pat
     source = REPO / "firmware/consentbox"
     modules = {path.relative_to(source) for path in source.rglob("*.py")}
     assert {path.relative_to(package) for path in package.rglob("*.py")} == modules
-    assert (package / "service/defaults.toml").read_bytes() == (source / "service/defaults.toml").read_bytes()
-    assert (package / "testing/scenarios/demo.txt").is_file()
+    assert (package / "box/defaults.toml").read_bytes() == (source / "box/defaults.toml").read_bytes()
+    assert (package / "sim/scenarios/demo.txt").is_file()
     assert not list(package.rglob("__pycache__")), "byte-code is compiled on the box, not shipped"
     for command in ("consentbox", "consentbox-admin"):
         script = unpacked / "usr/bin" / command
@@ -126,7 +126,7 @@ def test_the_installed_config_sets_nothing_and_uncommented_is_the_defaults(unpac
     text = (unpacked / "etc/consentbox/config.toml").read_text()
     assert tomllib.loads(text) == {}
     uncommented = re.sub(r"^#(?=[\[a-z])", "", text, flags=re.MULTILINE)
-    defaults = (REPO / "firmware/consentbox/service/defaults.toml").read_text()
+    defaults = (REPO / "firmware/consentbox/box/defaults.toml").read_text()
     assert tomllib.loads(uncommented) == tomllib.loads(defaults)
 
 

@@ -54,9 +54,9 @@ from consentbox.ledger import LEDGER_NAME, Entry, Kind, Ledger, Tail, verify
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES, Bundle, seal
 from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result
 from consentbox.retention.index import RetentionIndex
-from consentbox.service.config import Config, load_config
-from consentbox.service.provision import provision_from
-from consentbox.service.settings import load_settings
+from consentbox.box.config import Config, load_config
+from consentbox.jobs.provision import provision_from
+from consentbox.box.settings import load_settings
 from consentbox.session_lock import SessionLock
 from tests.support.cards import loop_devices
 from tests.support.bundles import signed_bundle

@@ -60,9 +60,9 @@ from consentbox.retention import wipe as retention_wipe_module
 from consentbox.retention.index import INDEX_NAME, Expiry, RetentionIndex
 from consentbox.service import wipe as wipe_module
 from consentbox.service import wiring
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulate, simulated_config
-from consentbox.service.wipe import wipe_card
+from consentbox.jobs.wipe import wipe_card
 from consentbox.session_lock import SessionLock
 from tests.support.plaintext import files_holding
 from consentbox.sim.script import parse_script

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import pytest
 
-import consentbox.service
+import consentbox.box
 
 from ..conftest import required_tool
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ("consentbox.service", "consentbox-wipe.service", "consentbox-wipe.timer", "consentbox-provision@.service")
 CONFIG = "--config /etc/consentbox/config.toml"
-DEFAULTS = tomllib.loads((Path(consentbox.service.__file__).parent / "defaults.toml").read_text())
+DEFAULTS = tomllib.loads((Path(consentbox.box.__file__).parent / "defaults.toml").read_text())
 CARD_PATH = DEFAULTS["card"]["path"]
 STATE_DIR = DEFAULTS["box"]["state_dir"]
 CARD_LABEL = "CONSENTBOX"

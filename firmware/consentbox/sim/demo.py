@@ -21,9 +21,9 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
 from consentbox.admin.export import export_card
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulate, simulated_config
-from consentbox.service.timeline import describe
+from consentbox.box.timeline import describe
 from consentbox.sim.script import parse_script
 
 DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"

@@ -15,7 +15,7 @@ from consentbox.core.events import Event, Fault, Shutdown, Tick
 from consentbox.core.reasons import Problem
 from consentbox.core.session import SessionMachine
 from consentbox.sim.script import EndStep, FaultStep, ScriptFault, Step
-from consentbox.service.timeline import command_entry, state_entry
+from consentbox.box.timeline import command_entry, state_entry
 
 #: What each scripted fault looks like to the session machine when no hardware is simulated.
 FAULT_PROBLEMS = {

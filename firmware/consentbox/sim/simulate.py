@@ -22,10 +22,10 @@ from consentbox.crypto import X25519Recipient
 from consentbox.hw.panel import GpioPanel
 from consentbox.sim.pins import SimulatedFactory, drive_button
 from consentbox.provisioning.provision import Provisioner
-from consentbox.service.box import Report
-from consentbox.service.clock import RealClock, VirtualClock
-from consentbox.service.config import Config
-from consentbox.service.wiring import assemble_box
+from consentbox.box.box import Report
+from consentbox.box.clock import RealClock, VirtualClock
+from consentbox.box.config import Config
+from consentbox.box.wiring import assemble_box
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.sim.script import EndStep, FaultStep, ScriptFault, Step, UsbStep
 

@@ -1,6 +1,6 @@
 """A running simulated box with its page, in this process, so tests read its pins directly.
 
-The box runs its real main loop (`service.daemon.serve`) in a thread, on mock pins in real time, with
+The box runs its real main loop (`box.daemon.serve`) in a thread, on mock pins in real time, with
 the generated test signal as its microphone; the page is on a free port of 127.0.0.1.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.crypto import X25519Identity
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulated_config
 from consentbox.sim.web.simulator import PanelSimulator
 

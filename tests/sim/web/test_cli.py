@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.errors import PolicyError
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 
 BIN = Path(sys.executable).parent
 

@@ -14,7 +14,7 @@ from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.table import State
 from consentbox.hw.panel import GpioPanel, StatusLeds
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 from consentbox.sim.web import feed
 from consentbox.sim.web.buttons import PanelButtons
 from consentbox.sim.web.feed import Timeline, card_files, read_lights, status_colours, status_words

@@ -4,7 +4,7 @@
 a page on 127.0.0.1 that draws the panel (PRODUCT.md §7):
 
 - simulator: puts it together (demo supervisor key, card and state directories, microphone, box, page)
-  and runs the box's own main loop (`service.daemon.serve`).
+  and runs the box's own main loop (`box.daemon.serve`).
 - microphone: the machine's ALSA capture device if there is one that opens in the policy's format,
   else a generated test signal through the real ALSA path (the `file` plugin from a memory file).
 - buttons: a press on the page drives the same mock pin a finger would; the core times taps and holds.

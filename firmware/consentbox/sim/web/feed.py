@@ -22,8 +22,8 @@ from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import Problem
 from consentbox.core.table import State
 from consentbox.hw.panel import GpioPanel
-from consentbox.service.box import Box
-from consentbox.service.timeline import describe
+from consentbox.box.box import Box
+from consentbox.box.timeline import describe
 from consentbox.sim.web.buttons import button_id
 from consentbox.sim.web.level import LevelMeter
 

@@ -1,7 +1,7 @@
 """`consentbox panel` (`make run`): the box simulated in real time, its front panel a page on 127.0.0.1.
 
 The box is the real one, put together by `assemble_box` and run by the daemon's own main loop
-(`service.daemon.serve`): the real `GpioPanel` on gpiozero mock pins (`SimulatedFactory` on the real
+(`box.daemon.serve`): the real `GpioPanel` on gpiozero mock pins (`SimulatedFactory` on the real
 clock), real libasound capturing this machine's microphone or a generated test signal (`microphone`),
 a directory as the card and another as the box's state, both under HOME and kept between runs (so a
 session the last run left open is recovered, as on the box). The recordings are encrypted to a demo
@@ -20,14 +20,14 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.box import Box, Report
-from consentbox.service.clock import RealClock
-from consentbox.service.config import Config
-from consentbox.service.daemon import serve
-from consentbox.service.notify import Notifier
+from consentbox.box.box import Box, Report
+from consentbox.box.clock import RealClock
+from consentbox.box.config import Config
+from consentbox.box.daemon import serve
+from consentbox.box.notify import Notifier
 from consentbox.sim.simulate import simulated_config
-from consentbox.service.timeline import describe
-from consentbox.service.wiring import assemble_box
+from consentbox.box.timeline import describe
+from consentbox.box.wiring import assemble_box
 from consentbox.sim.demo import QUIET_EVENTS, demo_identity
 from consentbox.sim.web.buttons import PanelButtons
 from consentbox.sim.web.feed import PanelFeed, Timeline

@@ -10,12 +10,12 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Identity
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.clock import VirtualClock
-from consentbox.service.box import Box
-from consentbox.service.config import load_config
-from consentbox.service.selftest import self_test, session_bytes
+from consentbox.box.clock import VirtualClock
+from consentbox.box.box import Box
+from consentbox.box.config import load_config
+from consentbox.box.selftest import self_test, session_bytes
 from consentbox.sim.simulate import simulated_config
-from consentbox.service.wiring import assemble_box
+from consentbox.box.wiring import assemble_box
 from tests.support.cards import read_only_card, small_card
 from consentbox.testing.fakes import FailingSource, GeneratedSource
 

@@ -8,9 +8,9 @@ from consentbox.clock_floor import TrustedClock
 from consentbox.core.reasons import worst
 from consentbox.hw.card import UNUSABLE, CardDirectory
 from consentbox.retention.wipe import WipeReport, Wiper
-from consentbox.service.config import Config
-from consentbox.service.settings import load_settings
-from consentbox.service.wiring import open_ledger
+from consentbox.box.config import Config
+from consentbox.box.settings import load_settings
+from consentbox.box.wiring import open_ledger
 
 
 def wipe_card(config: Config, *, wait: bool) -> WipeReport:

@@ -7,10 +7,10 @@ from pathlib import Path
 from consentbox.crypto import X25519Identity
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import Kind
-from consentbox.service.clock import VirtualClock
-from consentbox.service.config import load_config
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulated_config
-from consentbox.service.wiring import assemble_box
+from consentbox.box.wiring import assemble_box
 
 
 def test_the_card_s_ledger_catches_up_as_soon_as_the_card_is_back(tmp_path: Path):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from consentbox.service.logs import choose_report, journal_fields, journal_report, stderr_report
+from consentbox.box.logs import choose_report, journal_fields, journal_report, stderr_report
 
 FAULT = {"t": 12.5, "event": "fault", "problem": "card full", "detail": "No space left on device"}
 SESSION_END = {"t": 40.0, "event": "session", "id": "0123456789abcdef", "end": "ended", "kept": True}
@@ -46,7 +46,7 @@ _JOURNALD = textwrap.dedent("""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind("/run/systemd/journal/socket")
     server.settimeout(10)
-    from consentbox.service.logs import journal_report
+    from consentbox.box.logs import journal_report
     journal_report(json.loads(sys.argv[1]))
     record = server.recv(65536).decode()
     print(json.dumps(dict(line.split("=", 1) for line in record.splitlines() if "=" in line)))
@@ -69,7 +69,7 @@ def test_a_whole_session_logs_nothing_of_its_audio_or_any_key(tmp_path):
     # none of them, in any encoding, is in any record the box would send to the journal.
     from consentbox.core.policy import Policy
     from consentbox.crypto import X25519Identity
-    from consentbox.service.config import load_config
+    from consentbox.box.config import load_config
     from consentbox.sim.simulate import simulate, simulated_config
     from consentbox.sim.demo import DEMO_SCRIPT
     from consentbox.sim.script import parse_script

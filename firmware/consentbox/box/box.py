@@ -38,10 +38,10 @@ from consentbox.recording.manifest import (
 )
 from consentbox.recording.session import SessionFiles
 from consentbox.retention.index import RetentionIndex
-from consentbox.service.clock import Clock
-from consentbox.service.selftest import self_test
-from consentbox.service.settings import ProvisioningFeed, Settings
-from consentbox.service.timeline import (
+from consentbox.box.clock import Clock
+from consentbox.box.selftest import self_test
+from consentbox.box.settings import ProvisioningFeed, Settings
+from consentbox.box.timeline import (
     command_entry, provisioning_entry, selftest_entry, settings_entry, state_entry,
 )
 from consentbox.session_lock import SessionLock

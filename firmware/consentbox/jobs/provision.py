@@ -17,9 +17,9 @@ from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.provisioning.stick import read_bundle
-from consentbox.service.config import Config
-from consentbox.service.settings import load_settings
-from consentbox.service.wiring import open_ledger
+from consentbox.box.config import Config
+from consentbox.box.settings import load_settings
+from consentbox.box.wiring import open_ledger
 from consentbox.session_lock import SessionLock
 
 

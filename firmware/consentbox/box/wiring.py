@@ -22,11 +22,11 @@ from consentbox.ledger import Kind, Ledger
 from consentbox.recording.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.retention.index import RetentionIndex
-from consentbox.service.box import Box, Report
-from consentbox.service.clock import Clock
-from consentbox.service.config import Config
-from consentbox.service.settings import ProvisioningFeed, Settings, load_settings
-from consentbox.service.timeline import journal_entry, recovered_entry, settings_entry
+from consentbox.box.box import Box, Report
+from consentbox.box.clock import Clock
+from consentbox.box.config import Config
+from consentbox.box.settings import ProvisioningFeed, Settings, load_settings
+from consentbox.box.timeline import journal_entry, recovered_entry, settings_entry
 from consentbox.session_lock import SessionLock
 
 DEVICE_KEY = "device.key"

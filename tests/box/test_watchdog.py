@@ -14,12 +14,12 @@ import pytest
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.clock import RealClock
-from consentbox.service.config import load_config
-from consentbox.service.daemon import serve
-from consentbox.service.notify import Notifier
+from consentbox.box.clock import RealClock
+from consentbox.box.config import load_config
+from consentbox.box.daemon import serve
+from consentbox.box.notify import Notifier
 from consentbox.sim.simulate import simulated_config
-from consentbox.service.wiring import assemble_box
+from consentbox.box.wiring import assemble_box
 from consentbox.sim.file_microphone import FileMicrophone
 from tests.support.notify_socket import NotifySocket
 from consentbox.testing.signal import position_pcm, write_wav

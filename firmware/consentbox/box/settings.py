@@ -25,7 +25,7 @@ from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
 from consentbox.hw.audio import AudioSource
 from consentbox.hw.card import Card
 from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result, read_installed
-from consentbox.service.config import Config
+from consentbox.box.config import Config
 
 #: The parts of a box that depend on its policy, made anew when the policy changes (at a given time).
 Parts = Callable[[Policy, float], tuple[SessionMachine, AudioSource, Card]]

@@ -13,10 +13,10 @@ from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import verify
 from consentbox.provisioning.bundle import Bundle, seal
 from consentbox.provisioning.installed import install
-from consentbox.service.clock import VirtualClock
-from consentbox.service.config import load_config
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulated_config
-from consentbox.service.wiring import assemble_box
+from consentbox.box.wiring import assemble_box
 
 
 def start_and_stop(config) -> None:

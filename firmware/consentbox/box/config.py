@@ -38,7 +38,7 @@ _SECTIONS = ("policy", "panel", "audio", "card", "keys", "box", "web")
 
 def load_config(path: Path | None = None) -> Config:
     """Read the defaults, then `path` over them (if given), and validate everything."""
-    values = tomllib.loads(files("consentbox.service").joinpath("defaults.toml").read_text(encoding="utf-8"))
+    values = tomllib.loads(files("consentbox.box").joinpath("defaults.toml").read_text(encoding="utf-8"))
     source = "defaults.toml"
     if path is not None:
         source = str(path)

@@ -8,11 +8,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import X25519Recipient
-from consentbox.service.config import load_config
+from consentbox.box.config import Config, load_config
+
+if TYPE_CHECKING:
+    from consentbox.box.daemon import PinFactoryMaker
 
 EXIT_REFUSED = 2  # `provision`: the stick was refused (nothing changed)
 
@@ -112,10 +116,21 @@ def _add_config(command: argparse.ArgumentParser) -> None:
 # The subcommands import their wiring when run, so that --help and --version need no hardware library.
 
 
-def _run(args: argparse.Namespace) -> None:
-    from consentbox.service.daemon import run
+def _pin_factory(config: Config) -> PinFactoryMaker:
+    """How `run` and `panel-off` make their pins: "mock" leaves them to a simulated front panel,
+    "default" is gpiozero's choice on a Pi."""
+    if config.panel.pin_factory == "mock":
+        from consentbox.sim.pins import SimulatedFactory
 
-    run(load_config(args.config))
+        return SimulatedFactory
+    return lambda clock: None
+
+
+def _run(args: argparse.Namespace) -> None:
+    from consentbox.box.daemon import run
+
+    config = load_config(args.config)
+    run(config, _pin_factory(config))
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -135,7 +150,7 @@ def _simulate(args: argparse.Namespace) -> None:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from consentbox.service.provision import provision_from
+    from consentbox.jobs.provision import provision_from
 
     result = provision_from(load_config(args.config), args.source)
     if result.refusal is not None:
@@ -146,9 +161,10 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _panel_off(args: argparse.Namespace) -> None:
-    from consentbox.service.daemon import panel_off
+    from consentbox.box.daemon import panel_off
 
-    panel_off(load_config(args.config))
+    config = load_config(args.config)
+    panel_off(config, _pin_factory(config))
 
 
 def _panel_web(args: argparse.Namespace) -> None:
@@ -167,7 +183,7 @@ def _panel_web(args: argparse.Namespace) -> None:
 
 
 def _wipe(args: argparse.Namespace) -> int:
-    from consentbox.service.wipe import wipe_card
+    from consentbox.jobs.wipe import wipe_card
 
     report = wipe_card(load_config(args.config), wait=args.now)
     for line in report.lines():

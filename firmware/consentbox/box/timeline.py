@@ -20,8 +20,8 @@ from consentbox.core.table import State
 from consentbox.provisioning.installed import Result
 from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
-from consentbox.service.selftest import SelfTestResult
-from consentbox.service.settings import Settings
+from consentbox.box.selftest import SelfTestResult
+from consentbox.box.settings import Settings
 
 
 def state_entry(at: float, state: State) -> dict[str, Any]:

@@ -10,36 +10,34 @@ from collections.abc import Callable
 from gpiozero.pins import Factory
 
 from consentbox.hw.panel import GpioPanel
-from consentbox.sim.pins import SimulatedFactory
-from consentbox.service.box import Box
-from consentbox.service.clock import RealClock
-from consentbox.service.config import Config
-from consentbox.service.logs import choose_report
-from consentbox.service.notify import Notifier
-from consentbox.service.wiring import assemble_box
+from consentbox.box.box import Box
+from consentbox.box.clock import RealClock
+from consentbox.box.config import Config
+from consentbox.box.logs import choose_report
+from consentbox.box.notify import Notifier
+from consentbox.box.wiring import assemble_box
 
 #: How often the card and keys are checked, and systemd's watchdog is fed, while nothing else happens.
 READINESS_SECONDS = 1.0
 
 
-def _factory(config: Config, clock: Callable[[], float]) -> Factory | None:
-    # "mock" leaves the pins to a simulated front panel; "default" is gpiozero's choice on a Pi.
-    return SimulatedFactory(clock) if config.panel.pin_factory == "mock" else None
+#: Makes the pin factory from the clock that stamps pin edges; None is gpiozero's own choice on a Pi.
+PinFactoryMaker = Callable[[Callable[[], float]], Factory | None]
 
 
-def panel_off(config: Config) -> None:
+def panel_off(config: Config, pin_factory: PinFactoryMaker) -> None:
     """Turn the REC LED, the STATUS LED and the buzzer off, and let go of the pins: systemd runs this
     after the box stops, so a box that crashed never leaves REC lit. gpiozero starts outputs off."""
-    GpioPanel(config.panel, pin_factory=_factory(config, time.monotonic), clock=time.monotonic,
+    GpioPanel(config.panel, pin_factory=pin_factory(time.monotonic), clock=time.monotonic,
               on_event=lambda event: None).close()
 
 
-def run(config: Config) -> None:
+def run(config: Config, pin_factory: PinFactoryMaker) -> None:
     """Finish what a previous run left open, run the box until SIGTERM or SIGINT, then finalise what is
     open and release the hardware."""
     clock = RealClock()
     stopping = threading.Event()
-    box = assemble_box(config, clock=clock, pin_factory=_factory(config, clock.now),
+    box = assemble_box(config, clock=clock, pin_factory=pin_factory(clock.now),
                        audio_device=config.audio_device, report=choose_report())
 
     def stop(signum: int, frame: object) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import OnWithdrawal
-from consentbox.service.config import load_config
+from consentbox.box.config import load_config
 
 
 def test_defaults_load():
