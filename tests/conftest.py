@@ -6,13 +6,13 @@ A missing tool fails the test that needs it (never a skip): CI installs them all
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from consentbox.crypto import X25519Identity, identity_file_text
-from consentbox.recording.journal import Journal, JournalError
+from consentbox.state.journal import Journal, JournalError
 
 
 def required_tool(name: str) -> str:
@@ -45,6 +45,12 @@ def identity() -> X25519Identity:
 def other_identity() -> X25519Identity:
     """A second fixed key, for files that must not open with the first."""
     return X25519Identity.generate(secret=bytes(range(100, 132)))
+
+
+@pytest.fixture(scope="session")
+def started() -> datetime:
+    """The wall-clock time the box gives a session, with its UTC offset."""
+    return datetime(2026, 3, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 
 
 @pytest.fixture

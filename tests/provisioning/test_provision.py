@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.clock_floor import ClockFloor, TrustedClock
+from consentbox.state.clock_floor import ClockFloor, TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto.signing import DeviceSigningKey
@@ -24,7 +24,7 @@ from consentbox.provisioning.bundle import seal
 from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.retention.index import RetentionIndex
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 DAY = 86_400
 BUILT = float(calendar.timegm((2026, 6, 1, 0, 0, 0)))  # the firmware's build date

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from consentbox.core.policy import Policy
-
-STARTED = datetime(2026, 3, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=1)))
-
-
-@pytest.fixture(scope="session")
-def started() -> datetime:
-    """The wall-clock time the box gives a session, with its UTC offset."""
-    return STARTED
 
 
 def counter_pcm(policy: Policy, frames: int, first: int = 0) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory

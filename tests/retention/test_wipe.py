@@ -16,13 +16,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from consentbox.clock_floor import ClockFloor
-from consentbox.recording.atomic import temporary_name
+from consentbox.state.clock_floor import ClockFloor
+from consentbox.storage.atomic import temporary_name
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as wipe_module
 from consentbox.retention.index import INDEX_NAME, RetentionIndex, RetentionIndexError
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 from .conftest import BUILT, DAY, NOW, Box
 

@@ -37,12 +37,12 @@ from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.crypto.stream import CHUNK_SIZE
-from consentbox.hw.audio import AlsaSource
+from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
-from consentbox.hw.panel import GpioPanel
+from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import LEDGER_NAME, Ledger
-from consentbox.recording.journal import Journal
+from consentbox.state.journal import Journal
 from consentbox.box.box import CARD_CHECK_SECONDS, Box
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.clock_floor import FLOOR_NAME
+from consentbox.state.clock_floor import FLOOR_NAME
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto import X25519Identity, identity_file_text
@@ -57,7 +57,7 @@ from consentbox.retention.index import RetentionIndex
 from consentbox.box.config import Config, load_config
 from consentbox.jobs.provision import provision_from
 from consentbox.box.settings import load_settings
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 from tests.support.cards import loop_devices
 from tests.support.bundles import signed_bundle
 from tests.support.power_cuts import cut_power_at

@@ -46,7 +46,7 @@ import pytest
 
 from consentbox import BUILD_DATE
 from consentbox.admin.provisioning import write_bundle
-from consentbox.clock_floor import ClockFloor, TrustedClock, firmware_built
+from consentbox.state.clock_floor import ClockFloor, TrustedClock, firmware_built
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Recipient, decrypt
 from consentbox.crypto.keys import parse_identity_file
@@ -63,7 +63,7 @@ from consentbox.service import wiring
 from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.jobs.wipe import wipe_card
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 from tests.support.plaintext import files_holding
 from consentbox.sim.script import parse_script
 from tests.support.power_cuts import cut_power_at

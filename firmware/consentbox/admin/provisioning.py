@@ -15,7 +15,7 @@ from pathlib import Path
 from consentbox.core.errors import ConsentBoxError, PolicyError
 from consentbox.core.policy import Policy
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
-from consentbox.durable import sync_directory, write_all
+from consentbox.storage.durable import sync_directory, write_all
 from consentbox.provisioning.bundle import SUFFIX, Bundle, open_sealed, read_unverified, seal
 
 ORG_KEY_NAME = "org.key"

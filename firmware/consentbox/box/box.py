@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
     RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
@@ -27,12 +27,12 @@ from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.audio import AudioSource
+from consentbox.hw.alsa import AudioSource
 from consentbox.hw.card import UNUSABLE, Card
 from consentbox.hw.errors import HardwareError
-from consentbox.hw.panel import Panel
+from consentbox.hw.gpio import Panel
 from consentbox.ledger import Kind, Ledger, LedgerError, LedgerWriteError
-from consentbox.recording.journal import Journal
+from consentbox.state.journal import Journal
 from consentbox.recording.manifest import (
     LedgerRange, manifest_name, new_session_id, policy_digest, segment_name,
 )
@@ -44,7 +44,7 @@ from consentbox.box.settings import ProvisioningFeed, Settings
 from consentbox.box.timeline import (
     command_entry, provisioning_entry, selftest_entry, settings_entry, state_entry,
 )
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 Report = Callable[[dict[str, Any]], None]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
-from consentbox.hw.panel import GpioPanel
+from consentbox.hw.gpio import GpioPanel
 from consentbox.box.box import Box
 from consentbox.box.clock import RealClock
 from consentbox.box.config import Config

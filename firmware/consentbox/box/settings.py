@@ -22,7 +22,7 @@ from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
-from consentbox.hw.audio import AudioSource
+from consentbox.hw.alsa import AudioSource
 from consentbox.hw.card import Card
 from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result, read_installed
 from consentbox.box.config import Config

@@ -18,7 +18,7 @@ from consentbox.core.commands import (
 )
 from consentbox.core.table import State
 from consentbox.provisioning.installed import Result
-from consentbox.recording.journal import JournalError
+from consentbox.state.journal import JournalError
 from consentbox.recording.recovery import Recovered
 from consentbox.box.selftest import SelfTestResult
 from consentbox.box.settings import Settings

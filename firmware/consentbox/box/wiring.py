@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.hw.audio import AlsaSource
+from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
-from consentbox.hw.panel import GpioPanel
+from consentbox.hw.gpio import GpioPanel
 from consentbox.ledger import Kind, Ledger
-from consentbox.recording.journal import Journal
+from consentbox.state.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.retention.index import RetentionIndex
 from consentbox.box.box import Box, Report
@@ -27,7 +27,7 @@ from consentbox.box.clock import Clock
 from consentbox.box.config import Config
 from consentbox.box.settings import ProvisioningFeed, Settings, load_settings
 from consentbox.box.timeline import journal_entry, recovered_entry, settings_entry
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 DEVICE_KEY = "device.key"
 LEDGER = "ledger.jsonl"

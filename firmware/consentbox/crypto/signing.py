@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from consentbox.core.errors import ConsentBoxError
-from consentbox.durable import sync_directory, write_all
+from consentbox.storage.durable import sync_directory, write_all
 
 PUBLIC_KEY_PREFIX = "consentbox-device-ed25519:"
 ORG_KEY_PREFIX = "consentbox-org-ed25519:"

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.provisioning import Refused
 from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
@@ -20,7 +20,7 @@ from consentbox.provisioning.stick import read_bundle
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
 from consentbox.box.wiring import open_ledger
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 
 def provision_from(config: Config, source: Path) -> Result:

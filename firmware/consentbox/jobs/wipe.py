@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.reasons import worst
 from consentbox.hw.card import UNUSABLE, CardDirectory
 from consentbox.retention.wipe import WipeReport, Wiper

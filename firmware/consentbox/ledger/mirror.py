@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consentbox.durable import sync_directory, write_all
+from consentbox.storage.durable import sync_directory, write_all
 from consentbox.hw.card import UNUSABLE, Card
 from consentbox.ledger.lines import last_newline
 

@@ -25,7 +25,7 @@ from typing import Any
 from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.durable import sync_directory, write_all
+from consentbox.storage.durable import sync_directory, write_all
 from consentbox.hw.card import Card
 from consentbox.ledger.entry import Entry, Kind, LedgerError, SessionRange, genesis
 from consentbox.ledger.mirror import CardMirror

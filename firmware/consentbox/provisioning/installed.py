@@ -16,7 +16,7 @@ from pathlib import Path
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto.signing import OrgPublicKey
 from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, Verified, open_sealed
-from consentbox.recording.atomic import replace_file
+from consentbox.storage.atomic import replace_file
 from consentbox.recording.manifest import canonical_json
 
 INSTALLED_NAME = "provisioned.cbundle"

@@ -27,10 +27,10 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeWriter, X25519Recipient
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
-from consentbox.durable import sync_directory
+from consentbox.storage.durable import sync_directory
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
-from consentbox.recording.atomic import replace_file
-from consentbox.recording.journal import Journal
+from consentbox.storage.atomic import replace_file
+from consentbox.state.journal import Journal
 from consentbox.recording.manifest import (
     Consent, Interval, LedgerRange, Manifest, ManifestError, Segment, manifest_name, policy_digest,
     segment_name,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consentbox.core.errors import ConsentBoxError
-from consentbox.recording.atomic import replace_file
+from consentbox.storage.atomic import replace_file
 from consentbox.recording.manifest import canonical_json
-from consentbox.session_lock import exclusive
+from consentbox.state.session_lock import exclusive
 
 INDEX_NAME = "retention.json"
 _LOCK_NAME = "retention.lock"

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from consentbox.durable import write_all
+from consentbox.storage.durable import write_all
 
 CHUNK = 4 << 20  # written between checks that no session wants the card
 _FITRIM = 0xC0185879  # _IOWR('X', 121, struct fstrim_range)

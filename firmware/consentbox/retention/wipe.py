@@ -15,15 +15,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consentbox.clock_floor import TrustedClock
-from consentbox.durable import sync_directory
+from consentbox.state.clock_floor import TrustedClock
+from consentbox.storage.durable import sync_directory
 from consentbox.hw.card import super_options
 from consentbox.ledger import Kind, Ledger
 from consentbox.recording.manifest import manifest_name
 from consentbox.recording.session import session_files
 from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.retention.shred import Paused, discard_free_space, shred
-from consentbox.session_lock import SessionLock
+from consentbox.state.session_lock import SessionLock
 
 _SESSION_FILE_ID = 16  # a session's files are named <16 hex digits>.…
 _YIELD_SECONDS = 0.01  # between chunks, for a box waiting on the lock to take it

@@ -14,12 +14,12 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from consentbox.clock_floor import TrustedClock
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.panel import GpioPanel
+from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import SimulatedFactory, drive_button
 from consentbox.provisioning.provision import Provisioner
 from consentbox.box.box import Report

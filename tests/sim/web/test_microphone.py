@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
-from consentbox.hw.audio import AlsaSource
+from consentbox.hw.alsa import AlsaSource
 from consentbox.sim.web.level import peak_dbfs
 from consentbox.sim.web.microphone import capture_devices, choose_microphone
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.events import RECORD, Button, ConsentButton
-from consentbox.hw.panel import GpioPanel
+from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import drive_button
 
 #: Beyond the bounce time, the shortest a press or a gap between presses is made to last.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentbox.core.policy import Policy
-from consentbox.hw.audio import AlsaSource
+from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.errors import AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.sim.demo import write_test_tone

@@ -11,7 +11,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from consentbox.durable import sync_directory, write_all
+from consentbox.storage.durable import sync_directory, write_all
 
 
 def temporary_name(name: str) -> str:

@@ -18,7 +18,7 @@ import alsaaudio
 import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
-from consentbox.hw.audio import AlsaSource, AudioSource
+from consentbox.hw.alsa import AlsaSource, AudioSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone, WavFormatError
 from consentbox.testing.fakes import GeneratedSource

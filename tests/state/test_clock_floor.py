@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 import pytest
 
 from consentbox import BUILD_DATE
-from consentbox.clock_floor import FLOOR_NAME, FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
+from consentbox.state.clock_floor import FLOOR_NAME, FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
 from consentbox.core.timekeeping import TrustedTime
 
-from .conftest import BUILT, DAY, NOW, SetClock
+from ..retention.conftest import BUILT, DAY, NOW, SetClock
 
 
 def test_an_unset_or_unreadable_floor_reads_as_none(tmp_path):

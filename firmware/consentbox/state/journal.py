@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentbox.core.errors import ConsentBoxError
-from consentbox.durable import sync_directory
-from consentbox.recording.atomic import replace_file, temporary_name
+from consentbox.storage.durable import sync_directory
+from consentbox.storage.atomic import replace_file, temporary_name
 from consentbox.recording.manifest import Manifest, canonical_json
 
 #: The journal's directory inside the box's state directory.

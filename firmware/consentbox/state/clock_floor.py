@@ -15,8 +15,8 @@ from pathlib import Path
 
 from consentbox import BUILD_DATE
 from consentbox.core.timekeeping import TrustedTime, trusted_time
-from consentbox.recording.atomic import replace_file
-from consentbox.session_lock import exclusive
+from consentbox.storage.atomic import replace_file
+from consentbox.state.session_lock import exclusive
 
 FLOOR_NAME = "clock-floor"
 _LOCK_NAME = "clock-floor.lock"
