@@ -18,7 +18,8 @@ import alsaaudio
 import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
-from consentbox.hw.alsa import AlsaSource, AudioSource
+from consentbox.hw.alsa import AlsaSource
+from consentbox.hw.ports import AudioSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone, WavFormatError
 from consentbox.testing.fakes import GeneratedSource

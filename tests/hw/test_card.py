@@ -8,7 +8,8 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
-from consentbox.hw.card import Card, CardDirectory
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.ports import Card
 from tests.support.cards import read_only_card, small_card
 
 ROOMY = Policy(min_free_mb=1)

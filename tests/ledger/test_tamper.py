@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.ledger import Entry, Kind, LedgerError, Tail, verify
 from consentbox.ledger.entry import SIGNING_CONTEXT
-from consentbox.recording.manifest import canonical_json
+from consentbox.storage.canonical import canonical_json
 
 EDIT_KINDS = ["byte", "field", "delete", "insert", "swap", "splice", "splice-insert", "splice-same-key",
               "cut-middle", "resign"]

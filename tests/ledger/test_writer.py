@@ -17,7 +17,8 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
-from consentbox.ledger import Entry, Kind, Ledger, LedgerError, LedgerWriteError, Tail, genesis, verify
+from consentbox.ledger import Entry, Kind, LedgerError, Tail, genesis, verify
+from consentbox.ledger.writer import Ledger, LedgerWriteError
 from tests.support.ledgers import RECORDED, TORN_LINE, SteppingClocks, open_ledger, sample_ledger
 
 SESSION = "00112233aabbccdd"

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.provisioning.bundle import seal
-from consentbox.provisioning.installed import (
-    INSTALLED_NAME, RESULT_NAME, InstalledBundleError, Result, install, read_installed, write_result,
-)
+from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
 from consentbox.box.config import load_config
 from consentbox.box.settings import ProvisioningFeed, load_settings
 
@@ -43,18 +42,18 @@ def test_nothing_installed_reads_as_none(state, org):
 def test_an_installed_bundle_is_read_back_verified(state, org, make_bundle):
     data = seal(make_bundle(4), org)
     install(state, data)
-    assert (state / INSTALLED_NAME).read_bytes() == data
+    assert (state / INSTALLED_BUNDLE).read_bytes() == data
     assert read_installed(state, org.public_key).bundle == make_bundle(4)
-    assert stat.S_IMODE((state / INSTALLED_NAME).stat().st_mode) == 0o640
-    assert sorted(p.name for p in state.iterdir()) == [INSTALLED_NAME], "no temporary file is left behind"
+    assert stat.S_IMODE((state / INSTALLED_BUNDLE).stat().st_mode) == 0o640
+    assert sorted(p.name for p in state.iterdir()) == [INSTALLED_BUNDLE], "no temporary file is left behind"
 
 
 def test_install_replaces_the_bundle_whole(state, org, make_bundle):
     install(state, seal(make_bundle(4), org))
     newer = seal(make_bundle(5), org)
     install(state, newer)
-    assert (state / INSTALLED_NAME).read_bytes() == newer
-    assert sorted(p.name for p in state.iterdir()) == [INSTALLED_NAME]
+    assert (state / INSTALLED_BUNDLE).read_bytes() == newer
+    assert sorted(p.name for p in state.iterdir()) == [INSTALLED_BUNDLE]
 
 
 @pytest.mark.parametrize("damage", ["a payload byte", "a signature byte", "cut short", "another organisation"])
@@ -66,11 +65,11 @@ def test_an_installed_bundle_that_no_longer_verifies_is_refused(state, org, othe
         data[40] = ord("A") if data[40] != ord("A") else ord("B")
     elif damage == "cut short":
         del data[-10:]
-    (state / INSTALLED_NAME).write_bytes(bytes(data))
+    (state / INSTALLED_BUNDLE).write_bytes(bytes(data))
     with pytest.raises(InstalledBundleError) as error:
         read_installed(state, org.public_key)
     assert isinstance(error.value, Refused) and error.value.reason is BundleRefusal.BAD_SIGNATURE
-    assert str(state / INSTALLED_NAME) in str(error.value)
+    assert str(state / INSTALLED_BUNDLE) in str(error.value)
 
 
 @pytest.mark.parametrize("result", [
@@ -79,8 +78,8 @@ def test_an_installed_bundle_that_no_longer_verifies_is_refused(state, org, othe
 ], ids=lambda result: "installed" if result.refusal is None else result.refusal.name)
 def test_a_result_round_trips_through_its_file(state, result):
     write_result(state, result)
-    assert Result.from_json((state / RESULT_NAME).read_bytes()) == result
-    assert stat.S_IMODE((state / RESULT_NAME).stat().st_mode) == 0o640
+    assert Result.from_json((state / PROVISIONING_RESULT).read_bytes()) == result
+    assert stat.S_IMODE((state / PROVISIONING_RESULT).stat().st_mode) == 0o640
 
 
 def test_an_unprovisioned_box_records_under_its_configuration(config, other_identity):
@@ -103,7 +102,7 @@ def test_an_installed_bundle_that_no_longer_verifies_is_not_obeyed_and_not_repla
     data = seal(make_bundle(4), org)
     install(state, data)
     if tamper == "bundle edited":
-        (state / INSTALLED_NAME).write_bytes(data.replace(b'"retention_days":30', b'"retention_days":99'))
+        (state / INSTALLED_BUNDLE).write_bytes(data.replace(b'"retention_days":30', b'"retention_days":99'))
     elif tamper == "org key replaced":
         config.org_key.write_text(other_org.public_key.to_string() + "\n")
     else:

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.state.clock_floor import ClockFloor, TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.ledger import Entry, Kind, Ledger, LedgerWriteError, Tail, verify
+from consentbox.ledger import Entry, Kind, Tail, verify
+from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.provisioning import provision as provision_module
 from consentbox.provisioning.bundle import seal
-from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result
+from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.retention.index import RetentionIndex
 from consentbox.state.session_lock import SessionLock
@@ -80,8 +82,8 @@ def test_a_good_bundle_is_installed_recorded_and_reported(provisioner, state, st
                "consentbox-v3.cbundle")
     result = provisioner().provision(stick)
     assert result == Result(None, "installed 'consentbox-v3.cbundle': version 3, 2 recipient(s)", 3)
-    assert (state / INSTALLED_NAME).read_bytes() == data
-    assert Result.from_json((state / RESULT_NAME).read_bytes()) == result
+    assert (state / INSTALLED_BUNDLE).read_bytes() == data
+    assert Result.from_json((state / PROVISIONING_RESULT).read_bytes()) == result
     last = entries(state)[-1]
     assert last.kind is Kind.PROVISIONING and last.session is None
     assert dict(last.fields) == {"bundle_version": 3, "recipients": 2,
@@ -92,7 +94,7 @@ def test_each_newer_version_replaces_the_last(provisioner, state, stick, org, ma
     for version in (1, 2, 10):
         data = put(stick, seal(make_bundle(version), org))
         assert provisioner().provision(stick).version == version
-        assert (state / INSTALLED_NAME).read_bytes() == data
+        assert (state / INSTALLED_BUNDLE).read_bytes() == data
     assert [e.fields["bundle_version"] for e in entries(state) if e.kind is Kind.PROVISIONING] == [1, 2, 10]
 
 
@@ -103,7 +105,7 @@ def test_an_equal_or_older_version_changes_nothing(provisioner, state, stick, or
     hostile = put(stick, seal(make_bundle(version, policy=Policy(retention_days=3650)), org))
     result = provisioner().provision(stick)
     assert result.refusal is BundleRefusal.NOT_NEWER and result.version is None
-    assert (state / INSTALLED_NAME).read_bytes() == installed
+    assert (state / INSTALLED_BUNDLE).read_bytes() == installed
     last = entries(state)[-1]
     assert last.kind is Kind.PROVISIONING_REFUSED
     assert dict(last.fields) == {"reason": "version not newer than the installed one",
@@ -124,7 +126,7 @@ def test_the_date_limit_is_the_policy_in_force_from_the_trusted_time(provisioner
     policy = Policy(bundle_ahead_days=30)
     put(stick, seal(make_bundle(1, created=CREATED + 31 * DAY), org))
     result = provisioner(wall=CREATED, policy=policy).provision(stick)
-    assert result.refusal is BundleRefusal.FROM_THE_FUTURE and not (state / INSTALLED_NAME).exists()
+    assert result.refusal is BundleRefusal.FROM_THE_FUTURE and not (state / INSTALLED_BUNDLE).exists()
     assert ClockFloor(state).read() == CREATED, "the box's own clock raised the floor; the refused bundle did not"
     # The floor is trusted over a wall clock that went back (a Pi without a real-time clock).
     ClockFloor(state).raise_to(CREATED + 10 * DAY)
@@ -148,7 +150,7 @@ def test_a_session_in_progress_refuses_before_the_stick_is_read(provisioner, sta
     finally:
         box.release()
     assert result.refusal is BundleRefusal.SESSION_IN_PROGRESS
-    assert not (state / INSTALLED_NAME).exists()
+    assert not (state / INSTALLED_BUNDLE).exists()
     assert dict(entries(state)[-1].fields) == {"reason": "a session is in progress", "bundle_sha256": None}
     assert provisioner().provision(stick).refusal is None, "provisioning let go of the lock"
 
@@ -183,17 +185,17 @@ def test_a_box_without_a_good_organisation_key_refuses(provisioner, state, stick
     else:
         org_pub.write_bytes(b"\xff\xfe\x00")
     result = provisioner().provision(stick)
-    assert result.refusal is BundleRefusal.NO_ORG_KEY and not (state / INSTALLED_NAME).exists()
+    assert result.refusal is BundleRefusal.NO_ORG_KEY and not (state / INSTALLED_BUNDLE).exists()
     assert entries(state)[-1].fields["reason"] == "box has no organisation key installed"
 
 
 def test_an_installed_bundle_that_no_longer_verifies_is_replaced_by_any_bundle_that_does(
         provisioner, state, stick, org, other_org, make_bundle):
     # The organisation key was replaced: the old bundle holds no version to keep to.
-    (state / INSTALLED_NAME).write_bytes(seal(make_bundle(9), other_org))
+    (state / INSTALLED_BUNDLE).write_bytes(seal(make_bundle(9), other_org))
     data = put(stick, seal(make_bundle(1), org))
     assert provisioner().provision(stick).refusal is None
-    assert (state / INSTALLED_NAME).read_bytes() == data
+    assert (state / INSTALLED_BUNDLE).read_bytes() == data
 
 
 def test_a_ledger_that_cannot_be_written_does_not_undo_the_install(provisioner, state, stick, org, make_bundle,
@@ -204,10 +206,10 @@ def test_a_ledger_that_cannot_be_written_does_not_undo_the_install(provisioner, 
     monkeypatch.setattr(ledger, "append", full)
     data = put(stick, seal(make_bundle(1), org))
     result = provisioner().provision(stick)
-    assert result.refusal is None and (state / INSTALLED_NAME).read_bytes() == data
+    assert result.refusal is None and (state / INSTALLED_BUNDLE).read_bytes() == data
     assert result.detail.endswith(
         "; not recorded in the ledger: cannot write the box's ledger: No space left on device")
-    assert json.loads((state / RESULT_NAME).read_bytes())["detail"] == result.detail
+    assert json.loads((state / PROVISIONING_RESULT).read_bytes())["detail"] == result.detail
 
 
 @pytest.mark.parametrize("reason, read", [

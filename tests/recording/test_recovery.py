@@ -21,7 +21,8 @@ from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader
 from consentbox.hw.card import CardDirectory
 from consentbox.state.journal import Journal, JournalError
-from consentbox.recording.manifest import Manifest, new_session_id
+from consentbox.recording.manifest import Manifest
+from consentbox.storage.ids import new_session_id
 from consentbox.recording.recovery import Recovered, recover_interrupted
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE

@@ -21,7 +21,8 @@ from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
-from consentbox.ledger import Ledger, verify
+from consentbox.ledger import verify
+from consentbox.ledger.writer import Ledger
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention.index import RetentionIndex
 from consentbox.retention.wipe import Wiper

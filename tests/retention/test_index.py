@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentbox.core.errors import ConsentBoxError
-from consentbox.retention.index import INDEX_NAME, Expiry, RetentionIndex, RetentionIndexError
+from consentbox.retention.index import Expiry, RetentionIndex, RetentionIndexError
+from consentbox.state.files import RETENTION_INDEX
 
 from .conftest import DAY, NOW
 
@@ -34,11 +35,11 @@ def test_the_file_is_canonical_json_readable_only_by_the_box(tmp_path):
     index = RetentionIndex(tmp_path)
     index.add(A, NOW, 30)
     index.mark_destroying(A, 3)
-    assert (tmp_path / INDEX_NAME).read_bytes() == (
+    assert (tmp_path / RETENTION_INDEX).read_bytes() == (
         b'{"format":1,"sessions":{"a0000000000000aa":{"destroying":3,"expires":%d,"started":%d}}}\n'
         % (NOW + 30 * DAY, NOW))
-    assert stat.S_IMODE((tmp_path / INDEX_NAME).stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_NAME, "retention.lock"], "a temporary file was left"
+    assert stat.S_IMODE((tmp_path / RETENTION_INDEX).stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RETENTION_INDEX, "retention.lock"], "a temporary file was left"
 
 
 def test_adding_a_session_again_never_moves_its_expiry(tmp_path):
@@ -60,11 +61,11 @@ def test_shorten_moves_only_the_expiries_it_shortens(tmp_path):
 def test_an_update_that_changes_nothing_leaves_the_file_alone(tmp_path):
     index = RetentionIndex(tmp_path)
     index.add(A, NOW, 30)
-    before = (tmp_path / INDEX_NAME).stat()
+    before = (tmp_path / RETENTION_INDEX).stat()
     index.shorten(30)
     index.remove(B)  # not there
     index.add(A, NOW, 30)
-    after = (tmp_path / INDEX_NAME).stat()
+    after = (tmp_path / RETENTION_INDEX).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
@@ -131,13 +132,13 @@ def test_processes_changing_the_index_at_once_lose_nothing(tmp_path):
     b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": false}}}',
 ])
 def test_a_damaged_index_is_an_error_naming_the_file_never_an_empty_index(tmp_path, content):
-    (tmp_path / INDEX_NAME).write_bytes(content)
+    (tmp_path / RETENTION_INDEX).write_bytes(content)
     index = RetentionIndex(tmp_path)
-    with pytest.raises(RetentionIndexError, match=f"^the expiry index {tmp_path / INDEX_NAME} is damaged") as error:
+    with pytest.raises(RetentionIndexError, match=f"^the expiry index {tmp_path / RETENTION_INDEX} is damaged") as error:
         index.entries()
     assert isinstance(error.value, ConsentBoxError) and isinstance(error.value, ValueError)
     assert "\n" not in str(error.value)
     with pytest.raises(RetentionIndexError):
         index.add(A, NOW, 30)  # nor is it overwritten by a new one
-    assert (tmp_path / INDEX_NAME).read_bytes() == content
+    assert (tmp_path / RETENTION_INDEX).read_bytes() == content
 

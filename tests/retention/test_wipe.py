@@ -21,7 +21,8 @@ from consentbox.storage.atomic import temporary_name
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as wipe_module
-from consentbox.retention.index import INDEX_NAME, RetentionIndex, RetentionIndexError
+from consentbox.retention.index import RetentionIndex, RetentionIndexError
+from consentbox.state.files import RETENTION_INDEX
 from consentbox.state.session_lock import SessionLock
 
 from .conftest import BUILT, DAY, NOW, Box
@@ -266,9 +267,9 @@ def test_an_expired_session_whose_card_is_elsewhere_waits_for_it(box: Box, tmp_p
 def test_a_damaged_index_stops_the_wipe_before_anything_is_touched(box: Box):
     box.record(A, started=NOW - 40 * DAY)
     before = box.files()
-    (box.state / INDEX_NAME).write_bytes(b'{"format": 1, "sessions": {"' + A.encode() + b'": {"expires": 1')
+    (box.state / RETENTION_INDEX).write_bytes(b'{"format": 1, "sessions": {"' + A.encode() + b'": {"expires": 1')
 
-    with pytest.raises(RetentionIndexError, match=f"{box.state / INDEX_NAME}.*no session is wiped"):
+    with pytest.raises(RetentionIndexError, match=f"{box.state / RETENTION_INDEX}.*no session is wiped"):
         box.wipe()
     assert box.files() == before and box.receipts() == {}
     assert SessionLock(box.state).acquire(wait=False), "the failed wipe kept the session lock"

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import pytest
 
 from consentbox import BUILD_DATE
-from consentbox.state.clock_floor import FLOOR_NAME, FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
+from consentbox.state.files import CLOCK_FLOOR
+from consentbox.state.clock_floor import FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
 from consentbox.core.timekeeping import TrustedTime
 
 from ..retention.conftest import BUILT, DAY, NOW, SetClock
@@ -25,20 +26,20 @@ def test_an_unset_or_unreadable_floor_reads_as_none(tmp_path):
     floor = ClockFloor(tmp_path)
     assert floor.read() is None
     for junk in (b"", b"soon\n", b"\xff\xfe", b"12.5\n"):
-        (tmp_path / FLOOR_NAME).write_bytes(junk)
+        (tmp_path / CLOCK_FLOOR).write_bytes(junk)
         assert floor.read() is None, junk
 
 
 def test_the_floor_rises_in_whole_seconds_and_never_falls(tmp_path):
     floor = ClockFloor(tmp_path)
     assert floor.raise_to(NOW + 0.9)
-    assert (tmp_path / FLOOR_NAME).read_bytes() == b"%d\n" % NOW
+    assert (tmp_path / CLOCK_FLOOR).read_bytes() == b"%d\n" % NOW
     assert not floor.raise_to(NOW)
     assert not floor.raise_to(NOW - DAY)
     assert floor.read() == NOW
     assert floor.raise_to(NOW + 1)
     assert floor.read() == NOW + 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [FLOOR_NAME, "clock-floor.lock"], "a temporary file was left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CLOCK_FLOOR, "clock-floor.lock"], "a temporary file was left"
 
 
 def _raise_many(directory, values) -> None:

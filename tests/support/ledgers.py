@@ -14,8 +14,10 @@ from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.hw.card import Card, CardDirectory
-from consentbox.ledger import Kind, Ledger
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.ports import Card
+from consentbox.ledger import Kind
+from consentbox.ledger.writer import Ledger
 from consentbox.recording.manifest import policy_digest
 
 #: When the stepping clocks start: the wall-clock time at monotonic 0.

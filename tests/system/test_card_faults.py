@@ -41,7 +41,8 @@ from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.ledger import LEDGER_NAME, Ledger
+from consentbox.ledger import LEDGER_NAME
+from consentbox.ledger.writer import Ledger
 from consentbox.state.journal import Journal
 from consentbox.box.box import CARD_CHECK_SECONDS, Box
 from consentbox.box.clock import VirtualClock

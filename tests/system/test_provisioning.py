@@ -45,14 +45,16 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.state.clock_floor import FLOOR_NAME
+
+from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
-from consentbox.ledger import LEDGER_NAME, Entry, Kind, Ledger, Tail, verify
+from consentbox.ledger import LEDGER_NAME, Entry, Kind, Tail, verify
+from consentbox.ledger.writer import Ledger
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES, Bundle, seal
-from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result
+from consentbox.provisioning.installed import Result
 from consentbox.retention.index import RetentionIndex
 from consentbox.box.config import Config, load_config
 from consentbox.jobs.provision import provision_from
@@ -74,7 +76,7 @@ SECRET = "AGE-SECRET-KEY-1XDW3JMN8TX7PZSADTTXQ0MQGJ8J4KZWUKPK7YHY7GME95PZ5MPKQCF
 ECHOED_SECRET = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]|" + SECRET[16:26], re.IGNORECASE)
 #: State files a refused stick may touch: the ledger, the last result, the lock files, and the clock floor,
 #: which the box's own clock raises whenever it is read (never to a refused bundle's date: checked apart).
-CHANGED_BY_ANY_ATTEMPT = {LEDGER_NAME, RESULT_NAME, "session.lock", "clock-floor.lock", FLOOR_NAME}
+CHANGED_BY_ANY_ATTEMPT = {LEDGER_NAME, PROVISIONING_RESULT, "session.lock", "clock-floor.lock", CLOCK_FLOOR}
 #: Refusals that come after the bundle's bytes were read: the ledger records their digest.
 READ_REFUSALS = {BundleRefusal.NOT_SIGNED, BundleRefusal.BAD_SIGNATURE, BundleRefusal.INVALID,
                  BundleRefusal.NOT_NEWER, BundleRefusal.FROM_THE_FUTURE}
@@ -149,7 +151,7 @@ class Box:
         return run(CONSENTBOX, "provision", "--config", self.config, source, timeout=20, env=env)
 
     def installed(self) -> bytes | None:
-        path = self.state / INSTALLED_NAME
+        path = self.state / INSTALLED_BUNDLE
         return path.read_bytes() if path.exists() else None
 
     def files(self) -> dict[str, bytes]:
@@ -165,10 +167,10 @@ class Box:
         return [Entry.parse(line, f"line {n}") for n, line in enumerate(lines, start=1)]
 
     def result(self) -> Result:
-        return Result.from_json((self.state / RESULT_NAME).read_bytes())
+        return Result.from_json((self.state / PROVISIONING_RESULT).read_bytes())
 
     def floor(self) -> int:
-        return int((self.state / FLOOR_NAME).read_text())
+        return int((self.state / CLOCK_FLOOR).read_text())
 
 
 def new_stick(root: Path, name: str = "stick") -> Path:
@@ -431,7 +433,7 @@ def assert_refused_and_nothing_changed(box: Box, done: subprocess.CompletedProce
     result = box.result()
     assert result.refusal is reason and result.version is None
     assert box.floor() <= time.time() + 1, "a refused bundle's date raised the clock floor"
-    for text in (done.stderr, (box.state / RESULT_NAME).read_text(), (box.state / LEDGER_NAME).read_text()):
+    for text in (done.stderr, (box.state / PROVISIONING_RESULT).read_text(), (box.state / LEDGER_NAME).read_text()):
         assert not ECHOED_SECRET.search(text), f"a secret key was echoed: {text}"
 
 
@@ -464,7 +466,7 @@ def test_a_hostile_stick_leaves_an_unprovisioned_box_unprovisioned(keys, tmp_pat
         done = box.provision(stick)
     assert done.returncode == 2 and done.stderr.startswith(f"consentbox: provisioning refused (code "
                                                            f"{hostile.reason.code}): {hostile.reason.text}")
-    assert box.installed() is None and not (box.state / f".{INSTALLED_NAME}.tmp").exists()
+    assert box.installed() is None and not (box.state / f".{INSTALLED_BUNDLE}.tmp").exists()
     assert [e.kind for e in box.entries()] == [Kind.BOOT, Kind.PROVISIONING_REFUSED]
 
 
@@ -759,8 +761,8 @@ def _place_of(name: str, args: tuple, box: Box) -> str:
     if target.parent == box.card:
         return "card ledger"
     file = target.name.removeprefix(".").removesuffix(".tmp")
-    return {INSTALLED_NAME: "installed bundle", "retention.json": "expiry index", FLOOR_NAME: "clock floor",
-            LEDGER_NAME: "ledger", RESULT_NAME: "result", "device.key": "device key"}.get(file, "other")
+    return {INSTALLED_BUNDLE: "installed bundle", "retention.json": "expiry index", CLOCK_FLOOR: "clock floor",
+            LEDGER_NAME: "ledger", PROVISIONING_RESULT: "result", "device.key": "device key"}.get(file, "other")
 
 
 def _provision_and_die(cut: Cut, box: Box, shared: memoryview) -> None:
@@ -809,10 +811,10 @@ def _run_cut(cut: Cut) -> Outcome:
             assert entry.expires in (entry.started + 30 * DAY, entry.started + 3 * DAY), session
             if outcome.new:
                 assert entry.expires == entry.started + 3 * DAY, "the new policy is in force but expiries are not"
-    if (box.state / FLOOR_NAME).exists():
-        assert re.fullmatch(rb"\d+\n", (box.state / FLOOR_NAME).read_bytes()), "the clock floor is torn"
-    if (box.state / RESULT_NAME).exists():
-        Result.from_json((box.state / RESULT_NAME).read_bytes())
+    if (box.state / CLOCK_FLOOR).exists():
+        assert re.fullmatch(rb"\d+\n", (box.state / CLOCK_FLOOR).read_bytes()), "the clock floor is torn"
+    if (box.state / PROVISIONING_RESULT).exists():
+        Result.from_json((box.state / PROVISIONING_RESULT).read_bytes())
     # The ledger verifies; a torn tail is cut at the next start and recorded as a gap.
     ledger = box.state / LEDGER_NAME
     if old is not None or b"\n" in (ledger.read_bytes() if ledger.exists() else b""):
@@ -956,7 +958,7 @@ def test_a_good_bundle_changes_the_recipients_of_the_next_session(keys, micropho
     assert [(e["t"], e["bundle_version"]) for e in sim.of("settings")] == [(0.0, 0), (12.0, 1)]
     assert [(e["colour"], e["count"]) for e in sim.of("flash") if e["t"] == 12.0] == [("green", 3)]
     assert [e["tone"] for e in sim.of("tone") if e["t"] == 12.0] == ["all consented"]
-    assert (sim.state / INSTALLED_NAME).read_bytes() == bundle
+    assert (sim.state / INSTALLED_BUNDLE).read_bytes() == bundle
     old_key, new_key = key_files(tmp_path, keys)
     assert opens_with(age_cli, old_key, sim.card, first) and not opens_with(age_cli, new_key, sim.card, first)
     assert opens_with(age_cli, new_key, sim.card, second) and not opens_with(age_cli, old_key, sim.card, second)
@@ -985,7 +987,7 @@ def test_a_stick_during_a_session_is_refused_and_the_session_goes_on(keys, micro
     assert [e["state"] for e in sim.of("state") if 6.0 <= e["t"] < 14.0] == ["RECORDING"]
     assert [(e["id"], e["end"], e["kept"]) for e in sim.of("session")] == [(session, "ended", True)]
     assert [e["bundle_version"] for e in sim.of("settings")] == [0, 1], "the refused bundle was taken up"
-    assert (sim.state / INSTALLED_NAME).read_bytes() == installed
+    assert (sim.state / INSTALLED_BUNDLE).read_bytes() == installed
     refusals = [e for e in Box(sim.state.parent).entries() if e.kind is Kind.PROVISIONING_REFUSED]
     assert [dict(e.fields) for e in refusals] == [{"reason": "a session is in progress", "bundle_sha256": None}]
     old_key, new_key = key_files(tmp_path, keys)

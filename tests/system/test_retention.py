@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 
 from consentbox import BUILD_DATE
+from consentbox.state.files import RETENTION_INDEX
 from consentbox.admin.provisioning import write_bundle
 from consentbox.state.clock_floor import ClockFloor, TrustedClock, firmware_built
 from consentbox.core.policy import Policy
@@ -57,9 +58,9 @@ from consentbox.recording.manifest import Manifest
 from consentbox.recording.session import session_files
 from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as retention_wipe_module
-from consentbox.retention.index import INDEX_NAME, Expiry, RetentionIndex
-from consentbox.service import wipe as wipe_module
-from consentbox.service import wiring
+from consentbox.retention.index import Expiry, RetentionIndex
+from consentbox.jobs import wipe as wipe_module
+from consentbox.box import wiring
 from consentbox.box.config import load_config
 from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.jobs.wipe import wipe_card
@@ -268,7 +269,7 @@ class Box:
 
     def backdate(self, session: str, days: int) -> None:
         """Edit the expiry index as if `session` had been recorded `days` days earlier."""
-        path = self.state / INDEX_NAME
+        path = self.state / RETENTION_INDEX
         content = json.loads(path.read_text())
         entry = content["sessions"][session]
         entry["started"] -= days * DAY
@@ -618,7 +619,7 @@ def _place(name: str, args: tuple) -> str:
         return "session file"
     if target.name == "ledger.jsonl":
         return "box ledger" if target.parent.name == "state" else "card ledger"
-    return {INDEX_NAME: "expiry index", ".retention.json.tmp": "expiry index", "clock-floor": "clock floor",
+    return {RETENTION_INDEX: "expiry index", ".retention.json.tmp": "expiry index", "clock-floor": "clock floor",
             ".clock-floor.tmp": "clock floor"}.get(target.name, "other")
 
 

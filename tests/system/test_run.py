@@ -13,7 +13,7 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Recipient
-from consentbox.recording.manifest import new_session_id
+from consentbox.storage.ids import new_session_id
 from consentbox.recording.session import SessionFiles
 
 BIN = Path(sys.executable).parent

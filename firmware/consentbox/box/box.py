@@ -13,7 +13,7 @@ import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.commands import (
@@ -27,18 +27,18 @@ from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.alsa import AudioSource
-from consentbox.hw.card import UNUSABLE, Card
+from consentbox.hw.ports import AudioSource
+from consentbox.hw.ports import UNUSABLE, Card
 from consentbox.hw.errors import HardwareError
-from consentbox.hw.gpio import Panel
-from consentbox.ledger import Kind, Ledger, LedgerError, LedgerWriteError
+from consentbox.hw.ports import Panel
+from consentbox.ledger import Kind, LedgerError
+from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.state.journal import Journal
-from consentbox.recording.manifest import (
-    LedgerRange, manifest_name, new_session_id, policy_digest, segment_name,
-)
+from consentbox.recording.manifest import LedgerRange, manifest_name, policy_digest, segment_name
 from consentbox.recording.session import SessionFiles
+from consentbox.storage.ids import new_session_id
 from consentbox.retention.index import RetentionIndex
-from consentbox.box.clock import Clock
+from consentbox.hw.ports import Clock
 from consentbox.box.selftest import self_test
 from consentbox.box.settings import ProvisioningFeed, Settings
 from consentbox.box.timeline import (
@@ -288,6 +288,8 @@ class Box:
             if self._session_lock is not None:
                 self._session_lock.release()
             self._run_self_test(listen=False)  # before the next session
+        else:
+            assert_never(command)  # mypy: a command the core gains must be performed here, not dropped
 
     def _ledger_range(self, session: str) -> LedgerRange | None:
         """Where `session`'s entries are in the ledger now, for its manifest (None if none could be written)."""

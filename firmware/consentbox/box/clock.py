@@ -7,23 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """Monotonic seconds since start, and the two ways time passes for the box."""
-
-    def now(self) -> float:
-        """Seconds since the box started."""
-
-    def sleep_until(self, moment: float) -> None:
-        """Wait until `moment`, or until `wake()` is called, whichever comes first."""
-
-    def wake(self) -> None:
-        """Cut a `sleep_until` short: an event has arrived."""
-
-    def pace(self, seconds: float) -> None:
-        """Account for `seconds` of audio captured; a clock that runs ahead of real time waits here."""
 
 
 class VirtualClock:

@@ -15,7 +15,7 @@ from typing import Any
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.crypto import KeyFormatError, X25519Recipient
-from consentbox.hw.gpio import PanelConfig, StatusLeds
+from consentbox.hw.ports import PanelConfig, StatusLeds
 
 
 @dataclass(frozen=True)

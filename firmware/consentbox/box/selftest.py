@@ -23,7 +23,7 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
 from consentbox.storage.durable import write_all
-from consentbox.hw.alsa import AudioSource
+from consentbox.hw.ports import AudioSource
 from consentbox.hw.errors import HardwareError
 
 PROBE_NAME = ".consentbox-selftest.tmp"

@@ -22,9 +22,10 @@ from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
-from consentbox.hw.alsa import AudioSource
-from consentbox.hw.card import Card
-from consentbox.provisioning.installed import INSTALLED_NAME, RESULT_NAME, Result, read_installed
+from consentbox.hw.ports import AudioSource
+from consentbox.hw.ports import Card
+from consentbox.provisioning.installed import Result, read_installed
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.box.config import Config
 
 #: The parts of a box that depend on its policy, made anew when the policy changes (at a given time).
@@ -44,7 +45,7 @@ class Settings:
 
 def load_settings(config: Config) -> Settings:
     """The settings in force now (see the module's words)."""
-    if not (config.state_dir / INSTALLED_NAME).exists():
+    if not (config.state_dir / INSTALLED_BUNDLE).exists():
         return Settings(config.policy, config.recipients, 0)
     try:
         verified = read_installed(config.state_dir, OrgPublicKey.read(config.org_key))
@@ -89,8 +90,8 @@ class ProvisioningFeed:
     def __init__(self, config: Config, parts: Parts) -> None:
         self._config = config
         self.parts = parts
-        self._installed = StateWatch(config.state_dir / INSTALLED_NAME)
-        self._results = StateWatch(config.state_dir / RESULT_NAME)
+        self._installed = StateWatch(config.state_dir / INSTALLED_BUNDLE)
+        self._results = StateWatch(config.state_dir / PROVISIONING_RESULT)
 
     def new_settings(self) -> Settings | None:
         """The settings now in force, if the installed bundle was replaced since the last call."""

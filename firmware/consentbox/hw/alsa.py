@@ -46,23 +46,6 @@ def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
     return alsa_ctypes.CapturePcm(device, **settings)
 
 
-class AudioSource(Protocol):
-    """What the box needs of a microphone: open, read whole periods, close."""
-
-    @property
-    def overruns(self) -> int:
-        """How many overruns (lost audio the source recovered from) there were since the last open()."""
-
-    def open(self) -> None:
-        """Start capturing (afresh if already open); AudioUnavailable if the device cannot be opened."""
-
-    def read(self) -> bytes:
-        """Block until a period is captured; return its period_frames * frame_bytes bytes. AudioLost on failure."""
-
-    def close(self) -> None:
-        """Stop capturing and drop any audio held; closing a closed source does nothing."""
-
-
 class AlsaSource:
     """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
 
@@ -136,4 +119,3 @@ class AlsaSource:
             self._overruns += 1
             return b""
         return data
-

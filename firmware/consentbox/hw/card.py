@@ -11,7 +11,6 @@ import errno
 import os
 import re
 from pathlib import Path
-from typing import Protocol
 
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
@@ -19,26 +18,10 @@ from consentbox.core.reasons import Problem
 _MIB = 1 << 20
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
-#: Problems that make a card take no writes at all: an empty mount point is not the card (the root
-#: file system would fill), and a read-only or failing card takes nothing. A full card is not among
-#: them: a small write (a ledger entry, a wipe's truncation) may still fit.
-UNUSABLE = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_WRITE_ERROR})
+
 # Super options the kernel sets when it stops writing to a file system (ext4's errors=remount-ro,
 # an aborted journal, a shut-down device) while statvfs still says read-write.
 _KERNEL_READ_ONLY = {"emergency_ro", "abort", "shutdown"}
-
-
-class Card(Protocol):
-    """Where sessions are written, and what keeps the box from writing one there."""
-
-    @property
-    def path(self) -> Path:
-        """The directory that session files go into."""
-        ...
-
-    def problems(self) -> frozenset[Problem]:
-        """Why a session cannot be recorded on the card now; empty when it can."""
-        ...
 
 
 class CardDirectory:

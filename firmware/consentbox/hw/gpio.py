@@ -7,11 +7,9 @@ is the core's job, not gpiozero's hold thread.
 
 from __future__ import annotations
 
-import enum
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import assert_never
 
 from gpiozero import LED, Button, Buzzer, LEDBoard, RGBLED
 from gpiozero.pins import Factory
@@ -19,37 +17,7 @@ from gpiozero.pins import Factory
 from consentbox.core.commands import Flash, PlayTone, RecLed, ShowStatus
 from consentbox.core.events import RECORD, Button as ButtonId, ConsentButton, Event, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone
-
-PanelCommand = Union[RecLed, ShowStatus, Flash, PlayTone]
-
-
-class StatusLeds(enum.Enum):
-    """How the STATUS LED is built."""
-
-    RGB = "rgb"  # one RGB LED: pins are red, green, blue
-    THREE = "three"  # three LEDs: pins are green, amber, red
-
-
-@dataclass(frozen=True)
-class PanelConfig:
-    """Which GPIO pins the front panel uses, and how."""
-
-    pin_factory: str
-    record_pin: str
-    consent_pins: tuple[str, ...]
-    shared_consent: bool
-    pull_up: bool
-    bounce_time: float
-    rec_led_pin: str
-    status_leds: StatusLeds
-    status_pins: tuple[str, str, str]
-    buzzer_pin: str
-
-    @property
-    def seats(self) -> int:
-        """How many consent seats the panel has (1 with a shared button)."""
-        return 1 if self.shared_consent else len(self.consent_pins)
-
+from consentbox.hw.ports import PanelCommand, PanelConfig, StatusLeds
 
 #: The STATUS LED's animation runs in frames of this many seconds.
 FRAME_SECONDS = 0.125
@@ -65,16 +33,6 @@ _TONES = {
     Tone.WITHDRAWN: (0.25, 0.1, 3),
     Tone.FAULT: (1.0, 0.1, 1),
 }
-
-
-class Panel(Protocol):
-    """What the box needs of a front panel: show the machine's panel commands, and close."""
-
-    def show(self, command: PanelCommand) -> None:
-        """Render one LED, flash or tone command."""
-
-    def close(self) -> None:
-        """Release the pins."""
 
 
 class GpioPanel:
@@ -121,9 +79,12 @@ class GpioPanel:
             on, off = self.levels(command.colour), self.levels(Colour.OFF)
             flash = [on, on, off, off] * command.count
             self._animate(itertools.chain(flash, itertools.cycle(self._steady)))
-        elif isinstance(command, PlayTone) and self.buzzer is not None:
-            on_time, off_time, beeps = _TONES[command.tone]
-            self.buzzer.beep(on_time, off_time, n=beeps, background=True)
+        elif isinstance(command, PlayTone):
+            if self.buzzer is not None:  # a panel built without a buzzer has nothing to sound
+                on_time, off_time, beeps = _TONES[command.tone]
+                self.buzzer.beep(on_time, off_time, n=beeps, background=True)
+        else:
+            assert_never(command)  # mypy: a panel command the core gains must be shown here, not dropped
 
     def close(self) -> None:
         """Release every pin."""

@@ -6,7 +6,8 @@ import time
 
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.reasons import worst
-from consentbox.hw.card import UNUSABLE, CardDirectory
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.ports import UNUSABLE
 from consentbox.retention.wipe import WipeReport, Wiper
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings

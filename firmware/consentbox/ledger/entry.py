@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,7 +23,10 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import EndReason, Problem, Refusal
 from consentbox.crypto.signing import DevicePublicKey, DeviceSigningKey, SignatureError, SigningKeyError
-from consentbox.recording.manifest import canonical_json
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
+from consentbox.storage.ids import is_session_id
+from consentbox.storage.strict_json import StrictJsonError
 
 #: The entry layout this code writes and reads; every entry carries it.
 FORMAT_VERSION = 1
@@ -33,7 +35,6 @@ FORMAT_VERSION = 1
 SIGNING_CONTEXT = b"consentbox-ledger/v1 entry\n"
 _GENESIS_CONTEXT = b"consentbox-ledger/v1 genesis\n"
 
-_SESSION_ID = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _SHOWN = 40
@@ -204,7 +205,7 @@ ENVELOPE = frozenset({"format", "seq", "kind", "wall", "mono", "session", "field
 def check_fields(kind: Kind, session: str | None, fields: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The JSON values of `fields` for an entry of `kind`; LedgerError unless they are exactly its set."""
     rule = RULES[kind]
-    if session is not None and not (isinstance(session, str) and _SESSION_ID.fullmatch(session)):
+    if session is not None and not is_session_id(session):
         _fail(f"{where} session", "expected 16 lowercase hex digits", session)
     if rule.session is SessionRule.REQUIRED and session is None:
         raise LedgerError(f"{where}: a {kind.value} entry belongs to a session, but none was given")
@@ -285,8 +286,8 @@ class Entry:
         The signature is not checked here (see `check_signature`); `where` begins every error.
         """
         try:
-            values = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
-        except (UnicodeDecodeError, ValueError):
+            values = strict_json.loads(line)
+        except StrictJsonError:
             raise LedgerError(f"{where}: not a JSON entry: the line was edited or damaged") from None
         if not isinstance(values, dict):
             raise LedgerError(f"{where}: not a JSON object: the line was edited")
@@ -321,7 +322,7 @@ class Entry:
 
     def signed_bytes(self) -> bytes:
         """What the signature covers: the context string and the canonical entry without `sig`."""
-        body = json.loads(self.line)
+        body = strict_json.loads(self.line)
         del body["sig"]
         return SIGNING_CONTEXT + canonical_json(body)
 
@@ -332,10 +333,6 @@ class Entry:
         except SignatureError:
             raise LedgerError(f"{where}: signature does not verify with device key {device_key}: "
                               "the entry was edited, or comes from another box's ledger") from None
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _wall(value: Any, where: str) -> datetime:

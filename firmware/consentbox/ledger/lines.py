@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+#: The ledger's file name on the card (the box's own is `state.files.LEDGER`, the same name).
+LEDGER_NAME = "ledger.jsonl"
 #: Longer lines are not entries (a real one is a few hundred bytes); the cap bounds memory on a bad file.
 MAX_LINE = 64 * 1024
 _STEP = 4096

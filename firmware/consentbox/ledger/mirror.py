@@ -14,11 +14,9 @@ import os
 from pathlib import Path
 
 from consentbox.storage.durable import sync_directory, write_all
-from consentbox.hw.card import UNUSABLE, Card
-from consentbox.ledger.lines import last_newline
+from consentbox.hw.ports import UNUSABLE, Card
+from consentbox.ledger.lines import LEDGER_NAME, last_newline
 
-#: The name of the ledger, on the card and (by convention) on the box.
-LEDGER_NAME = "ledger.jsonl"
 _COPY_CHUNK = 1 << 20
 
 

@@ -26,7 +26,7 @@ from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.storage.durable import sync_directory, write_all
-from consentbox.hw.card import Card
+from consentbox.hw.ports import Card
 from consentbox.ledger.entry import Entry, Kind, LedgerError, SessionRange, genesis
 from consentbox.ledger.mirror import CardMirror
 from consentbox.ledger.lines import MAX_LINE, last_newline

@@ -16,10 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -29,7 +27,9 @@ from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto import KeyFormatError, X25519Recipient
 from consentbox.crypto.signing import SIGNATURE_SIZE, OrgPublicKey, OrgSigningKey, SignatureError
-from consentbox.recording.manifest import canonical_json
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
+from consentbox.storage.strict_json import StrictJsonError
 
 #: The largest bundle a box reads; a real one with 64 recipients is under 6 KiB.
 MAX_BUNDLE_BYTES = 64 * 1024
@@ -146,13 +146,9 @@ def _split(data: bytes) -> tuple[bytes, bytes]:
 
 def _parse_payload(payload: bytes) -> Bundle:
     try:
-        value = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        _invalid("payload", "is not UTF-8", payload[:_SHOWN])
-    except json.JSONDecodeError as error:
-        _invalid("payload", f"is not JSON ({error.msg} at byte {error.pos})", payload[:_SHOWN])
-    except (ValueError, RecursionError):  # an integer of thousands of digits; nesting thousands deep
-        _invalid("payload", "is JSON no bundle holds (a number too long, or nesting too deep)", payload[:_SHOWN])
+        value = strict_json.loads(payload)
+    except StrictJsonError as error:
+        _invalid("payload", str(error), payload[:_SHOWN])
     if not isinstance(value, dict):
         _invalid("payload", "must be a JSON object", value)
     _closed(value, _FIELDS, "payload", required=_FIELDS - {"retention"})
@@ -219,17 +215,6 @@ def _recipient(value: Any, where: str) -> X25519Recipient:
         return X25519Recipient.parse(value)
     except KeyFormatError as error:
         raise Refused(BundleRefusal.INVALID, f"{where}: {error}") from None
-
-
-def _no_duplicates(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        _invalid("payload", "repeats a field", sorted(k for k, _ in pairs))
-    return value
-
-
-def _no_constant(name: str) -> NoReturn:
-    _invalid("payload", "has a value JSON does not allow", name)
 
 
 def _invalid(where: str, problem: str, value: Any) -> NoReturn:

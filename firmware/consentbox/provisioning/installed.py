@@ -9,18 +9,17 @@ went, for the running box to show on its panel.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto.signing import OrgPublicKey
 from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, Verified, open_sealed
 from consentbox.storage.atomic import replace_file
-from consentbox.recording.manifest import canonical_json
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
 
-INSTALLED_NAME = "provisioned.cbundle"
-RESULT_NAME = "provisioning-result.json"
 _MODE = 0o640
 
 
@@ -30,7 +29,7 @@ class InstalledBundleError(Refused):
 
 def read_installed(state_dir: Path, org_key: OrgPublicKey) -> Verified | None:
     """The installed bundle, verified again; None if none was ever installed."""
-    path = state_dir / INSTALLED_NAME
+    path = state_dir / INSTALLED_BUNDLE
     try:
         with open(path, "rb") as src:
             data = src.read(MAX_BUNDLE_BYTES + 1)
@@ -44,7 +43,7 @@ def read_installed(state_dir: Path, org_key: OrgPublicKey) -> Verified | None:
 
 def install(state_dir: Path, data: bytes) -> None:
     """Make `data` the installed bundle, whole or not at all."""
-    replace_file(state_dir, INSTALLED_NAME, data, _MODE)
+    replace_file(state_dir, INSTALLED_BUNDLE, data, _MODE)
 
 
 @dataclass(frozen=True)
@@ -61,11 +60,11 @@ class Result:
 
     @classmethod
     def from_json(cls, data: bytes) -> Result:
-        value = json.loads(data)
+        value = strict_json.loads(data)
         refusal = None if value["refused"] is None else BundleRefusal[value["refused"]]
         return cls(refusal, str(value["detail"]), value["version"])
 
 
 def write_result(state_dir: Path, result: Result) -> None:
     """Record the outcome of the last attempt, for the running box to show."""
-    replace_file(state_dir, RESULT_NAME, result.to_json(), _MODE)
+    replace_file(state_dir, PROVISIONING_RESULT, result.to_json(), _MODE)

@@ -18,7 +18,8 @@ from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
 from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
-from consentbox.ledger import Kind, Ledger, LedgerWriteError
+from consentbox.ledger import Kind
+from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.provisioning.bundle import Bundle, Verified, open_sealed
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
 from consentbox.provisioning.stick import read_bundle, shown_name

@@ -9,10 +9,7 @@ docs/formats.md describes every field.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,12 +19,14 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.recording.wav import AudioFormat
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
+from consentbox.storage.ids import is_session_id, is_sha256
+from consentbox.storage.strict_json import StrictJsonError
 
 #: The manifest layout this code writes and reads; a reader refuses any other.
 FORMAT_VERSION = 1
 
-_SESSION_ID = re.compile(r"[0-9a-f]{16}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHOWN = 40  # characters of a bad value an error message quotes
 
 T = TypeVar("T")
@@ -38,20 +37,9 @@ class ManifestError(ConsentBoxError, ValueError):
     """A manifest does not parse or contradicts itself; the message names the field."""
 
 
-def canonical_json(value: Any) -> bytes:
-    """`value` as canonical JSON: sorted keys, no spaces, UTF-8, no NaN or infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
 def policy_digest(policy: Policy) -> str:
     """SHA-256 (hex) of the canonical JSON of the policy a session was recorded under."""
     return hashlib.sha256(canonical_json(policy.to_mapping())).hexdigest()
-
-
-def new_session_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
-    """A fresh session id: 16 random hex digits, nothing a stranger could tie to a person or a time."""
-    return random_bytes(8).hex()  # 16 hex digits, as _SESSION_ID requires
 
 
 def segment_name(session: str, index: int) -> str:
@@ -130,7 +118,7 @@ class Manifest:
 
     def __post_init__(self) -> None:
         # The rules that tie fields together; field types are the parser's job.
-        if not _SESSION_ID.fullmatch(self.session):
+        if not is_session_id(self.session):
             _fail("session", "expected 16 lowercase hex digits", self.session)
         if self.started.utcoffset() is None:
             _fail("started", "expected a time with its UTC offset", self.started.isoformat())
@@ -212,9 +200,9 @@ class Manifest:
     def from_json(cls, data: bytes) -> Manifest:
         """Parse the decrypted bytes of a manifest file."""
         try:
-            values = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
-            raise ManifestError(f"manifest is not UTF-8 JSON: {error}") from None
+            values = strict_json.loads(data)
+        except StrictJsonError as error:
+            raise ManifestError(f"manifest {error}") from None
         return cls.from_mapping(values)
 
 
@@ -223,10 +211,6 @@ def _fail(field: str, problem: str, value: Any) -> NoReturn:
     if len(shown) > _SHOWN:
         shown = shown[:_SHOWN] + "…"
     raise ManifestError(f"manifest field {field}: {problem}, got {shown}") from None
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class _Fields:
@@ -279,7 +263,7 @@ def _text(value: Any, field: str) -> str:
 
 
 def _sha256(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+    if not is_sha256(value):
         _fail(field, "expected 64 lowercase hex digits (SHA-256)", value)
     return value
 

@@ -20,7 +20,7 @@ from consentbox.core.reasons import EndReason, Problem
 from consentbox.crypto import HeaderError, X25519Recipient
 from consentbox.crypto.format import read_header
 from consentbox.crypto.stream import CHUNK_SIZE, NONCE_SIZE, SEALED_CHUNK_SIZE
-from consentbox.hw.card import Card
+from consentbox.hw.ports import Card
 from consentbox.state.journal import Journal, JournalEntry
 from consentbox.recording.manifest import Manifest, Segment, segment_name
 from consentbox.recording.session import remove_session_files, session_files, write_manifest

@@ -11,22 +11,20 @@ provisioning all change it.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from consentbox.state.files import RETENTION_INDEX, RETENTION_LOCK
 from consentbox.core.errors import ConsentBoxError
 from consentbox.storage.atomic import replace_file
-from consentbox.recording.manifest import canonical_json
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
+from consentbox.storage.ids import is_session_id
 from consentbox.state.session_lock import exclusive
 
-INDEX_NAME = "retention.json"
-_LOCK_NAME = "retention.lock"
 _FORMAT = 1
 _DAY = 86_400
-_SESSION = re.compile(r"[0-9a-f]{16}")
 
 
 class RetentionIndexError(ConsentBoxError, ValueError):
@@ -51,10 +49,10 @@ class RetentionIndex:
     def entries(self) -> dict[str, Expiry]:
         """Every session in the index."""
         try:
-            data = (self._dir / INDEX_NAME).read_bytes()
+            data = (self._dir / RETENTION_INDEX).read_bytes()
         except FileNotFoundError:
             return {}
-        return _parse(data, self._dir / INDEX_NAME)
+        return _parse(data, self._dir / RETENTION_INDEX)
 
     def add(self, session: str, started: float, retention_days: int) -> Expiry:
         """Enter a new session, expiring `retention_days` days after `started`."""
@@ -85,12 +83,12 @@ class RetentionIndex:
         self._update(lambda sessions: sessions.pop(session, None))
 
     def _update(self, change: Callable[[dict[str, Expiry]], object]) -> None:
-        with exclusive(self._dir / _LOCK_NAME):
+        with exclusive(self._dir / RETENTION_LOCK):
             sessions = self.entries()
             before = dict(sessions)
             change(sessions)
             if sessions != before:
-                replace_file(self._dir, INDEX_NAME, _serialise(sessions), 0o600)
+                replace_file(self._dir, RETENTION_INDEX, _serialise(sessions), 0o600)
 
 
 def _serialise(sessions: dict[str, Expiry]) -> bytes:
@@ -101,12 +99,12 @@ def _serialise(sessions: dict[str, Expiry]) -> bytes:
 
 def _parse(data: bytes, path: Path) -> dict[str, Expiry]:
     try:
-        value = json.loads(data)
+        value = strict_json.loads(data)
         if value["format"] != _FORMAT:
             raise ValueError(f"format {value['format']!r}")
         sessions = {}
         for session, entry in value["sessions"].items():
-            if not _SESSION.fullmatch(session):
+            if not is_session_id(session):
                 raise ValueError(f"session id {session!r}")
             started, expires, destroying = entry["started"], entry["expires"], entry["destroying"]
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (started, expires)) or (

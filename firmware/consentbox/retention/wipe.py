@@ -18,14 +18,15 @@ from pathlib import Path
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.storage.durable import sync_directory
 from consentbox.hw.card import super_options
-from consentbox.ledger import Kind, Ledger
+from consentbox.ledger import Kind
+from consentbox.ledger.writer import Ledger
 from consentbox.recording.manifest import manifest_name
 from consentbox.recording.session import session_files
 from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.retention.shred import Paused, discard_free_space, shred
+from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
 from consentbox.state.session_lock import SessionLock
 
-_SESSION_FILE_ID = 16  # a session's files are named <16 hex digits>.…
 _YIELD_SECONDS = 0.01  # between chunks, for a box waiting on the lock to take it
 
 
@@ -147,9 +148,5 @@ def _next_chunk(lock: SessionLock) -> bool:
 
 
 def _sessions_on(card: Path) -> set[str]:
-    return {name[:_SESSION_FILE_ID] for name in (p.name for p in card.iterdir())
-            if name[_SESSION_FILE_ID:_SESSION_FILE_ID + 1] == "." and _is_hex(name[:_SESSION_FILE_ID])}
-
-
-def _is_hex(text: str) -> bool:
-    return len(text) == _SESSION_FILE_ID and all(c in "0123456789abcdef" for c in text)
+    return {name[:SESSION_ID_DIGITS] for name in (p.name for p in card.iterdir())
+            if name[SESSION_ID_DIGITS:SESSION_ID_DIGITS + 1] == "." and is_session_id(name[:SESSION_ID_DIGITS])}

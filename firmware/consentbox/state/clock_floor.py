@@ -14,12 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from consentbox import BUILD_DATE
+from consentbox.state.files import CLOCK_FLOOR, CLOCK_FLOOR_LOCK
 from consentbox.core.timekeeping import TrustedTime, trusted_time
 from consentbox.storage.atomic import replace_file
 from consentbox.state.session_lock import exclusive
 
-FLOOR_NAME = "clock-floor"
-_LOCK_NAME = "clock-floor.lock"
 _MAX_TEXT = 32
 
 
@@ -32,7 +31,7 @@ class ClockFloor:
     def read(self) -> int | None:
         """The floor, or None if it was never set (or its file is unreadable, which is the same to trust)."""
         try:
-            with open(self._dir / FLOOR_NAME, "rb") as src:
+            with open(self._dir / CLOCK_FLOOR, "rb") as src:
                 text = src.read(_MAX_TEXT)
             return int(text.decode("ascii").strip())
         except (FileNotFoundError, ValueError, UnicodeDecodeError):
@@ -41,11 +40,11 @@ class ClockFloor:
     def raise_to(self, seconds: float) -> bool:
         """Raise the floor to `seconds` (whole seconds, rounded down) unless it is there already; whether it rose."""
         target = int(seconds)
-        with exclusive(self._dir / _LOCK_NAME):
+        with exclusive(self._dir / CLOCK_FLOOR_LOCK):
             current = self.read()
             if current is not None and current >= target:
                 return False
-            replace_file(self._dir, FLOOR_NAME, f"{target}\n".encode("ascii"), 0o644)
+            replace_file(self._dir, CLOCK_FLOOR, f"{target}\n".encode("ascii"), 0o644)
             return True
 
 

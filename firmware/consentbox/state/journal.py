@@ -13,18 +13,19 @@ and whether the session's files were being destroyed. It lives in the box's stat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from consentbox.state.files import JOURNAL
 from consentbox.core.errors import ConsentBoxError
 from consentbox.storage.durable import sync_directory
 from consentbox.storage.atomic import replace_file, temporary_name
-from consentbox.recording.manifest import Manifest, canonical_json
+from consentbox.recording.manifest import Manifest
+from consentbox.storage import strict_json
+from consentbox.storage.canonical import canonical_json
 
 #: The journal's directory inside the box's state directory.
-JOURNAL_DIRECTORY = "journal"
 _SUFFIX = ".json"
 _MODE = 0o600  # plaintext metadata: the box's service account only
 
@@ -57,7 +58,7 @@ class Journal:
     """
 
     def __init__(self, state_dir: Path, *, on_failure: Callable[[JournalError], None]) -> None:
-        self.directory = state_dir / JOURNAL_DIRECTORY
+        self.directory = state_dir / JOURNAL
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._on_failure = on_failure
         for path in self.directory.glob(temporary_name("*")):
@@ -114,7 +115,7 @@ class Journal:
 
 
 def _parse(data: bytes) -> JournalEntry:
-    values = json.loads(data.decode("utf-8"))
+    values = strict_json.loads(data)
     if not isinstance(values, dict) or set(values) != {"destroy", "manifest"} \
             or not isinstance(values["destroy"], bool):
         raise ValueError("expected an object of `destroy` (true or false) and `manifest`")

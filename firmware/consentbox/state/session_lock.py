@@ -15,14 +15,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-LOCK_NAME = "session.lock"
+from consentbox.state.files import SESSION_LOCK
 
 
 class SessionLock:
     """One process's handle on the session lock of a state directory."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LOCK_NAME
+        self.path = state_dir / SESSION_LOCK
         self._fd = -1
 
     @property

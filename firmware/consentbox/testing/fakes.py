@@ -9,7 +9,7 @@ from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.testing.signal import position_pcm
 
 if TYPE_CHECKING:  # hw.audio loads pyalsaaudio, which a fake has no need of
-    from consentbox.hw.alsa import AudioSource
+    from consentbox.hw.ports import AudioSource
 
 
 class GeneratedSource:

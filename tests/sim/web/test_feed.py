@@ -12,7 +12,8 @@ from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.table import State
-from consentbox.hw.gpio import GpioPanel, StatusLeds
+from consentbox.hw.gpio import GpioPanel
+from consentbox.hw.ports import StatusLeds
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.box.config import load_config
 from consentbox.sim.web import feed
