@@ -1,4 +1,4 @@
-"""Every row of the front-panel table (PRODUCT.md §1), played as a script through the session machine."""
+"""Every row of the front-panel table (docs/product.md, "Front panel"), played as a script through the session machine."""
 
 from __future__ import annotations
 

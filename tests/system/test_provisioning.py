@@ -1,4 +1,4 @@
-"""Provisioning by a signed USB stick (issue 7, PRODUCT.md §4), as IT and the box meet it.
+"""Provisioning by a signed USB stick (issue 7, docs/product.md, "Provisioning by USB"), as IT and the box meet it.
 
 Through the real commands: `consentbox provision --config FILE SOURCE` on stick directories and on
 loop-attached ext4 stick images, `consentbox simulate` with `usb` steps, `consentbox-admin export` and

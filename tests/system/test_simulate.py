@@ -1,4 +1,4 @@
-"""Every row of the front-panel table (PRODUCT.md §1), through `consentbox simulate` as a user runs it.
+"""Every row of the front-panel table (docs/product.md, "Front panel"), through `consentbox simulate` as a user runs it.
 
 Each test plays a script through the real wiring (gpiozero mock pins, libasound through ALSA's file
 plugin, a directory card), then checks the printed timeline, the files on the card, and the audio the

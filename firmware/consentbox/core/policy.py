@@ -37,7 +37,7 @@ class OnWithdrawal(enum.Enum):
 
 @dataclass(frozen=True)
 class Policy:
-    """Session rules and recording format. Times are in seconds; defaults are those of PRODUCT.md."""
+    """Session rules and recording format. Times are in seconds; defaults are those of docs/product.md."""
 
     default_parties: int = 2
     max_parties: int = 12
@@ -53,7 +53,7 @@ class Policy:
     retention_days: int = 30
     # How far after the box's own time a provisioning bundle may be dated (its date raises the clock floor).
     bundle_ahead_days: int = 366
-    # Recording (PRODUCT.md §2): the ALSA capture format and how files are cut on the card.
+    # Recording (docs/product.md, "Recording and encryption"): the ALSA capture format and how files are cut on the card.
     rate: int = 48_000
     channels: int = 1
     sample_format: SampleFormat = SampleFormat.S16_LE

@@ -1,6 +1,6 @@
 """The session's transition table: every state, every gesture, and what each gesture may lead to.
 
-This is the one place the front panel's rules live (PRODUCT.md §1). `SessionMachine` dispatches on it
+This is the one place the front panel's rules live (docs/product.md, "Front panel"). `SessionMachine` dispatches on it
 and checks at run time that a handler only reaches the targets its row declares; docs/session.md is
 drawn from it by `consentbox.core.diagram`, so the picture cannot drift from the code.
 A gesture with no row in a state is ignored there (a consent tap while recording, say).

@@ -1,7 +1,7 @@
 """The simulated front panel: the box on gpiozero's mock pins, its panel drawn on a local web page.
 
 `consentbox panel` (and `make run`) runs the real box in real time on `SimulatedFactory` pins and serves
-a page on 127.0.0.1 that draws the panel (PRODUCT.md §7):
+a page on 127.0.0.1 that draws the panel (docs/product.md, "Without the hardware"):
 
 - simulator: puts it together (demo supervisor key, card and state directories, microphone, box, page)
   and runs the box's own main loop (`box.daemon.serve`).
