@@ -9,7 +9,7 @@ from datetime import date
 
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
-from consentbox.state.journal import Journal, JournalEntry, JournalError
+from consentbox.recording.journal import Journal, JournalEntry, JournalError
 from consentbox.recording.manifest import Consent, Interval, Manifest, policy_digest
 from consentbox.recording.wav import AudioFormat
 
