@@ -46,8 +46,9 @@ DEB_DIR ?= build/deb
 deb: $(VENV)/.installed
 	$(PY) packaging/build-deb $(DEB_DIR)
 
+# The core does no I/O, so the page is written here: render() only returns it.
 diagram: $(VENV)/.installed
-	$(PY) -m consentbox.core.diagram > docs/session.md
+	$(PY) -c 'import sys; from consentbox.core.diagram import render; sys.stdout.write(render())' > docs/session.md
 
 clean:
 	rm -rf $(VENV) .cache .demo .pytest_cache .hypothesis

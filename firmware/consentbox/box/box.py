@@ -33,7 +33,7 @@ from consentbox.hw.errors import HardwareError
 from consentbox.hw.ports import Panel
 from consentbox.ledger import Kind, LedgerError
 from consentbox.ledger.writer import Ledger, LedgerWriteError
-from consentbox.state.journal import Journal
+from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import LedgerRange, manifest_name, policy_digest, segment_name
 from consentbox.recording.session import SessionFiles
 from consentbox.storage.ids import new_session_id

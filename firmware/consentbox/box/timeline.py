@@ -10,7 +10,7 @@ lit, and after each session).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
@@ -18,7 +18,7 @@ from consentbox.core.commands import (
 )
 from consentbox.core.table import State
 from consentbox.provisioning.installed import Result
-from consentbox.state.journal import JournalError
+from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
 from consentbox.box.selftest import SelfTestResult
 from consentbox.box.settings import Settings
@@ -70,7 +70,7 @@ def _fields(command: Command, session_id: str) -> dict[str, Any]:
         return {"event": "tone", "tone": command.tone.value}
     if isinstance(command, EndSession):
         return {"event": "session", "id": session_id, "end": command.reason.value, "kept": command.keep}
-    raise TypeError(f"no timeline entry for {command!r}")
+    assert_never(command)  # mypy: a command the core gains needs its entry here
 
 
 def describe(entry: dict[str, Any]) -> str:

@@ -26,7 +26,3 @@ def render() -> str:
         for outcome in row.outcomes:
             lines.append(f"| {row.source.value} | {row.gesture.value} | {outcome.target.value} | {outcome.when} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(render(), end="")

@@ -15,3 +15,7 @@ class PolicyError(ConsentBoxError, ValueError):
 
 class EventError(ConsentBoxError, ValueError):
     """An event the session machine cannot accept (time going backwards, a seat that does not exist)."""
+
+
+class UnknownEvent(ConsentBoxError, TypeError):
+    """Something handed to the session machine that is not one of its events (`core.events.Event`)."""

@@ -12,14 +12,15 @@ hold that ends it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import assert_never, get_args
 
 from consentbox.core.commands import (
     CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
     RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
 )
-from consentbox.core.errors import EventError, PolicyError
+from consentbox.core.errors import EventError, PolicyError, UnknownEvent
 from consentbox.core.events import (
-    Button, ConsentButton, Event, Fault, Pressed, ReadinessChanged, RecordButton, Released, Shutdown,
+    Button, ConsentButton, Event, Fault, Pressed, ReadinessChanged, RecordButton, Released, Shutdown, Tick,
 )
 from consentbox.core.feedback import Colour, Pattern, Tone, status_pattern
 from consentbox.core.policy import OnWithdrawal, Policy
@@ -28,6 +29,7 @@ from consentbox.core.table import ROWS, Gesture, State
 
 _RECORD_HOLDS = (Gesture.HOLD_RECORD, Gesture.LONG_HOLD_RECORD)
 _CONSENT_HOLDS = (Gesture.HOLD_CONSENT,)
+_EVENTS: tuple[type, ...] = get_args(Event)  # taken from the union, so the two cannot disagree
 
 
 @dataclass
@@ -50,7 +52,7 @@ class _Session:
 
 
 class SessionMachine:
-    """The front panel's rules (PRODUCT.md §1) as a state machine driven by `handle(event)`."""
+    """The front panel's rules (docs/product.md, "Front panel") as a state machine driven by `handle(event)`."""
 
     def __init__(
         self,
@@ -143,7 +145,14 @@ class SessionMachine:
     # -- input ------------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> tuple[Command, ...]:
-        """Take one event; return the commands to perform, in order."""
+        """Take one event; return the commands to perform, in order. A non-event raises `UnknownEvent`."""
+        # Refused before anything else: a lookalike with an `at` must not move time or fire deadlines.
+        if not isinstance(event, _EVENTS):
+            kind = type(event)
+            raise UnknownEvent(
+                f"{kind.__module__}.{kind.__qualname__} is not a session event: the machine takes "
+                f"{', '.join(known.__name__ for known in _EVENTS)}"
+            )
         if event.at < self._now:
             raise EventError(f"event at {event.at} s is earlier than the machine's time {self._now} s")
         self._run_deadlines(until=event.at)
@@ -169,6 +178,10 @@ class SessionMachine:
             self._dispatch(Gesture.FAULT, fault=event.problem)
         elif isinstance(event, Shutdown):
             self._dispatch(Gesture.SHUTDOWN)
+        elif isinstance(event, Tick):
+            pass  # it only moves time, and the deadlines up to it have run above
+        else:
+            assert_never(event)  # mypy: every kind of event has its branch
         self._show_status()
         out, self._out = tuple(self._out), []
         return out

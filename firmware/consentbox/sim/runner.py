@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from consentbox.core.commands import Command, OpenSession
-from consentbox.core.events import Event, Fault, Shutdown, Tick
+from consentbox.core.events import Event, Fault, Pressed, Released, Shutdown, Tick
 from consentbox.core.reasons import Problem
 from consentbox.core.session import SessionMachine
-from consentbox.sim.script import EndStep, FaultStep, ScriptFault, Step
+from consentbox.sim.script import EndStep, FaultStep, ScriptError, ScriptFault, Step, UsbStep
 from consentbox.box.timeline import command_entry, state_entry
 
 #: What each scripted fault looks like to the session machine when no hardware is simulated.
@@ -31,7 +31,10 @@ def run_scenario(
     *,
     new_session_id: Callable[[], str] = lambda: secrets.token_hex(8),
 ) -> list[dict[str, Any]]:
-    """Run `steps` (in time order) to the end, which is an `end` step or else the last step."""
+    """Run `steps` (in time order) to the end, which is an `end` step or else the last step.
+
+    A step that needs more than the session machine (a `usb` stick) raises `ScriptError` naming its line.
+    """
     timeline: list[dict[str, Any]] = [state_entry(machine.now, machine.state)]
     session_id = ""
 
@@ -58,7 +61,15 @@ def run_scenario(
             break
         if isinstance(step, FaultStep):
             feed(Fault(FAULT_PROBLEMS[step.fault], step.at))
-        else:
+        elif isinstance(step, (Pressed, Released)):
             feed(step)
+        elif isinstance(step, UsbStep):
+            # Refused, not skipped: a test that skipped it would pass without the install it scripted.
+            raise ScriptError(
+                f"script line {step.line}: 'usb {step.path}' at {step.at:g} s needs the whole box (run_scenario "
+                "plays the session machine alone): play the script with `consentbox simulate`"
+            )
+        else:
+            assert_never(step)  # mypy: every kind of step is carried out or refused above
     feed(Shutdown(last))
     return timeline

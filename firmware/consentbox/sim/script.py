@@ -27,7 +27,8 @@ TAP_SECONDS = 0.1
 
 
 class ScriptError(ConsentBoxError, ValueError):
-    """A scenario script line that cannot be understood; the message names the line."""
+    """A scenario script line that cannot be understood, or that the player it is given cannot carry out;
+    the message names the line."""
 
 
 class ScriptFault(enum.Enum):
@@ -48,10 +49,11 @@ class FaultStep:
 
 @dataclass(frozen=True)
 class UsbStep:
-    """Insert a provisioning stick whose files are those of directory `path` at `at`."""
+    """Insert a provisioning stick whose files are those of directory `path` at `at`; from script line `line`."""
 
     path: str
     at: float
+    line: int  # so a runner that cannot insert a stick can say which line asked it to
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,13 @@ def parse_script(text: str, *, source: str = "script") -> list[Step]:
         if not words:
             continue
         try:
-            steps.extend(_parse_line(words))
+            steps.extend(_parse_line(words, number))
         except ScriptError as error:
             raise ScriptError(f"{source} line {number}: {error} in {raw.strip()!r}") from None
     return sorted(steps, key=lambda step: step.at)
 
 
-def _parse_line(words: list[str]) -> list[Step]:
+def _parse_line(words: list[str], number: int) -> list[Step]:
     at = _seconds(words[0], "time")
     verb, rest = (words[1] if len(words) > 1 else ""), words[2:]
     if verb == "tap":
@@ -100,7 +102,7 @@ def _parse_line(words: list[str]) -> list[Step]:
     if verb == "usb":
         if len(rest) != 1:
             raise ScriptError("usb needs one directory (a path without spaces)")
-        return [UsbStep(rest[0], at)]
+        return [UsbStep(rest[0], at, number)]
     phrase = " ".join(words[1:])
     for fault in ScriptFault:
         if phrase == fault.value:
