@@ -8,7 +8,7 @@ _HEADER = """\
 # The session state machine
 
 Generated from `firmware/consentbox/core/table.py` by `make diagram`; do not edit by hand
-(`tests/core/test_diagram.py` fails when this file and the table disagree).
+(`tests/core/test_docs.py` fails when this file and the table disagree).
 A gesture with no arrow from a state is ignored in that state.
 
 """

@@ -12,17 +12,9 @@ from typing import Any, assert_never
 
 from consentbox.core.commands import Command, OpenSession
 from consentbox.core.events import Event, Fault, Pressed, Released, Shutdown, Tick
-from consentbox.core.reasons import Problem
 from consentbox.core.session import SessionMachine
-from consentbox.sim.script import EndStep, FaultStep, ScriptError, ScriptFault, Step, UsbStep
+from consentbox.sim.script import EndStep, FaultStep, ScriptError, Step, UsbStep
 from consentbox.box.timeline import command_entry, state_entry
-
-#: What each scripted fault looks like to the session machine when no hardware is simulated.
-FAULT_PROBLEMS = {
-    ScriptFault.CARD_REMOVE: Problem.CARD_LOST,
-    ScriptFault.CARD_FULL: Problem.CARD_FULL,
-    ScriptFault.AUDIO_LOST: Problem.AUDIO_LOST,
-}
 
 
 def run_scenario(
@@ -60,7 +52,7 @@ def run_scenario(
         if isinstance(step, EndStep):
             break
         if isinstance(step, FaultStep):
-            feed(Fault(FAULT_PROBLEMS[step.fault], step.at))
+            feed(Fault(step.fault.problem, step.at))
         elif isinstance(step, (Pressed, Released)):
             feed(step)
         elif isinstance(step, UsbStep):

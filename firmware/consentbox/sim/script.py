@@ -22,6 +22,7 @@ from typing import Union
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
+from consentbox.core.reasons import Problem
 
 TAP_SECONDS = 0.1
 
@@ -37,6 +38,18 @@ class ScriptFault(enum.Enum):
     CARD_REMOVE = "card remove"
     CARD_FULL = "card full"
     AUDIO_LOST = "audio lost"
+
+    @property
+    def problem(self) -> Problem:
+        """What the box is told when this fault happens."""
+        return _FAULT_PROBLEMS[self]
+
+
+_FAULT_PROBLEMS = {
+    ScriptFault.CARD_REMOVE: Problem.CARD_LOST,
+    ScriptFault.CARD_FULL: Problem.CARD_FULL,
+    ScriptFault.AUDIO_LOST: Problem.AUDIO_LOST,
+}
 
 
 @dataclass(frozen=True)

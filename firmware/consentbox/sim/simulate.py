@@ -17,7 +17,6 @@ from pathlib import Path
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
-from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import SimulatedFactory, drive_button
@@ -27,17 +26,11 @@ from consentbox.box.clock import RealClock, VirtualClock
 from consentbox.box.config import Config
 from consentbox.box.wiring import assemble_box
 from consentbox.sim.file_microphone import FileMicrophone
-from consentbox.sim.script import EndStep, FaultStep, ScriptFault, Step, UsbStep
+from consentbox.sim.script import EndStep, FaultStep, Step, UsbStep
 
 # Pins of a Raspberry Pi header left free by the default panel, for --seats N.
 SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",
               "GPIO4", "GPIO18", "GPIO7")
-
-SCRIPT_FAULTS = {
-    ScriptFault.CARD_REMOVE: Problem.CARD_LOST,
-    ScriptFault.CARD_FULL: Problem.CARD_FULL,
-    ScriptFault.AUDIO_LOST: Problem.AUDIO_LOST,
-}
 
 
 def simulated_config(
@@ -76,6 +69,8 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
         box = assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now),
                            audio_device=microphone.device, report=report)
         panel = box.panel
+        if not isinstance(panel, GpioPanel):  # the script drives the pins of gpiozero buttons
+            raise TypeError(f"simulate needs the box's panel to be a GpioPanel, not {type(panel).__name__}")
         report({"t": 0.0, "event": "state", "state": box.machine.state.value})
         box.start()
         box.check_readiness()
@@ -84,7 +79,7 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
             if isinstance(step, EndStep):
                 break
             if isinstance(step, FaultStep):
-                box.inject_fault(SCRIPT_FAULTS[step.fault])
+                box.inject_fault(step.fault.problem)
             elif isinstance(step, UsbStep):
                 provisioner = Provisioner(config.state_dir, config.org_key, box.policy, box.ledger,
                                           TrustedClock(config.state_dir), seats=config.panel.seats,
