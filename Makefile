@@ -25,7 +25,12 @@ $(CCTV):
 
 vectors: $(CCTV)
 
-test: $(VENV)/.installed $(CCTV)
+# A type error fails `make test` before any test runs; what mypy checks, and how, is [tool.mypy] in pyproject.toml.
+.PHONY: typecheck
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+test: typecheck $(VENV)/.installed $(CCTV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The box simulated in real time, its front panel a page on http://127.0.0.1:8470/ ([web] port); Ctrl+C stops it.
@@ -51,7 +56,7 @@ diagram: $(VENV)/.installed
 	$(PY) -c 'import sys; from consentbox.core.diagram import render; sys.stdout.write(render())' > docs/session.md
 
 clean:
-	rm -rf $(VENV) .cache .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .demo .pytest_cache .hypothesis .mypy_cache
 
 # Draws deploy/wiring.svg and the pin table in deploy/README.md from the [panel] pins of defaults.toml
 # (standard library only); tests/test_wiring_diagram.py fails until this is run after a pin change.

@@ -116,10 +116,11 @@ def _measured(
         last = report == reports[-1]
         process = subprocess.Popen([time, "--format=%M", f"--output={report}", *command], env=env,
                                    stdin=stdin, stdout=output if last else subprocess.PIPE)
-        if processes:
-            processes[-1].stdout.close()  # type: ignore[union-attr]  # this command reads it now
+        if not isinstance(stdin, int):
+            stdin.close()  # the previous command's output: this command reads it now
         processes.append(process)
-        stdin = process.stdout  # type: ignore[assignment]
+        if process.stdout is not None:  # a pipe, except from the last command, which writes to `output`
+            stdin = process.stdout
     for command, process in zip(pipeline, processes):
         if process.wait():
             raise RuntimeError(f"`{' '.join(command)}` failed with status {process.returncode}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.crypto import X25519Identity, identity_file_text
-from consentbox.state.journal import Journal, JournalError
+from consentbox.recording.journal import Journal, JournalError
 
 
 def required_tool(name: str) -> str:

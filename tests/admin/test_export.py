@@ -18,7 +18,7 @@ from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.format import read_header
-from consentbox.state.journal import Journal
+from consentbox.recording.journal import Journal
 from consentbox.storage.ids import new_session_id
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE

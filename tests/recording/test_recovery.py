@@ -20,7 +20,7 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader
 from consentbox.hw.card import CardDirectory
-from consentbox.state.journal import Journal, JournalError
+from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.manifest import Manifest
 from consentbox.storage.ids import new_session_id
 from consentbox.recording.recovery import Recovered, recover_interrupted

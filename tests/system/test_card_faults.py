@@ -43,7 +43,7 @@ from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import LEDGER_NAME
 from consentbox.ledger.writer import Ledger
-from consentbox.state.journal import Journal
+from consentbox.recording.journal import Journal
 from consentbox.box.box import CARD_CHECK_SECONDS, Box
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config

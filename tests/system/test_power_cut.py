@@ -57,7 +57,7 @@ from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.hw.card import CardDirectory
 from consentbox.recording import session as session_module
-from consentbox.state.journal import Journal, JournalError
+from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.recording.session import SessionFiles
 from tests.support.plaintext import files_holding, temp_directories

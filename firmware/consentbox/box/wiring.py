@@ -21,7 +21,7 @@ from consentbox.hw.card import CardDirectory
 from consentbox.hw.gpio import GpioPanel
 from consentbox.ledger import Kind
 from consentbox.ledger.writer import Ledger
-from consentbox.state.journal import Journal
+from consentbox.recording.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.retention.index import RetentionIndex
 from consentbox.box.box import Box, Report

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from consentbox.crypto.errors import HeaderError, HeaderMacError, NoIdentityMatch, PayloadError
 from consentbox.crypto.format import Header, encode_header_without_mac, encode_mac, read_header
@@ -50,6 +50,14 @@ def _unwrap_file_key(header: Header, identities: Sequence[X25519Identity]) -> by
     )
 
 
+class ByteSink(Protocol):
+    """What AgeWriter needs of its output: a file, a BytesIO, or a wrapper that syncs each write."""
+
+    def write(self, data: bytes, /) -> object:
+        """Take all of `data`; AgeWriter makes one call per sealed chunk and ignores the result."""
+        ...
+
+
 class AgeWriter:
     """Encrypts a stream of plaintext to an age file, writing each chunk to `out` as soon as it is sealed.
 
@@ -59,7 +67,7 @@ class AgeWriter:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: ByteSink,
         recipients: Sequence[X25519Recipient],
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,

@@ -262,22 +262,24 @@ class Entry:
         where = f"ledger entry {seq} ({kind.value})"
         if wall.utcoffset() is None:
             raise LedgerError(f"{where}: the wall-clock time needs its UTC offset")
-        mono = _seconds(mono, f"{where} mono")
+        # Milliseconds: a reader compares times with a tolerance; more digits would only be noise.
+        wall_text = wall.isoformat(timespec="milliseconds")
+        mono = round(_seconds(mono, f"{where} mono"), 6)
+        checked = check_fields(kind, session, fields, where)
         body = {
             "format": FORMAT_VERSION,
             "seq": seq,
             "kind": kind.value,
-            # Milliseconds: a reader compares times with a tolerance; more digits would only be noise.
-            "wall": wall.isoformat(timespec="milliseconds"),
-            "mono": round(mono, 6),
+            "wall": wall_text,
+            "mono": mono,
             "session": session,
-            "fields": check_fields(kind, session, fields, where),
+            "fields": checked,
             "prev": prev,
         }
         signature = key.sign(SIGNING_CONTEXT + canonical_json(body))
         line = canonical_json({**body, "sig": signature.hex()})
-        return cls(seq, kind, datetime.fromisoformat(body["wall"]), body["mono"], session,
-                   MappingProxyType(body["fields"]), prev, signature, line)
+        return cls(seq, kind, datetime.fromisoformat(wall_text), mono, session,
+                   MappingProxyType(checked), prev, signature, line)
 
     @classmethod
     def parse(cls, line: bytes, where: str) -> Entry:

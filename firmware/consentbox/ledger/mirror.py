@@ -60,13 +60,15 @@ class CardMirror:
             if self._known == (status.st_dev, status.st_ino, status.st_size):
                 start = status.st_size
             else:
-                start = _common_length(fd, status.st_size, box_fd, box_size)
-                if start is None:
+                common = _common_length(fd, status.st_size, box_fd, box_size)
+                if common is None:
                     os.close(fd)
                     fd = -1
                     self._set_aside()
                     fd, start = self._open(), 0
                     status = os.fstat(fd)
+                else:
+                    start = common
             if start < status.st_size:
                 os.ftruncate(fd, start)  # a torn line of our own, copied again below
             _copy(box_fd, start, box_size, fd)

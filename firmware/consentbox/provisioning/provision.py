@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.errors import PolicyError
@@ -99,7 +100,7 @@ class Provisioner:
         except PolicyError as error:
             raise Refused(BundleRefusal.INVALID, f"this box's panel cannot run the policy: {error}") from None
 
-    def _record(self, kind: Kind, **fields: object) -> str:
+    def _record(self, kind: Kind, **fields: Any) -> str:
         """Append to the ledger; "" when done, else words for the result (the install stands either way)."""
         try:
             self.ledger.append(kind, **fields)

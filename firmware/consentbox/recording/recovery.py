@@ -1,7 +1,7 @@
 """Start-up recovery: finishing the sessions that a power cut or a crash left open.
 
 The box cannot read the card's manifests (they are encrypted to the supervisors), so it works from its
-journal (`consentbox.state.journal`), which is never behind the card. For each unfinished session
+journal (`consentbox.recording.journal`), which is never behind the card. For each unfinished session
 whose files are on the card it writes one more manifest version: the open capture interval closed,
 the segments the journal knows plus any later segment file on the card, and the end reason
 `interrupted`. A session whose destruction (a withdrawal) was cut short is destroyed. Nothing is
@@ -21,7 +21,7 @@ from consentbox.crypto import HeaderError, X25519Recipient
 from consentbox.crypto.format import read_header
 from consentbox.crypto.stream import CHUNK_SIZE, NONCE_SIZE, SEALED_CHUNK_SIZE
 from consentbox.hw.ports import Card
-from consentbox.state.journal import Journal, JournalEntry
+from consentbox.recording.journal import Journal, JournalEntry
 from consentbox.recording.manifest import Manifest, Segment, segment_name
 from consentbox.recording.session import remove_session_files, session_files, write_manifest
 from consentbox.recording.wav import HEADER_SIZE

@@ -30,7 +30,7 @@ from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
 from consentbox.storage.durable import sync_directory
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
 from consentbox.storage.atomic import replace_file
-from consentbox.state.journal import Journal
+from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import (
     Consent, Interval, LedgerRange, Manifest, ManifestError, Segment, manifest_name, policy_digest,
     segment_name,

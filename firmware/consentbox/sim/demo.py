@@ -17,6 +17,7 @@ import wave
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
@@ -37,6 +38,12 @@ def demo_identity(path: Path) -> X25519Identity:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(identity_file_text(X25519Identity.generate(), datetime.now().astimezone()))
     return parse_identity_file(path.read_text(encoding="ascii"), str(path))[0]
+
+
+def print_entry(entry: dict[str, Any]) -> None:
+    """Print one timeline entry readably, unless it is one of the frequent QUIET_EVENTS."""
+    if entry["event"] not in QUIET_EVENTS:
+        print(describe(entry))
 
 
 def write_test_tone(path: Path, policy: Policy, seconds: float) -> None:
@@ -73,7 +80,7 @@ def main(home: Path = Path(".demo")) -> int:
     print(script)
     print("What the box did:\n")
     simulate(config, parse_script(script, source="demo.txt"), audio=tone, realtime=False,
-             report=lambda entry: entry["event"] in QUIET_EVENTS or print(describe(entry)))
+             report=print_entry)
 
     print(f"\nThe card ({card}) holds encrypted session files and the signed consent ledger (no audio):")
     for path in sorted(card.iterdir()):

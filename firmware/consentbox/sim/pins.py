@@ -16,6 +16,8 @@ from gpiozero.pins.mock import MockFactory, MockPin, PinState
 class SimulatedPin(MockPin):
     """A mock pin whose edges carry simulation time and whose input edges are debounced."""
 
+    _state: bool  # set by MockPin.__init__; declared here because gpiozero has no type information
+
     def _now(self) -> float:
         return self.factory.ticks()
 

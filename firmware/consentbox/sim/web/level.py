@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 from consentbox.core.policy import SampleFormat
 
@@ -17,7 +18,7 @@ FLOOR_DBFS = -60.0
 
 # Native-order views: every board the box runs on (and every simulation host) is little-endian,
 # as the policy's formats are.
-_TYPECODES = {SampleFormat.S16_LE: "h", SampleFormat.S32_LE: "i"}
+_TYPECODES: dict[SampleFormat, Literal["h", "i"]] = {SampleFormat.S16_LE: "h", SampleFormat.S32_LE: "i"}
 
 
 def peak_dbfs(pcm: bytes, sample_format: SampleFormat) -> float:
