@@ -25,12 +25,18 @@ $(CCTV):
 
 vectors: $(CCTV)
 
-# A type error fails `make test` before any test runs; what mypy checks, and how, is [tool.mypy] in pyproject.toml.
-.PHONY: typecheck
+# A type error or a lint finding fails `make test` before any test runs; what mypy and ruff check, and
+# how, is [tool.mypy] and [tool.ruff] in pyproject.toml.
+.PHONY: lint typecheck ruff
+lint: typecheck ruff
+
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
-test: typecheck $(VENV)/.installed $(CCTV)
+ruff: $(VENV)/.installed
+	$(VENV)/bin/ruff check firmware bench tests packaging/build-deb deploy/wiring.py
+
+test: lint $(VENV)/.installed $(CCTV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The box simulated in real time, its front panel a page on http://127.0.0.1:8470/ ([web] port); Ctrl+C stops it.

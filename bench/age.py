@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consentbox.crypto import X25519Identity, decrypt, encrypt, identity_file_text, parse_identity_file
@@ -60,7 +60,7 @@ def _sha256(path: Path) -> str:
 
 def _measure(size_mib: int, age: str, workdir: Path) -> list[str]:
     key = workdir / "key.txt"
-    key.write_text(identity_file_text(X25519Identity.generate(), datetime.now(timezone.utc)))
+    key.write_text(identity_file_text(X25519Identity.generate(), datetime.now(UTC)))
     plain = workdir / "plain.bin"
     with plain.open("wb") as file:
         for _ in range(size_mib):

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, decrypt
 from consentbox.recording.wav import HEADER_SIZE
-from consentbox.box.config import load_config
 from consentbox.sim.demo import write_test_tone
 
 _RUNS = 3
@@ -112,7 +112,7 @@ def _measured(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes: list[subprocess.Popen[bytes]] = []
     stdin: IO[bytes] | int = subprocess.DEVNULL
-    for command, report in zip(pipeline, reports):
+    for command, report in zip(pipeline, reports, strict=True):
         last = report == reports[-1]
         process = subprocess.Popen([time, "--format=%M", f"--output={report}", *command], env=env,
                                    stdin=stdin, stdout=output if last else subprocess.PIPE)
@@ -121,7 +121,7 @@ def _measured(
         processes.append(process)
         if process.stdout is not None:  # a pipe, except from the last command, which writes to `output`
             stdin = process.stdout
-    for command, process in zip(pipeline, processes):
+    for command, process in zip(pipeline, processes, strict=True):
         if process.wait():
             raise RuntimeError(f"`{' '.join(command)}` failed with status {process.returncode}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -234,7 +234,7 @@ def _measure_latency(policy: Policy, workdir: Path) -> list[str]:
         for what, moments in (("REC LED on", led), ("capture open", capture)):
             if len(moments) != len(thresholds):
                 raise RuntimeError(f"a --realtime run has {len(moments)} {what} entries, not {len(thresholds)}")
-            for session, (moment, threshold) in enumerate(zip(moments, thresholds)):
+            for session, (moment, threshold) in enumerate(zip(moments, thresholds, strict=True)):
                 delays[what][session].append(moment - threshold)
     lines = [f"From the RECORD hold threshold (0 in virtual time by construction), {_REALTIME_RUNS} --realtime runs"
              f" of two sessions; target under one period, {policy.period_seconds * 1000:.1f} ms:"]

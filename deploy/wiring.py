@@ -150,7 +150,7 @@ def read_panel(config: Path | None) -> Panel:
     status_pins = list(panel["status_pins"])
     if len(status_pins) != 3:
         raise WiringError(f"{source} key panel.status_pins: needs exactly 3 pins, got {len(status_pins)}")
-    for index, (colour, value) in enumerate(zip(colours, status_pins), start=1):
+    for index, (colour, value) in enumerate(zip(colours, status_pins, strict=True), start=1):
         key = f"panel.status_pins[{index}]"
         connections.append(Connection(key, *pin(key, value), name.format(colour), colour, "led", colour, group))
     if panel["buzzer_pin"]:
@@ -265,9 +265,10 @@ def ground_pins(panel: Panel) -> dict[int, int]:
             continue
         middle = sum(row_y(p) for p in pins) / len(pins)
 
+        # min() calls it within this iteration, so the loop variables it reads are the current ones.
         def cost(n: int) -> tuple[bool, float, int]:
-            below = buzzer is not None and side(buzzer) == s and row_y(n) > row_y(buzzer)
-            return below, abs(row_y(n) - middle), n
+            below = buzzer is not None and side(buzzer) == s and row_y(n) > row_y(buzzer)  # noqa: B023
+            return below, abs(row_y(n) - middle), n  # noqa: B023
 
         chosen[s] = min((n for n, label in enumerate(HEADER, start=1) if label == "GND" and side(n) == s), key=cost)
     return chosen

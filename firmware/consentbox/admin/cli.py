@@ -20,16 +20,27 @@ from consentbox.admin.export import export_card
 from consentbox.admin.ledger_report import consent_record, summary_lines
 from consentbox.admin.output import input_stream, output_stream
 from consentbox.admin.provisioning import (
-    ORG_KEY_NAME, ORG_PUBLIC_NAME, check_stick, describe, init_org, policy_from_file, read_passphrase,
+    ORG_KEY_NAME,
+    ORG_PUBLIC_NAME,
+    check_stick,
+    describe,
+    init_org,
+    policy_from_file,
+    read_passphrase,
     write_bundle,
 )
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
-    X25519Identity, X25519Recipient, decrypt, encrypt, identity_file_text, parse_identity_file,
+    X25519Identity,
+    X25519Recipient,
+    decrypt,
+    encrypt,
+    identity_file_text,
+    parse_identity_file,
 )
 from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
-from consentbox.provisioning.bundle import Bundle, check_bundle
 from consentbox.ledger import Tail, verify
+from consentbox.provisioning.bundle import Bundle, check_bundle
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -26,7 +26,12 @@ from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, NoIdentityMatch, X25519Identity
 from consentbox.recording.manifest import Manifest, Segment, manifest_name, segment_name
 from consentbox.recording.wav import (
-    HEADER_SIZE, MAX_DATA_SIZE, AudioFormat, WavHeaderError, exact_header, parse_header,
+    HEADER_SIZE,
+    MAX_DATA_SIZE,
+    AudioFormat,
+    WavHeaderError,
+    exact_header,
+    parse_header,
 )
 
 MANIFEST_SUFFIX = ".manifest.age"

@@ -15,8 +15,8 @@ from pathlib import Path
 from consentbox.core.errors import ConsentBoxError, PolicyError
 from consentbox.core.policy import Policy
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
-from consentbox.storage.durable import sync_directory, write_all
 from consentbox.provisioning.bundle import SUFFIX, Bundle, open_sealed, read_unverified, seal
+from consentbox.storage.durable import sync_directory, write_all
 
 ORG_KEY_NAME = "org.key"
 ORG_PUBLIC_NAME = "org.pub"

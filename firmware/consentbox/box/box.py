@@ -15,10 +15,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, assert_never
 
-from consentbox.state.clock_floor import TrustedClock
+from consentbox.box.selftest import self_test
+from consentbox.box.settings import ProvisioningFeed, Settings
+from consentbox.box.timeline import (
+    command_entry,
+    provisioning_entry,
+    selftest_entry,
+    settings_entry,
+    state_entry,
+)
 from consentbox.core.commands import (
-    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
+    CloseCapture,
+    Command,
+    EndSession,
+    Flash,
+    OpenCapture,
+    OpenSession,
+    PlayTone,
+    RecLed,
+    RecordConsent,
+    RecordWithdrawal,
+    Refuse,
+    SetHeadcount,
+    ShowStatus,
 )
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
@@ -27,24 +46,17 @@ from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.ports import AudioSource
-from consentbox.hw.ports import UNUSABLE, Card
 from consentbox.hw.errors import HardwareError
-from consentbox.hw.ports import Panel
+from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel
 from consentbox.ledger import Kind, LedgerError
 from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import LedgerRange, manifest_name, policy_digest, segment_name
 from consentbox.recording.session import SessionFiles
-from consentbox.storage.ids import new_session_id
 from consentbox.retention.index import RetentionIndex
-from consentbox.hw.ports import Clock
-from consentbox.box.selftest import self_test
-from consentbox.box.settings import ProvisioningFeed, Settings
-from consentbox.box.timeline import (
-    command_entry, provisioning_entry, selftest_entry, settings_entry, state_entry,
-)
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
+from consentbox.storage.ids import new_session_id
 
 Report = Callable[[dict[str, Any]], None]
 

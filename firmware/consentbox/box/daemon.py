@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
-from consentbox.hw.gpio import GpioPanel
 from consentbox.box.box import Box
 from consentbox.box.clock import RealClock
 from consentbox.box.config import Config
 from consentbox.box.logs import choose_report
 from consentbox.box.notify import Notifier
 from consentbox.box.wiring import assemble_box
+from consentbox.hw.gpio import GpioPanel
 
 #: How often the card and keys are checked, and systemd's watchdog is fed, while nothing else happens.
 READINESS_SECONDS = 1.0

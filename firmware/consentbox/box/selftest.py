@@ -22,9 +22,9 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
-from consentbox.storage.durable import write_all
-from consentbox.hw.ports import AudioSource
 from consentbox.hw.errors import HardwareError
+from consentbox.hw.ports import AudioSource
+from consentbox.storage.durable import write_all
 
 PROBE_NAME = ".consentbox-selftest.tmp"
 _PROBE_BYTES = 4096

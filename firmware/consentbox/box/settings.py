@@ -16,17 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from consentbox.box.config import Config
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
-from consentbox.hw.ports import AudioSource
-from consentbox.hw.ports import Card
+from consentbox.hw.ports import AudioSource, Card
 from consentbox.provisioning.installed import Result, read_installed
 from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
-from consentbox.box.config import Config
 
 #: The parts of a box that depend on its policy, made anew when the policy changes (at a given time).
 Parts = Callable[[Policy, float], tuple[SessionMachine, AudioSource, Card]]

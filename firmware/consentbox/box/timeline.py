@@ -12,16 +12,27 @@ from __future__ import annotations
 
 from typing import Any, assert_never
 
+from consentbox.box.selftest import SelfTestResult
+from consentbox.box.settings import Settings
 from consentbox.core.commands import (
-    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
+    CloseCapture,
+    Command,
+    EndSession,
+    Flash,
+    OpenCapture,
+    OpenSession,
+    PlayTone,
+    RecLed,
+    RecordConsent,
+    RecordWithdrawal,
+    Refuse,
+    SetHeadcount,
+    ShowStatus,
 )
 from consentbox.core.table import State
 from consentbox.provisioning.installed import Result
 from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
-from consentbox.box.selftest import SelfTestResult
-from consentbox.box.settings import Settings
 
 
 def state_entry(at: float, state: State) -> dict[str, Any]:
@@ -98,8 +109,8 @@ def describe(entry: dict[str, Any]) -> str:
         "settings": lambda e: (f"settings: provisioning bundle version {e['bundle_version']}" if e["bundle_version"]
                                else "settings: the configuration's (not provisioned by USB)")
         + f", {e['recipients']} recipient(s)" + (f"; {e['problem']}" if "problem" in e else ""),
-        "provisioning": lambda e: ("USB stick installed: " if e["installed"] else f"USB stick refused (code {e['code']}): ")
-        + e["detail"],
+        "provisioning": lambda e: (
+            "USB stick installed: " if e["installed"] else f"USB stick refused (code {e['code']}): ") + e["detail"],
         "selftest": lambda e: ("self-test passed" if e["ok"] else "SELF-TEST FAILED: " + "; ".join(e["details"]))
         + (" (listened to the microphone: REC LED lit)" if e["listened"] else ""),
         "clock": lambda e: f"CLOCK: {e['behind']} s behind the clock floor; the floor is used"

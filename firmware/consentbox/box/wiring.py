@@ -11,26 +11,25 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
-from consentbox.state.files import DEVICE_KEY, LEDGER
-from consentbox.state.clock_floor import TrustedClock
+from consentbox.box.box import Box, Report
+from consentbox.box.config import Config
+from consentbox.box.settings import ProvisioningFeed, Settings, load_settings
+from consentbox.box.timeline import journal_entry, recovered_entry, settings_entry
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.gpio import GpioPanel
+from consentbox.hw.ports import Clock
 from consentbox.ledger import Kind
 from consentbox.ledger.writer import Ledger
 from consentbox.recording.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.retention.index import RetentionIndex
-from consentbox.box.box import Box, Report
-from consentbox.hw.ports import Clock
-from consentbox.box.config import Config
-from consentbox.box.settings import ProvisioningFeed, Settings, load_settings
-from consentbox.box.timeline import journal_entry, recovered_entry, settings_entry
+from consentbox.state.clock_floor import TrustedClock
+from consentbox.state.files import DEVICE_KEY, LEDGER
 from consentbox.state.session_lock import SessionLock
-
 
 
 def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, monotonic: Callable[[], float],

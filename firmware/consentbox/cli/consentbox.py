@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consentbox import __version__
+from consentbox.box.config import Config, load_config
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import X25519Recipient
-from consentbox.box.config import Config, load_config
 
 if TYPE_CHECKING:
     from consentbox.box.daemon import PinFactoryMaker
@@ -134,8 +134,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from consentbox.sim.simulate import simulate, simulated_config
     from consentbox.sim.script import parse_script
+    from consentbox.sim.simulate import simulate, simulated_config
 
     with contextlib.ExitStack() as cleanup:
         state = args.state or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="consentbox-state-")))

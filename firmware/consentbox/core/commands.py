@@ -7,7 +7,6 @@ comes before `RecLed(False)`, so the REC LED is never off while audio is capture
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from consentbox.core.feedback import Colour, Pattern, Tone
 from consentbox.core.reasons import EndReason, Problem, Refusal
@@ -96,7 +95,7 @@ class EndSession:
     keep: bool
 
 
-Command = Union[
-    RecLed, OpenCapture, CloseCapture, ShowStatus, Flash, PlayTone,
-    OpenSession, SetHeadcount, RecordConsent, RecordWithdrawal, Refuse, EndSession,
-]
+Command = (
+    RecLed | OpenCapture | CloseCapture | ShowStatus | Flash | PlayTone
+    | OpenSession | SetHeadcount | RecordConsent | RecordWithdrawal | Refuse | EndSession
+)

@@ -6,7 +6,6 @@ The core never reads a clock; time moves only when an event says so. `Tick` exis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from consentbox.core.reasons import Problem
 
@@ -29,7 +28,7 @@ class ConsentButton:
         return f"consent {self.seat}"
 
 
-Button = Union[RecordButton, ConsentButton]
+Button = RecordButton | ConsentButton
 RECORD = RecordButton()
 
 
@@ -79,4 +78,4 @@ class Shutdown:
     at: float
 
 
-Event = Union[Pressed, Released, Tick, ReadinessChanged, Fault, Shutdown]
+Event = Pressed | Released | Tick | ReadinessChanged | Fault | Shutdown

@@ -53,7 +53,8 @@ class Policy:
     retention_days: int = 30
     # How far after the box's own time a provisioning bundle may be dated (its date raises the clock floor).
     bundle_ahead_days: int = 366
-    # Recording (docs/product.md, "Recording and encryption"): the ALSA capture format and how files are cut on the card.
+    # Recording (docs/product.md, "Recording and encryption"): the ALSA capture format, and how files
+    # are cut on the card.
     rate: int = 48_000
     channels: int = 1
     sample_format: SampleFormat = SampleFormat.S16_LE

@@ -15,12 +15,32 @@ from dataclasses import dataclass, field
 from typing import assert_never, get_args
 
 from consentbox.core.commands import (
-    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
+    CloseCapture,
+    Command,
+    EndSession,
+    Flash,
+    OpenCapture,
+    OpenSession,
+    PlayTone,
+    RecLed,
+    RecordConsent,
+    RecordWithdrawal,
+    Refuse,
+    SetHeadcount,
+    ShowStatus,
 )
 from consentbox.core.errors import EventError, PolicyError, UnknownEvent
 from consentbox.core.events import (
-    Button, ConsentButton, Event, Fault, Pressed, ReadinessChanged, RecordButton, Released, Shutdown, Tick,
+    Button,
+    ConsentButton,
+    Event,
+    Fault,
+    Pressed,
+    ReadinessChanged,
+    RecordButton,
+    Released,
+    Shutdown,
+    Tick,
 )
 from consentbox.core.feedback import Colour, Pattern, Tone, status_pattern
 from consentbox.core.policy import OnWithdrawal, Policy
@@ -278,7 +298,8 @@ class SessionMachine:
         assert isinstance(button, ConsentButton) and press is not None
         if self.shared_consent:
             # One button passed around: taps closer together than the gap are the same person's.
-            if session.last_counted_tap is not None and press.at - session.last_counted_tap < self.policy.shared_tap_gap:
+            last = session.last_counted_tap
+            if last is not None and press.at - last < self.policy.shared_tap_gap:
                 return self._state
             session.last_counted_tap = press.at
             seat = len(session.consents) + 1

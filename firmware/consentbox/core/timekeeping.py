@@ -1,4 +1,5 @@
-"""Which time the box may trust (docs/product.md, "Retention and self-wipe"), decided from the wall clock and the clock floor.
+"""Which time the box may trust, decided from the wall clock and the clock floor (docs/product.md,
+"Retention and self-wipe").
 
 A Raspberry Pi without a battery-backed clock can start in the past. The box keeps a floor that never
 decreases (raised by each start, each ledger entry and each provisioning bundle's creation time); a

@@ -11,11 +11,12 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import assert_never
 
-from gpiozero import LED, Button, Buzzer, LEDBoard, RGBLED
+from gpiozero import LED, RGBLED, Button, Buzzer, LEDBoard
 from gpiozero.pins import Factory
 
 from consentbox.core.commands import Flash, PlayTone, RecLed, ShowStatus
-from consentbox.core.events import RECORD, Button as ButtonId, ConsentButton, Event, Pressed, Released
+from consentbox.core.events import RECORD, ConsentButton, Event, Pressed, Released
+from consentbox.core.events import Button as ButtonId
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone
 from consentbox.hw.ports import PanelCommand, PanelConfig, StatusLeds
 
@@ -104,7 +105,8 @@ class GpioPanel:
     def levels(self, colour: Colour) -> tuple[int, int, int]:
         """Pin levels for a colour: (red, green, blue) on an RGB LED, (green, amber, red) on three."""
         if self._three_leds:
-            return {Colour.OFF: (0, 0, 0), Colour.GREEN: (1, 0, 0), Colour.AMBER: (0, 1, 0), Colour.RED: (0, 0, 1)}[colour]
+            return {Colour.OFF: (0, 0, 0), Colour.GREEN: (1, 0, 0), Colour.AMBER: (0, 1, 0),
+                    Colour.RED: (0, 0, 1)}[colour]
         return {Colour.OFF: (0, 0, 0), Colour.GREEN: (0, 1, 0), Colour.AMBER: (1, 1, 0), Colour.RED: (1, 0, 0)}[colour]
 
     def _frames(self, pattern: Pattern) -> list[tuple[int, int, int]]:

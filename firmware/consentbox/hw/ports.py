@@ -10,12 +10,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Union
+from typing import Protocol
 
 from consentbox.core.commands import Flash, PlayTone, RecLed, ShowStatus
 from consentbox.core.reasons import Problem
 
-PanelCommand = Union[RecLed, ShowStatus, Flash, PlayTone]
+PanelCommand = RecLed | ShowStatus | Flash | PlayTone
 
 
 class StatusLeds(enum.Enum):

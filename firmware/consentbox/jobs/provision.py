@@ -11,15 +11,15 @@ import os
 import time
 from pathlib import Path
 
-from consentbox.state.clock_floor import TrustedClock
+from consentbox.box.config import Config
+from consentbox.box.settings import load_settings
+from consentbox.box.wiring import open_ledger
 from consentbox.core.provisioning import Refused
 from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.provisioning.stick import read_bundle
-from consentbox.box.config import Config
-from consentbox.box.settings import load_settings
-from consentbox.box.wiring import open_ledger
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
 
 

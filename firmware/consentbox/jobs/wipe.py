@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from consentbox.state.clock_floor import TrustedClock
-from consentbox.core.reasons import worst
-from consentbox.hw.card import CardDirectory
-from consentbox.hw.ports import UNUSABLE
-from consentbox.retention.wipe import WipeReport, Wiper
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
 from consentbox.box.wiring import open_ledger
+from consentbox.core.reasons import worst
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.ports import UNUSABLE
+from consentbox.retention.wipe import Wiper, WipeReport
+from consentbox.state.clock_floor import TrustedClock
 
 
 def wipe_card(config: Config, *, wait: bool) -> WipeReport:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consentbox.storage.durable import sync_directory, write_all
 from consentbox.hw.ports import UNUSABLE, Card
 from consentbox.ledger.lines import LEDGER_NAME, last_newline
+from consentbox.storage.durable import sync_directory, write_all
 
 _COPY_CHUNK = 1 << 20
 

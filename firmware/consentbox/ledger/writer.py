@@ -25,11 +25,11 @@ from typing import Any
 from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto.signing import DeviceSigningKey
-from consentbox.storage.durable import sync_directory, write_all
 from consentbox.hw.ports import Card
 from consentbox.ledger.entry import Entry, Kind, LedgerError, SessionRange, genesis
-from consentbox.ledger.mirror import CardMirror
 from consentbox.ledger.lines import MAX_LINE, last_newline
+from consentbox.ledger.mirror import CardMirror
+from consentbox.storage.durable import sync_directory, write_all
 
 _FILE_MODE = 0o644  # the ledger holds nothing secret; the clinic's IT may read it
 

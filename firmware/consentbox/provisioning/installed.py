@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto.signing import OrgPublicKey
 from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, Verified, open_sealed
-from consentbox.storage.atomic import replace_file
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.storage import strict_json
+from consentbox.storage.atomic import replace_file
 from consentbox.storage.canonical import canonical_json
 
 _MODE = 0o640

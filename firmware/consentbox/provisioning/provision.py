@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
@@ -25,6 +24,7 @@ from consentbox.provisioning.bundle import Bundle, Verified, open_sealed
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
 from consentbox.provisioning.stick import read_bundle, shown_name
 from consentbox.retention.index import RetentionIndex
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
 
 

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from consentbox.state.files import JOURNAL
 from consentbox.core.errors import ConsentBoxError
-from consentbox.storage.durable import sync_directory
-from consentbox.storage.atomic import replace_file, temporary_name
 from consentbox.recording.manifest import Manifest
+from consentbox.state.files import JOURNAL
 from consentbox.storage import strict_json
+from consentbox.storage.atomic import replace_file, temporary_name
 from consentbox.storage.canonical import canonical_json
+from consentbox.storage.durable import sync_directory
 
 #: The journal's directory inside the box's state directory.
 _SUFFIX = ".json"

@@ -27,15 +27,22 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeWriter, X25519Recipient
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
-from consentbox.storage.durable import sync_directory
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
-from consentbox.storage.atomic import replace_file
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import (
-    Consent, Interval, LedgerRange, Manifest, ManifestError, Segment, manifest_name, policy_digest,
+    Consent,
+    Interval,
+    LedgerRange,
+    Manifest,
+    ManifestError,
+    Segment,
+    manifest_name,
+    policy_digest,
     segment_name,
 )
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
+from consentbox.storage.atomic import replace_file
+from consentbox.storage.durable import sync_directory
 
 _FILE_MODE = 0o644  # ciphertext only; readable by the supervisor's account on an ext4 card
 _LOST = frozenset({errno.EROFS, errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTDIR})

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from consentbox.state.files import RETENTION_INDEX, RETENTION_LOCK
 from consentbox.core.errors import ConsentBoxError
-from consentbox.storage.atomic import replace_file
+from consentbox.state.files import RETENTION_INDEX, RETENTION_LOCK
+from consentbox.state.session_lock import exclusive
 from consentbox.storage import strict_json
+from consentbox.storage.atomic import replace_file
 from consentbox.storage.canonical import canonical_json
 from consentbox.storage.ids import is_session_id
-from consentbox.state.session_lock import exclusive
 
 _FORMAT = 1
 _DAY = 86_400

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consentbox.state.clock_floor import TrustedClock
-from consentbox.storage.durable import sync_directory
 from consentbox.hw.card import super_options
 from consentbox.ledger import Kind
 from consentbox.ledger.writer import Ledger
@@ -24,8 +22,10 @@ from consentbox.recording.manifest import manifest_name
 from consentbox.recording.session import session_files
 from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.retention.shred import Paused, discard_free_space, shred
-from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
+from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
+from consentbox.storage.durable import sync_directory
+from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
 
 _YIELD_SECONDS = 0.01  # between chunks, for a box waiting on the lock to take it
 

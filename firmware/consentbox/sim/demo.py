@@ -19,13 +19,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
 from consentbox.admin.export import export_card
 from consentbox.box.config import load_config
-from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.box.timeline import describe
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
 from consentbox.sim.script import parse_script
+from consentbox.sim.simulate import simulate, simulated_config
 
 DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"
 QUIET_EVENTS = ("tone", "flash", "status")

@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, assert_never
 
+from consentbox.box.timeline import command_entry, state_entry
 from consentbox.core.commands import Command, OpenSession
 from consentbox.core.events import Event, Fault, Pressed, Released, Shutdown, Tick
 from consentbox.core.session import SessionMachine
 from consentbox.sim.script import EndStep, FaultStep, ScriptError, Step, UsbStep
-from consentbox.box.timeline import command_entry, state_entry
 
 
 def run_scenario(

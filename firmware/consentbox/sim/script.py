@@ -18,7 +18,6 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import Union
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
@@ -76,7 +75,7 @@ class EndStep:
     at: float
 
 
-Step = Union[Pressed, Released, FaultStep, UsbStep, EndStep]
+Step = Pressed | Released | FaultStep | UsbStep | EndStep
 
 
 def parse_script(text: str, *, source: str = "script") -> list[Step]:

@@ -14,19 +14,19 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from consentbox.state.clock_floor import TrustedClock
-from consentbox.core.errors import PolicyError
-from consentbox.core.events import Pressed, Released
-from consentbox.crypto import X25519Recipient
-from consentbox.hw.gpio import GpioPanel
-from consentbox.sim.pins import SimulatedFactory, drive_button
-from consentbox.provisioning.provision import Provisioner
 from consentbox.box.box import Report
 from consentbox.box.clock import RealClock, VirtualClock
 from consentbox.box.config import Config
 from consentbox.box.wiring import assemble_box
+from consentbox.core.errors import PolicyError
+from consentbox.core.events import Pressed, Released
+from consentbox.crypto import X25519Recipient
+from consentbox.hw.gpio import GpioPanel
+from consentbox.provisioning.provision import Provisioner
 from consentbox.sim.file_microphone import FileMicrophone
+from consentbox.sim.pins import SimulatedFactory, drive_button
 from consentbox.sim.script import EndStep, FaultStep, Step, UsbStep
+from consentbox.state.clock_floor import TrustedClock
 
 # Pins of a Raspberry Pi header left free by the default panel, for --seats N.
 SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",

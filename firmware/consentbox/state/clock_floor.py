@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consentbox import BUILD_DATE
-from consentbox.state.files import CLOCK_FLOOR, CLOCK_FLOOR_LOCK
 from consentbox.core.timekeeping import TrustedTime, trusted_time
-from consentbox.storage.atomic import replace_file
+from consentbox.state.files import CLOCK_FLOOR, CLOCK_FLOOR_LOCK
 from consentbox.state.session_lock import exclusive
+from consentbox.storage.atomic import replace_file
 
 _MAX_TEXT = 32
 
@@ -50,7 +50,7 @@ class ClockFloor:
 
 def firmware_built() -> float:
     """The firmware's build date (`consentbox.BUILD_DATE`, midnight UTC) as POSIX seconds."""
-    return datetime.fromisoformat(BUILD_DATE).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(BUILD_DATE).replace(tzinfo=UTC).timestamp()
 
 
 #: How far the wall clock must be above the persisted floor before reading it raises the floor: the
@@ -93,4 +93,4 @@ class TrustedClock:
 
     def now(self) -> datetime:
         """The trusted time with the local UTC offset, for manifests and ledger entries."""
-        return datetime.fromtimestamp(self.reading().now, timezone.utc).astimezone()
+        return datetime.fromtimestamp(self.reading().now, UTC).astimezone()

@@ -17,13 +17,13 @@ from typing import Any
 
 from gpiozero import GPIOZeroError
 
+from consentbox.box.box import Box
+from consentbox.box.timeline import describe
 from consentbox.core.feedback import Colour, Rhythm
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import Problem
 from consentbox.core.table import State
 from consentbox.hw.gpio import GpioPanel
-from consentbox.box.box import Box
-from consentbox.box.timeline import describe
 from consentbox.sim.web.buttons import button_id
 from consentbox.sim.web.level import LevelMeter
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.errors import AudioUnavailable
-from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.sim.demo import write_test_tone
+from consentbox.sim.file_microphone import FileMicrophone
 
 AUTO = "auto"
 TONE = "tone"

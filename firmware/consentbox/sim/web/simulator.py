@@ -19,16 +19,16 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from consentbox.sim.pins import SimulatedFactory
 from consentbox.box.box import Box, Report
 from consentbox.box.clock import RealClock
 from consentbox.box.config import Config
 from consentbox.box.daemon import serve
 from consentbox.box.notify import Notifier
-from consentbox.sim.simulate import simulated_config
 from consentbox.box.timeline import describe
 from consentbox.box.wiring import assemble_box
 from consentbox.sim.demo import QUIET_EVENTS, demo_identity
+from consentbox.sim.pins import SimulatedFactory
+from consentbox.sim.simulate import simulated_config
 from consentbox.sim.web.buttons import PanelButtons
 from consentbox.sim.web.feed import PanelFeed, Timeline
 from consentbox.sim.web.level import LevelMeter
