@@ -6,7 +6,7 @@ A missing tool fails the test that needs it (never a skip): CI installs them all
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -57,7 +57,7 @@ def started() -> datetime:
 def key_file(tmp_path: Path, identity: X25519Identity) -> Path:
     """The supervisor's identity file, as `age -i` and `consentbox-admin -i` take it."""
     path = tmp_path / "supervisor.key"
-    path.write_text(identity_file_text(identity, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    path.write_text(identity_file_text(identity, datetime(2026, 1, 1, tzinfo=UTC)))
     return path
 
 

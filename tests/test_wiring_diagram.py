@@ -77,7 +77,7 @@ def expected_parts(panel: dict) -> dict[str, str]:
         names = ("STATUS LED (RGB), red", "STATUS LED (RGB), green", "STATUS LED (RGB), blue")
     else:
         names = ("STATUS LED, green", "STATUS LED, amber", "STATUS LED, red")
-    parts.update(zip(panel["status_pins"], names))
+    parts.update(zip(panel["status_pins"], names, strict=True))
     if panel["buzzer_pin"]:
         parts[panel["buzzer_pin"]] = "buzzer"
     return parts

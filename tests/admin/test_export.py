@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consentbox.admin.export import export_session
@@ -19,13 +19,13 @@ from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.format import read_header
 from consentbox.recording.journal import Journal
-from consentbox.storage.ids import new_session_id
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
+from consentbox.storage.ids import new_session_id
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
 SMALL = Policy(segment_bytes=1 << 20)  # 48 kHz 16-bit mono: a new segment every ~11 s of audio
-STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=UTC)
 PERIOD = 1024
 CHUNK = 64 * 1024
 SEALED = CHUNK + 16  # a chunk and its tag

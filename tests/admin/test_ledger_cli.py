@@ -19,7 +19,14 @@ from consentbox.ledger import LEDGER_NAME, Kind
 from consentbox.recording.manifest import Consent, Interval, Manifest, manifest_name
 from consentbox.recording.wav import AudioFormat
 from tests.support.ledgers import (
-    ABANDONED, EPOCH, POLICY_SHA256, RECORDED, WITHDRAWN, SteppingClocks, open_ledger, sample_ledger,
+    ABANDONED,
+    EPOCH,
+    POLICY_SHA256,
+    RECORDED,
+    WITHDRAWN,
+    SteppingClocks,
+    open_ledger,
+    sample_ledger,
 )
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consentbox.crypto import X25519Identity
-from consentbox.sim.pins import SimulatedFactory
-from consentbox.ledger import Kind
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
-from consentbox.sim.simulate import simulated_config
 from consentbox.box.wiring import assemble_box
+from consentbox.crypto import X25519Identity
+from consentbox.ledger import Kind
+from consentbox.sim.pins import SimulatedFactory
+from consentbox.sim.simulate import simulated_config
 
 
 def test_the_card_s_ledger_catches_up_as_soon_as_the_card_is_back(tmp_path: Path):

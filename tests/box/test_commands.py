@@ -20,8 +20,19 @@ from consentbox.box.config import load_config
 from consentbox.box.timeline import command_entry
 from consentbox.box.wiring import assemble_box
 from consentbox.core.commands import (
-    CloseCapture, Command, EndSession, Flash, OpenCapture, OpenSession, PlayTone, RecLed, RecordConsent,
-    RecordWithdrawal, Refuse, SetHeadcount, ShowStatus,
+    CloseCapture,
+    Command,
+    EndSession,
+    Flash,
+    OpenCapture,
+    OpenSession,
+    PlayTone,
+    RecLed,
+    RecordConsent,
+    RecordWithdrawal,
+    Refuse,
+    SetHeadcount,
+    ShowStatus,
 )
 from consentbox.core.events import Tick
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone

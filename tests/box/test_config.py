@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.box.config import load_config
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import OnWithdrawal
-from consentbox.box.config import load_config
 
 
 def test_defaults_load():

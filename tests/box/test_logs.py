@@ -67,12 +67,12 @@ def test_records_reach_journald_through_systemd_python_with_their_fields():
 def test_a_whole_session_logs_nothing_of_its_audio_or_any_key(tmp_path):
     # The demo session (consents, recording, pause, withdrawal) with the audio and every key known:
     # none of them, in any encoding, is in any record the box would send to the journal.
+    from consentbox.box.config import load_config
     from consentbox.core.policy import Policy
     from consentbox.crypto import X25519Identity
-    from consentbox.box.config import load_config
-    from consentbox.sim.simulate import simulate, simulated_config
     from consentbox.sim.demo import DEMO_SCRIPT
     from consentbox.sim.script import parse_script
+    from consentbox.sim.simulate import simulate, simulated_config
     from consentbox.testing.signal import position_pcm, write_wav
 
     identity = X25519Identity.generate()

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
+from consentbox.box.box import Box
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
+from consentbox.box.selftest import self_test, session_bytes
+from consentbox.box.wiring import assemble_box
 from consentbox.core.commands import RecLed
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import Problem
 from consentbox.crypto import X25519Identity
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.box.clock import VirtualClock
-from consentbox.box.box import Box
-from consentbox.box.config import load_config
-from consentbox.box.selftest import self_test, session_bytes
 from consentbox.sim.simulate import simulated_config
-from consentbox.box.wiring import assemble_box
-from tests.support.cards import read_only_card, small_card
 from consentbox.testing.fakes import FailingSource, GeneratedSource
+from tests.support.cards import read_only_card, small_card
 
 POLICY = Policy()
 SHORT = Policy(max_session=60.0, min_free_mb=0)  # a minute of audio: 5.5 MiB

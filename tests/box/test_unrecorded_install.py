@@ -6,17 +6,17 @@ import hashlib
 import json
 from pathlib import Path
 
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
+from consentbox.box.wiring import assemble_box
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import OrgSigningKey
-from consentbox.sim.pins import SimulatedFactory
 from consentbox.ledger import verify
 from consentbox.provisioning.bundle import Bundle, seal
 from consentbox.provisioning.installed import install
-from consentbox.box.clock import VirtualClock
-from consentbox.box.config import load_config
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.simulate import simulated_config
-from consentbox.box.wiring import assemble_box
 
 
 def start_and_stop(config) -> None:

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity
-from consentbox.sim.pins import SimulatedFactory
 from consentbox.box.clock import RealClock
 from consentbox.box.config import load_config
 from consentbox.box.daemon import serve
 from consentbox.box.notify import Notifier
-from consentbox.sim.simulate import simulated_config
 from consentbox.box.wiring import assemble_box
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Identity
 from consentbox.sim.file_microphone import FileMicrophone
-from tests.support.notify_socket import NotifySocket
+from consentbox.sim.pins import SimulatedFactory
+from consentbox.sim.simulate import simulated_config
 from consentbox.testing.signal import position_pcm, write_wav
+from tests.support.notify_socket import NotifySocket
 
 
 class HangingCard:

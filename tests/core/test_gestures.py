@@ -1,12 +1,13 @@
-"""Every row of the front-panel table (docs/product.md, "Front panel"), played as a script through the session machine."""
+"""Every row of the front-panel table (docs/product.md, "Front panel"), played as a script through the
+session machine."""
 
 from __future__ import annotations
 
 import pytest
 
+from consentbox.box.timeline import first, values
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import Problem
-from consentbox.box.timeline import first, values
 
 SETUP = "0 tap record\n"
 TWO_CONSENTS = SETUP + "2 tap consent 1\n3 tap consent 2\n"

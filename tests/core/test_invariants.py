@@ -10,11 +10,22 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 
 from consentbox.core.commands import (
-    CloseCapture, EndSession, OpenCapture, OpenSession, RecLed, RecordConsent, SetHeadcount,
+    CloseCapture,
+    EndSession,
+    OpenCapture,
+    OpenSession,
+    RecLed,
+    RecordConsent,
+    SetHeadcount,
 )
 from consentbox.core.events import RECORD, ConsentButton, Fault, Pressed, ReadinessChanged, Released, Tick
 from consentbox.core.policy import OnWithdrawal, Policy
@@ -29,7 +40,8 @@ runs: list[int] = []  # steps taken by each example, to prove the run was as lon
 
 # Long enough that every hold has fired and every timeout has run out.
 def longest_wait(policy: Policy) -> float:
-    return max(policy.consent_timeout, policy.pause_timeout, policy.notice_timeout, policy.end_hold) + policy.max_session
+    timeouts = (policy.consent_timeout, policy.pause_timeout, policy.notice_timeout, policy.end_hold)
+    return max(timeouts) + policy.max_session
 
 
 class ConsentRules(RuleBasedStateMachine):

@@ -1,5 +1,5 @@
-"""Which time the box may trust (docs/product.md, "Retention and self-wipe", issue 8 item 3): `trusted_time`, a pure function of
-the wall clock, the persisted floor (None when never set) and the firmware's build time."""
+"""Which time the box may trust (docs/product.md, "Retention and self-wipe"): `trusted_time`, a pure
+function of the wall clock, the persisted floor (None when never set) and the firmware's build time."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import random
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from consentbox.crypto import (
 
 CHUNK = 64 * 1024
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 5_000_000]
-CREATED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+CREATED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def _plaintext(size: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -13,10 +13,10 @@ from consentbox.crypto import (
     KeyFormatError,
     X25519Identity,
     X25519Recipient,
+    bech32,
     identity_file_text,
     parse_identity_file,
 )
-from consentbox.crypto import bech32
 from consentbox.crypto.format import Stanza
 
 FILE_KEY = bytes(range(16))
@@ -98,7 +98,7 @@ def test_wrapping_to_a_low_order_recipient_is_refused():
 
 
 def test_identity_file_has_the_age_keygen_layout(identity):
-    text = identity_file_text(identity, datetime(2024, 5, 6, 7, 8, 9, 999, tzinfo=timezone.utc))
+    text = identity_file_text(identity, datetime(2024, 5, 6, 7, 8, 9, 999, tzinfo=UTC))
     assert text == (
         "# created: 2024-05-06T07:08:09Z\n"
         f"# public key: {identity.recipient.to_string()}\n"
@@ -113,7 +113,7 @@ def test_identity_file_has_the_age_keygen_layout(identity):
 
 
 def test_identity_file_round_trips_with_comments_and_blank_lines(identity, other_identity):
-    text = identity_file_text(identity, datetime.now(timezone.utc)) + "\n  \n" + other_identity.to_string()
+    text = identity_file_text(identity, datetime.now(UTC)) + "\n  \n" + other_identity.to_string()
     parsed = parse_identity_file(text, "keys.txt")
     assert [key.to_string() for key in parsed] == [identity.to_string(), other_identity.to_string()]
 

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from consentbox.crypto.signing import (
-    PUBLIC_KEY_PREFIX, DevicePublicKey, DeviceSigningKey, SignatureError, SigningKeyError,
+    PUBLIC_KEY_PREFIX,
+    DevicePublicKey,
+    DeviceSigningKey,
+    SignatureError,
+    SigningKeyError,
 )
 
 # RFC 8032 section 7.1, tests 1 and 2: (secret, public, message, signature).

@@ -19,12 +19,12 @@ import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw.alsa import AlsaSource
-from consentbox.hw.ports import AudioSource
 from consentbox.hw.errors import AudioLost, AudioUnavailable
+from consentbox.hw.ports import AudioSource
 from consentbox.sim.file_microphone import FileMicrophone, WavFormatError
 from consentbox.testing.fakes import GeneratedSource
-from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
+from tests.support.plaintext import files_holding, temp_directories
 
 MONO = Policy()
 STEREO = Policy(channels=2)

@@ -15,8 +15,8 @@ import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw import alsa_ctypes
-from consentbox.hw.alsa_ctypes import AlsaError, CapturePcm
 from consentbox.hw.alsa import AlsaSource
+from consentbox.hw.alsa_ctypes import AlsaError, CapturePcm
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.testing.signal import position_pcm, spans, write_wav

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
+from consentbox.box.config import load_config
 from consentbox.core.commands import Flash, RecLed, ShowStatus
 from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.hw.gpio import GpioPanel
 from consentbox.hw.ports import StatusLeds
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.box.config import load_config
 
 
 class Sim:

@@ -1,4 +1,5 @@
-"""The box's ledger file: durable signed entries in one chain (several writers take turns), a torn tail cut and recorded."""
+"""The box's ledger file: durable signed entries in one chain (several writers take turns), a torn tail
+cut and recorded."""
 
 from __future__ import annotations
 

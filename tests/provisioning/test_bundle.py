@@ -21,7 +21,13 @@ from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import SignatureError
 from consentbox.provisioning.bundle import (
-    HEADER_BYTES, MAX_BUNDLE_BYTES, MAX_RECIPIENTS, MAX_VERSION, open_sealed, read_unverified, seal,
+    HEADER_BYTES,
+    MAX_BUNDLE_BYTES,
+    MAX_RECIPIENTS,
+    MAX_VERSION,
+    open_sealed,
+    read_unverified,
+    seal,
 )
 
 BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
+from consentbox.box.config import load_config
+from consentbox.box.settings import ProvisioningFeed, load_settings
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.provisioning.bundle import seal
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
-from consentbox.box.config import load_config
-from consentbox.box.settings import ProvisioningFeed, load_settings
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
-from consentbox.state.clock_floor import ClockFloor, TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto.signing import DeviceSigningKey
@@ -26,6 +24,8 @@ from consentbox.provisioning.bundle import seal
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.retention.index import RetentionIndex
+from consentbox.state.clock_floor import ClockFloor, TrustedClock
+from consentbox.state.files import INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.state.session_lock import SessionLock
 
 DAY = 86_400

@@ -60,7 +60,9 @@ def test_an_unreadable_entry_is_reported_and_left_for_a_person_to_look_at(tmp_pa
 
     assert [entry.manifest.session for entry in journal.pending()] == ["0123456789abcdef"]
     assert [str(f).split(" could not be read ")[0] for f in failures] == [
-        f"journal {journal.directory / '1111111111111111.json'}", f"journal {journal.directory / 'fedcba9876543210.json'}"]
+        f"journal {journal.directory / '1111111111111111.json'}",
+        f"journal {journal.directory / 'fedcba9876543210.json'}",
+    ]
     assert "manifest field format is missing" in str(failures[1]) and "\n" not in str(failures[1])
     assert (journal.directory / "fedcba9876543210.json").exists()
 

@@ -13,7 +13,14 @@ import pytest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.recording.manifest import (
-    Consent, Interval, Manifest, ManifestError, Segment, canonical_json, policy_digest, segment_name,
+    Consent,
+    Interval,
+    Manifest,
+    ManifestError,
+    Segment,
+    canonical_json,
+    policy_digest,
+    segment_name,
 )
 from consentbox.recording.wav import AudioFormat
 

@@ -22,10 +22,10 @@ from consentbox.crypto import AgeReader
 from consentbox.hw.card import CardDirectory
 from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.manifest import Manifest
-from consentbox.storage.ids import new_session_id
 from consentbox.recording.recovery import Recovered, recover_interrupted
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
+from consentbox.storage.ids import new_session_id
 
 SMALL = Policy(segment_bytes=1 << 20)  # a new segment every ~10.9 s of audio
 RATE = SMALL.rate

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.admin.export import export_session, read_manifest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError
-from consentbox.admin.export import export_session, read_manifest
 from consentbox.recording.manifest import Manifest
-from consentbox.storage.ids import new_session_id
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
+from consentbox.storage.ids import new_session_id
 from tests.support.cards import small_card
 
 CHUNK = 64 * 1024

@@ -10,7 +10,13 @@ import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.recording.wav import (
-    HEADER_SIZE, MAX_DATA_SIZE, AudioFormat, WavHeaderError, exact_header, parse_header, streaming_header,
+    HEADER_SIZE,
+    MAX_DATA_SIZE,
+    AudioFormat,
+    WavHeaderError,
+    exact_header,
+    parse_header,
+    streaming_header,
 )
 
 MONO_16 = Policy()  # 48 kHz, mono, S16_LE: the box's default

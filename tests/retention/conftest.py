@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from consentbox.state.clock_floor import TrustedClock
 from consentbox.core.policy import Policy
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
@@ -26,6 +25,7 @@ from consentbox.ledger.writer import Ledger
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention.index import RetentionIndex
 from consentbox.retention.wipe import Wiper
+from consentbox.state.clock_floor import TrustedClock
 
 DAY = 86_400
 #: The firmware's build time in these tests (POSIX seconds): 2026-01-01T00:00:00Z.

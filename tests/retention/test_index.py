@@ -39,7 +39,8 @@ def test_the_file_is_canonical_json_readable_only_by_the_box(tmp_path):
         b'{"format":1,"sessions":{"a0000000000000aa":{"destroying":3,"expires":%d,"started":%d}}}\n'
         % (NOW + 30 * DAY, NOW))
     assert stat.S_IMODE((tmp_path / RETENTION_INDEX).stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == [RETENTION_INDEX, "retention.lock"], "a temporary file was left"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [RETENTION_INDEX, "retention.lock"], "a temporary file was left"
 
 
 def test_adding_a_session_again_never_moves_its_expiry(tmp_path):
@@ -89,7 +90,7 @@ def test_expiries_only_ever_move_earlier(tmp_path_factory, started, days, limits
     directory = tmp_path_factory.mktemp("index")
     index = RetentionIndex(directory)
     sessions = [f"{n:016x}" for n in range(len(started))]
-    for session, start in zip(sessions, started):
+    for session, start in zip(sessions, started, strict=True):
         index.add(session, start, days)
     before = index.entries()
     for limit in limits:
@@ -98,7 +99,8 @@ def test_expiries_only_ever_move_earlier(tmp_path_factory, started, days, limits
         assert all(now[s].expires <= before[s].expires for s in sessions)
         before = now
     shortest = min([days, *limits])
-    assert index.entries() == {s: Expiry(start, start + shortest * DAY) for s, start in zip(sessions, started)}
+    expected = {s: Expiry(start, start + shortest * DAY) for s, start in zip(sessions, started, strict=True)}
+    assert index.entries() == expected
 
 
 def _add_many(directory, first: int) -> None:
@@ -134,7 +136,8 @@ def test_processes_changing_the_index_at_once_lose_nothing(tmp_path):
 def test_a_damaged_index_is_an_error_naming_the_file_never_an_empty_index(tmp_path, content):
     (tmp_path / RETENTION_INDEX).write_bytes(content)
     index = RetentionIndex(tmp_path)
-    with pytest.raises(RetentionIndexError, match=f"^the expiry index {tmp_path / RETENTION_INDEX} is damaged") as error:
+    damaged = f"^the expiry index {tmp_path / RETENTION_INDEX} is damaged"
+    with pytest.raises(RetentionIndexError, match=damaged) as error:
         index.entries()
     assert isinstance(error.value, ConsentBoxError) and isinstance(error.value, ValueError)
     assert "\n" not in str(error.value)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
-from consentbox.state.clock_floor import ClockFloor
-from consentbox.storage.atomic import temporary_name
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as wipe_module
 from consentbox.retention.index import RetentionIndex, RetentionIndexError
+from consentbox.state.clock_floor import ClockFloor
 from consentbox.state.files import RETENTION_INDEX
 from consentbox.state.session_lock import SessionLock
+from consentbox.storage.atomic import temporary_name
 
 from .conftest import BUILT, DAY, NOW, Box
 
@@ -99,7 +99,7 @@ def test_a_clock_set_back_below_the_floor_is_taken_as_the_floor(box: Box):
     assert box.files() == kept
     assert ClockFloor(box.state).read() == NOW, "a clock that went back lowered the floor"
     [receipt] = box.entries("destruction")
-    assert datetime.fromisoformat(receipt["wall"]) == datetime.fromtimestamp(NOW, timezone.utc), \
+    assert datetime.fromisoformat(receipt["wall"]) == datetime.fromtimestamp(NOW, UTC), \
         "the receipt is dated by the wall clock, not the floor"
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import calendar
 import multiprocessing
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from consentbox import BUILD_DATE
-from consentbox.state.files import CLOCK_FLOOR
-from consentbox.state.clock_floor import FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
 from consentbox.core.timekeeping import TrustedTime
+from consentbox.state.clock_floor import FLOOR_STEP, ClockFloor, TrustedClock, firmware_built
+from consentbox.state.files import CLOCK_FLOOR
 
 from ..retention.conftest import BUILT, DAY, NOW, SetClock
 
@@ -107,7 +107,7 @@ def test_a_clock_behind_the_floor_reads_as_the_floor_and_lowers_nothing(tmp_path
     ClockFloor(tmp_path).raise_to(NOW)
     trusted, _ = _clock(tmp_path, NOW - 2 * DAY)
     assert trusted.reading() == TrustedTime(NOW, 2 * DAY, trusted=True)
-    assert trusted.now() == datetime.fromtimestamp(NOW, timezone.utc)
+    assert trusted.now() == datetime.fromtimestamp(NOW, UTC)
     assert trusted.now().utcoffset() is not None, "ledger entries and manifests need the UTC offset"
     assert ClockFloor(tmp_path).read() == NOW
 

@@ -1,9 +1,10 @@
 """Looking for input audio where it must never be: on a card's raw image, in the temp directories.
 
-The box must never put audio in the clear on a disk, not even in a temporary file (docs/product.md, "Recording and encryption"). A
-test feeds it input that nothing else can hold by chance (fresh random bytes, or the position signal),
-then looks for any 4 KiB run of that input in the places a leak would land: the raw image of a
-loop-mounted card (deleted files and free blocks included) and the temp directories.
+The box must never put audio in the clear on a disk, not even in a temporary file (docs/product.md,
+"Recording and encryption"). A test feeds it input that nothing else can hold by chance (fresh random
+bytes, or the position signal), then looks for any 4 KiB run of that input in the places a leak would
+land: the raw image of a loop-mounted card (deleted files and free blocks included) and the temp
+directories.
 
 Any 4096 bytes in a row of the input contain one of its 2048-byte blocks that start at a multiple of
 2048, so looking for those blocks finds every 4 KiB run, wherever it starts. That search is slow (one

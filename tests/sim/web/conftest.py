@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.crypto import X25519Identity
 from consentbox.box.config import load_config
+from consentbox.crypto import X25519Identity
 from consentbox.sim.simulate import simulated_config
 from consentbox.sim.web.simulator import PanelSimulator
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.core.errors import PolicyError
 from consentbox.box.config import load_config
+from consentbox.core.errors import PolicyError
 
 BIN = Path(sys.executable).parent
 

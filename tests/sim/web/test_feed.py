@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from consentbox.box.config import load_config
 from consentbox.core.commands import RecLed, ShowStatus
 from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
@@ -15,7 +16,6 @@ from consentbox.core.table import State
 from consentbox.hw.gpio import GpioPanel
 from consentbox.hw.ports import StatusLeds
 from consentbox.sim.pins import SimulatedFactory
-from consentbox.box.config import load_config
 from consentbox.sim.web import feed
 from consentbox.sim.web.buttons import PanelButtons
 from consentbox.sim.web.feed import Timeline, card_files, read_lights, status_colours, status_words

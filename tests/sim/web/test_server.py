@@ -75,7 +75,8 @@ def test_the_page_is_served_to_its_own_addresses(untouched, host, path):
     "",
     None,  # no Host header
 ])
-@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/events"), ("GET", "/layout"), ("POST", "/button")])
+@pytest.mark.parametrize(("method", "path"),
+                         [("GET", "/"), ("GET", "/events"), ("GET", "/layout"), ("POST", "/button")])
 def test_any_other_host_is_refused(untouched, host, method, path):
     port = untouched.server.port
     wanted = None if host is None else host.format(port=port, other=port + 1)
