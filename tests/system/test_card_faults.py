@@ -1,7 +1,7 @@
 """Card and audio faults on a real file system (issue 5, items 3 to 5), through a whole box.
 
-Each test builds the box as `consentbox simulate` does: the real `Box` and `GpioPanel` on gpiozero mock
-pins pressed edge by edge, a virtual clock, real libasound capturing the input through ALSA's `file`
+Each test drives the box by hand (`SimulatedBox.by_hand`, in conftest.py): the real `Box` and `GpioPanel`
+on gpiozero mock pins pressed edge by edge, a virtual clock, real libasound capturing the input through ALSA's `file`
 plugin (wrapped in `FailingSource`, so the microphone can fail or overrun on demand), and a
 loop-mounted ext4 image as the card, with `require_mount` as on the box. Time passes as under the
 daemon: the readiness check runs after every second and every button edge. Then the test does to the
@@ -17,46 +17,38 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from consentbox.core.events import RECORD, Button, ConsentButton
+from consentbox.box.box import CARD_CHECK_SECONDS
+from consentbox.core.events import RECORD
 from consentbox.core.policy import Policy
-from consentbox.core.session import SessionMachine
 from consentbox.crypto import X25519Identity
-from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.crypto.stream import CHUNK_SIZE
-from consentbox.hw.alsa import AlsaSource
-from consentbox.hw.card import CardDirectory
-from consentbox.hw.gpio import GpioPanel
-from consentbox.sim.pins import SimulatedFactory
-from consentbox.ledger import LEDGER_NAME
-from consentbox.ledger.writer import Ledger
-from consentbox.recording.journal import Journal
-from consentbox.box.box import CARD_CHECK_SECONDS, Box
-from consentbox.box.clock import VirtualClock
-from consentbox.box.config import load_config
 from consentbox.sim.file_microphone import FileMicrophone
-from tests.support.cards import (
-    card_image, ext4_card, fail_read_only, lazy_unmount, loop_devices, mount_image, remount_read_only,
-    remount_writable, stop_answering, unmount,
-)
-from consentbox.testing.fakes import FailingSource
-from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import write_wav
+from tests.support.cards import (
+    card_image,
+    ext4_card,
+    fail_read_only,
+    lazy_unmount,
+    loop_devices,
+    mount_image,
+    remount_read_only,
+    remount_writable,
+    stop_answering,
+    unmount,
+)
+from tests.support.plaintext import files_holding, temp_directories
 
-BIN = Path(sys.executable).parent
+from .conftest import Recorded, Rig, SimulatedBox, card_files, pcm
+
 #: The card check reserves 1 MiB, so that an 8 MiB card is usable and a filler can leave it nearly full.
 POLICY = Policy(min_free_mb=1)
 PERIOD = POLICY.period_frames
@@ -74,145 +66,6 @@ READY = ("green", "steady", 0)
 def blink(code: int) -> tuple[str, str, int]:
     """The STATUS pattern of a blink code: red, that many blinks."""
     return ("red", "code", code)
-
-
-# --- The box, driven as the daemon and `simulate` drive it -----------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Recorded:
-    """A session that recorded one capture interval: its id, and the frames the microphone gave it."""
-
-    id: str
-    frames: int
-
-
-class Rig:
-    """One box on simulated pins, with the card at `card`, `microphone` behind a FailingSource, and
-    `journal` for its record of open sessions (on the box's own storage, which these tests leave alone)."""
-
-    def __init__(self, card: Path, microphone: FileMicrophone, identity: X25519Identity, journal: Journal) -> None:
-        panel = dataclasses.replace(load_config().panel, pin_factory="mock")  # the shipped pins, simulated
-        self.clock = VirtualClock()
-        self.timeline: list[dict[str, Any]] = []
-        self.machine = SessionMachine(POLICY, seats=panel.seats)
-        self.panel = GpioPanel(panel, pin_factory=SimulatedFactory(self.clock.now), clock=self.clock.now,
-                               on_event=lambda event: self.box.post(event))
-        self.audio = FailingSource(AlsaSource(microphone.device, POLICY), POLICY)
-        port = CardDirectory(card, POLICY, require_mount=True)
-        state = journal.directory.parent  # the box's state directory, beside its journal
-        ledger = Ledger.open(state / "ledger.jsonl", port, DeviceSigningKey.load_or_create(state / "device.key"),
-                             monotonic=self.clock.now)
-        self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio, card=port,
-                       recipients=[identity.recipient], policy=POLICY, clock=self.clock,
-                       report=self.timeline.append, journal=journal, ledger=ledger)
-        self._settle()
-
-    # Time and buttons.
-
-    def now(self) -> float:
-        return self.clock.now()
-
-    def wait(self, seconds: float) -> None:
-        """Let `seconds` pass, checking readiness after each second as `consentbox run` does."""
-        end = self.now() + seconds
-        while self.now() < end:
-            self.box.run_until(min(end, self.now() + 1.0))
-            self._settle()
-
-    def press(self, button: Button) -> None:
-        self.panel.buttons[button].pin.drive_low()  # pull-up: a pressed button pulls the pin low
-        self._settle()
-
-    def release(self, button: Button) -> None:
-        self.panel.buttons[button].pin.drive_high()
-        self._settle()
-
-    def tap(self, button: Button) -> None:
-        self.hold(button, 0.1)
-
-    def hold(self, button: Button, seconds: float) -> None:
-        """Press `button` for `seconds`, then leave the panel alone for a moment (longer than contact bounce)."""
-        self.press(button)
-        self.wait(seconds)
-        self.release(button)
-        self.wait(0.2)
-
-    def start_recording(self) -> None:
-        """Set up a session for two, both consent, hold RECORD: capture opens 1 s into the hold."""
-        self.tap(RECORD)
-        self.tap(ConsentButton(1))
-        self.tap(ConsentButton(2))
-        self.hold(RECORD, 1.2)
-        assert self.machine.capturing, self.timeline[-10:]
-
-    def end_recording(self) -> Recorded:
-        """Hold RECORD 2.5 s to end the session; what it recorded."""
-        self.hold(RECORD, 2.5)
-        assert self.entries("session")[-1]["end"] == "ended"
-        return self.last_recorded()
-
-    def record(self, seconds: float) -> Recorded:
-        """A whole session that records for about `seconds` and ends normally."""
-        self.start_recording()
-        self.wait(seconds)
-        return self.end_recording()
-
-    def last_recorded(self) -> Recorded:
-        """The last session set up, and the frames its (last) capture interval read."""
-        return Recorded(self.entries("setup")[-1]["id"], self.audio.frames_read)
-
-    # What a person sees and hears.
-
-    def entries(self, event: str, **match: Any) -> list[dict[str, Any]]:
-        return [e for e in self.timeline if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
-
-    def status(self, at: float | None = None) -> tuple[str, str, int]:
-        """The STATUS LED's steady pattern now, or as it was at time `at`."""
-        last = [e for e in self.entries("status") if at is None or e["t"] <= at][-1]
-        return (last["colour"], last["rhythm"], last["count"])
-
-    def rec_led_edges(self) -> list[tuple[float, bool]]:
-        """Every change of the REC LED pin, with its (virtual) time."""
-        edges, at = [], 0.0
-        for change in self.panel.rec_led.pin.states[1:]:
-            at += change.timestamp
-            edges.append((at, bool(change.state)))
-        return edges
-
-    def rec_led(self) -> bool:
-        return bool(self.panel.rec_led.pin.state)
-
-    def assert_refused(self, code: int | None = None, text: str | None = None) -> None:
-        """A RECORD tap in IDLE is refused (for `text`, flashing `code`, when given) and sets nothing up."""
-        setups, refusals = len(self.entries("setup")), len(self.entries("refused"))
-        self.tap(RECORD)
-        assert len(self.entries("refused")) == refusals + 1
-        flash = self.entries("flash")[-1]
-        assert flash["colour"] == "red"
-        if text is not None:
-            assert (self.entries("refused")[-1]["reason"], flash["count"]) == (text, code)
-        assert len(self.entries("setup")) == setups and self.machine.state.value == "IDLE"
-
-    def assert_stopped_at_fault(self, problem: str, *, after: float, within: float) -> dict[str, Any]:
-        """One fault, `problem`, came at most `within` s after `after`; capture closed and the REC LED went
-        off at that very moment; the session ended for it, keeping its recording."""
-        [fault] = self.entries("fault")
-        assert fault["problem"] == problem, fault
-        assert after <= fault["t"] <= after + within, (after, fault)
-        assert self.entries("capture")[-1] == {"t": fault["t"], "event": "capture", "open": False}
-        assert self.rec_led_edges()[-1] == (pytest.approx(fault["t"]), False)
-        assert not self.rec_led() and not self.machine.capturing
-        assert self.entries("session")[-1]["end"] == problem and self.entries("session")[-1]["kept"]
-        assert self.machine.state.value == "IDLE"
-        return fault
-
-    def shut_down(self) -> None:
-        self.box.shut_down()
-
-    def _settle(self) -> None:
-        self.box.check_readiness()
-        self.box.pump()
 
 
 # --- One trial: fresh input, a card image, the export, the scan -------------------------------------------
@@ -233,9 +86,8 @@ class Exported:
 class Trial:
     """Fresh random input on a simulated microphone, and the places this trial's card and export live in."""
 
-    def __init__(self, directory: Path, identity: X25519Identity, key_file: Path, journal: Journal) -> None:
+    def __init__(self, directory: Path, identity: X25519Identity, key_file: Path) -> None:
         self.started = time.time()
-        self.journal = journal
         self.directory = directory
         self.identity = identity
         self.key_file = key_file
@@ -260,13 +112,15 @@ class Trial:
     def image(self) -> Path:
         return card_image(self.directory / "card")
 
+    def files(self, card: Path) -> SimulatedBox:
+        """The box's files: its state directory in this trial's directory, its card at `card`."""
+        return SimulatedBox(self.directory, self.identity.recipient.to_string(), key_file=self.key_file, card=card)
+
     @contextlib.contextmanager
     def box(self, card: Path) -> Iterator[Rig]:
-        rig = Rig(card, self.microphone, self.identity, self.journal)
-        try:
+        """The box driven by hand on `card`, which must be mounted (`require_mount`, as on the box)."""
+        with self.files(card).by_hand(self.microphone.device, policy=POLICY, require_mount=True) as rig:
             yield rig
-        finally:
-            rig.shut_down()
 
     def audio(self, frames: int, start: int = 0) -> bytes:
         """Input frames [start, start + frames)."""
@@ -276,15 +130,9 @@ class Trial:
         """Run `consentbox-admin export` on the card: its exit status, and each session's audio and report."""
         self.exports.mkdir(exist_ok=True)
         out = self.exports / str(len(list(self.exports.iterdir())))
-        done = subprocess.run([BIN / "consentbox-admin", "export", "-i", self.key_file, "--out", out, card],
-                              capture_output=True, text=True)
-        assert done.returncode in (0, 3), done.stderr
-        sessions = {}
-        for report in out.glob("*.json"):
-            with wave.open(str(report.with_suffix(".wav"))) as wav:
-                pcm = wav.readframes(wav.getnframes())
-            sessions[report.stem] = Exported(pcm, json.loads(report.read_text()))
-        return done.returncode, sessions
+        exported = self.files(card).export(out)
+        return exported.status, {session: Exported(pcm(exported.wavs[session]), report)
+                                 for session, report in exported.reports.items()}
 
     def assert_intact(self, exported: Exported, recorded: Recorded) -> None:
         """The session exported whole, verified, and holds exactly the input it was given."""
@@ -306,23 +154,17 @@ class Trial:
 
 
 @pytest.fixture
-def trial(tmp_path: Path, identity: X25519Identity, key_file: Path, journal: Journal) -> Iterator[Trial]:
+def trial(tmp_path: Path, identity: X25519Identity, key_file: Path) -> Iterator[Trial]:
     if os.geteuid() != 0:
         pytest.fail("these tests loop-mount ext4 card images, which needs root: run them as root, as CI does")
     for tool in ("mkfs.ext4", "mount", "umount", "losetup"):
         if shutil.which(tool) is None:
             pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs and util-linux (.ci/run)")
-    made = Trial(tmp_path, identity, key_file, journal)
+    made = Trial(tmp_path, identity, key_file)
     try:
         yield made
     finally:
         made.close()
-
-
-def card_files(card: Path) -> dict[str, str]:
-    """Each session file on the card and the SHA-256 of its bytes (the ledger's copy only grows)."""
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in card.iterdir() if path.is_file() and path.name != LEDGER_NAME}
 
 
 def fill(card: Path, leave: int) -> Path:

@@ -48,7 +48,7 @@ import time
 import traceback
 import wave
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consentbox.admin.export import export_card, read_manifest
@@ -60,9 +60,9 @@ from consentbox.recording import session as session_module
 from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.recovery import recover_interrupted
 from consentbox.recording.session import SessionFiles
+from consentbox.testing.signal import position_pcm
 from tests.support.plaintext import files_holding, temp_directories
 from tests.support.power_cuts import cut_power_at
-from consentbox.testing.signal import position_pcm
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
 POLICY = Policy(segment_bytes=1 << 20)  # 48 kHz 16-bit mono: a new segment every ~10.9 s of audio
@@ -72,7 +72,7 @@ MOMENT_TRIALS = 60  # killed between calls, after a random period
 WORKERS = 2  # the CI machine's cores
 CHUNK = 64 * 1024
 IDENTITY = X25519Identity.generate(secret=bytes(range(32)))
-STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=UTC)
 PERIODS_IN = [-(-round(seconds * POLICY.rate) // POLICY.period_frames) for seconds in PLAN]  # per interval
 SIGNAL = position_pcm(0, max(PERIODS_IN) * POLICY.period_frames, POLICY)
 WRAPPED = ("write", "fsync", "fdatasync", "replace")

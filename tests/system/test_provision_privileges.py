@@ -50,7 +50,8 @@ def test_everything_provisioning_writes_belongs_to_the_box_user(place: Path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     owners = {path.name: (path.stat().st_uid, path.stat().st_gid) for path in [*state.iterdir(), *card.iterdir()]}
-    assert {"device.key", "ledger.jsonl", "provisioned.cbundle", "provisioning-result.json", "clock-floor"} <= set(owners)
+    written = {"device.key", "ledger.jsonl", "provisioned.cbundle", "provisioning-result.json", "clock-floor"}
+    assert written <= set(owners)
     # The lock file is taken (as root) before the stick is read; it is only ever opened for reading.
     assert {name: owner for name, owner in owners.items() if owner != (BOX_USER, BOX_GROUP)} == {
         "session.lock": (0, 0)}

@@ -36,36 +36,35 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-
-from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, PROVISIONING_RESULT
+from consentbox.box.config import Config, load_config
+from consentbox.box.settings import load_settings
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
+from consentbox.jobs.provision import provision_from
 from consentbox.ledger import LEDGER_NAME, Entry, Kind, Tail, verify
 from consentbox.ledger.writer import Ledger
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES, Bundle, seal
 from consentbox.provisioning.installed import Result
 from consentbox.retention.index import RetentionIndex
-from consentbox.box.config import Config, load_config
-from consentbox.jobs.provision import provision_from
-from consentbox.box.settings import load_settings
+from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, PROVISIONING_RESULT
 from consentbox.state.session_lock import SessionLock
-from tests.support.cards import loop_devices
-from tests.support.bundles import signed_bundle
-from tests.support.power_cuts import cut_power_at
 from consentbox.testing.signal import position_pcm, write_wav
+from tests.support.bundles import signed_bundle
+from tests.support.cards import loop_devices
+from tests.support.power_cuts import cut_power_at
 
-BIN = Path(sys.executable).parent
+from .conftest import BIN, SimulatedBox, Timeline
+
 CONSENTBOX, ADMIN = str(BIN / "consentbox"), str(BIN / "consentbox-admin")
 DAY = 86_400
 ORG = OrgSigningKey.generate(secret=bytes(range(64, 96)))
@@ -897,38 +896,47 @@ def microphone(tmp_path_factory) -> Path:
 
 @dataclasses.dataclass
 class Simulated:
-    timeline: list[dict]
-    card: Path
-    state: Path
+    """A box (`tmp_path`/sim, laid out as a `Box`) after one `consentbox simulate` run, and what it reported."""
+
+    box: SimulatedBox
+    timeline: Timeline
+
+    @property
+    def card(self) -> Path:
+        return self.box.card
+
+    @property
+    def state(self) -> Path:
+        return self.box.state
 
     def of(self, event: str, **match) -> list[dict]:
-        return [e for e in self.timeline if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
+        return self.timeline.of(event, **match)
 
     def sessions(self) -> list[str]:
         """Session ids in the order they were set up."""
-        return [e["id"] for e in self.of("setup")]
+        return self.timeline.sessions()
+
+    def export(self, key: Path, out: Path) -> tuple[int, set[str]]:
+        """`consentbox-admin export` of the card with `key`: its exit status and the sessions it exported."""
+        exported = self.box.export(out, key=key, statuses=None)
+        return exported.status, set(exported.wavs)
 
 
 def simulate(tmp_path: Path, microphone: Path, keys: Keys, script: str, sticks: dict[str, bytes]) -> Simulated:
-    root = tmp_path / "sim"
-    card, state = root / "card", root / "state"
-    card.mkdir(parents=True)
+    """Play `script` on a box encrypting to the old key, with a stick directory (for `usb NAME`) holding
+    each of `sticks`, and the organisation's public key."""
+    box = SimulatedBox(tmp_path / "sim", keys.old.recipient.to_string(), microphone=microphone)
     for name, data in sticks.items():
-        new_stick(root, name)
-        (root / name / f"consentbox-{name}.cbundle").write_bytes(data)
-    (root / "org.pub").write_text(ORG.public_key.to_string() + "\n")
-    (root / "script.txt").write_text(script)
-    done = run(CONSENTBOX, "simulate", "--script", root / "script.txt", "--audio", microphone, "--card", card,
-               "--recipient", keys.old.recipient.to_string(), "--org-key", root / "org.pub", "--state", state,
-               timeout=120)
-    assert done.returncode == 0, done.stderr
-    return Simulated([json.loads(line) for line in done.stdout.splitlines()], card, state)
+        new_stick(box.root, name)
+        (box.root / name / f"consentbox-{name}.cbundle").write_bytes(data)
+    (box.root / "org.pub").write_text(ORG.public_key.to_string() + "\n")
+    return Simulated(box, box.simulate(script, "--org-key", box.root / "org.pub", timeout=120))
 
 
 def key_files(tmp_path: Path, keys: Keys) -> tuple[Path, Path]:
     paths = tmp_path / "old.key", tmp_path / "new.key"
-    for path, identity in zip(paths, (keys.old, keys.new)):
-        path.write_text(identity_file_text(identity, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    for path, identity in zip(paths, (keys.old, keys.new), strict=True):
+        path.write_text(identity_file_text(identity, datetime(2026, 1, 1, tzinfo=UTC)))
     return paths
 
 
@@ -939,11 +947,6 @@ def opens_with(age: str, key: Path, card: Path, session: str) -> bool:
     opened = {run(age, "-d", "-i", key, "-o", "/dev/null", path).returncode == 0 for path in files}
     assert len(opened) == 1, f"some files of {session} open with {key.name}, some do not"
     return opened.pop()
-
-
-def export(key: Path, card: Path, out: Path) -> tuple[int, set[str]]:
-    done = run(ADMIN, "export", "-i", key, "--out", out, card)
-    return done.returncode, {p.name.removesuffix(".wav") for p in out.glob("*.wav")}
 
 
 def test_a_good_bundle_changes_the_recipients_of_the_next_session(keys, microphone, tmp_path, age_cli):
@@ -962,8 +965,8 @@ def test_a_good_bundle_changes_the_recipients_of_the_next_session(keys, micropho
     old_key, new_key = key_files(tmp_path, keys)
     assert opens_with(age_cli, old_key, sim.card, first) and not opens_with(age_cli, new_key, sim.card, first)
     assert opens_with(age_cli, new_key, sim.card, second) and not opens_with(age_cli, old_key, sim.card, second)
-    assert export(old_key, sim.card, tmp_path / "old-export") == (1, {first})  # 1: the other session is not theirs
-    assert export(new_key, sim.card, tmp_path / "new-export") == (1, {second})
+    assert sim.export(old_key, tmp_path / "old-export") == (1, {first})  # 1: the other session is not theirs
+    assert sim.export(new_key, tmp_path / "new-export") == (1, {second})
     kinds = [e.kind for e in Box(sim.state.parent).entries() if e.kind in (Kind.END, Kind.PROVISIONING, Kind.SETUP)]
     assert kinds == [Kind.SETUP, Kind.END, Kind.PROVISIONING, Kind.SETUP, Kind.END]
 

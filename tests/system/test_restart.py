@@ -9,20 +9,17 @@ export then says the session was interrupted and truncated, and holds the input 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import wave
 from pathlib import Path
 
 import pytest
 
 from consentbox.core.policy import Policy
-from tests.support.notify_socket import NotifySocket
 from consentbox.testing.signal import position_pcm, spans, write_wav
+from tests.support.notify_socket import NotifySocket
 
-BIN = Path(sys.executable).parent
+from .conftest import SimulatedBox, Timeline, pcm
+
 POLICY = Policy(segment_bytes=1 << 20)
 INPUT_SECONDS = 40
 CONFIG = "[policy]\nsegment_bytes = 1048576\n"
@@ -36,40 +33,21 @@ def microphone(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def supervisor(tmp_path_factory) -> tuple[Path, str]:
-    key = tmp_path_factory.mktemp("keys") / "supervisor.key"
-    made = subprocess.run([BIN / "consentbox-admin", "keygen", "-o", key], capture_output=True, check=True)
-    return key, made.stderr.decode().split()[-1]
+class Box(SimulatedBox):
+    """`consentbox simulate` runs on one card and one state directory, with temp files of their own."""
 
+    def __init__(self, tmp_path: Path, microphone: Path, supervisor: tuple[Path, str]) -> None:
+        super().__init__(tmp_path, supervisor[1], key_file=supervisor[0], microphone=microphone, config=CONFIG)
+        self.scratch = tmp_path / "tmp"
+        self.scratch.mkdir()
 
-class Box:
-    """`consentbox simulate` runs on one card and one state directory."""
-
-    def __init__(self, tmp_path: Path, microphone: Path, recipient: str) -> None:
-        self.tmp_path = tmp_path
-        self.card, self.state, self.scratch = tmp_path / "card", tmp_path / "state", tmp_path / "tmp"
-        for directory in (self.card, self.scratch):
-            directory.mkdir()
-        (tmp_path / "config.toml").write_text(CONFIG)
-        self.microphone, self.recipient = microphone, recipient
-
-    def command(self, script: str, *state: str) -> list[str | Path]:
-        path = self.tmp_path / "script.txt"
-        path.write_text(script)
-        return [BIN / "consentbox", "simulate", "--script", path, "--audio", self.microphone, "--card", self.card,
-                "--recipient", self.recipient, "--config", self.tmp_path / "config.toml", *state]
-
-    def run(self, script: str, *state: str) -> list[dict]:
-        done = subprocess.run(self.command(script, *state), capture_output=True, text=True,
-                              env={**os.environ, "TMPDIR": str(self.scratch)})
-        assert done.returncode == 0, done.stderr
-        return [json.loads(line) for line in done.stdout.splitlines()]
+    def run(self, script: str, *, state: bool = True) -> Timeline:
+        """`consentbox simulate` with (or without) the box's state directory, its TMPDIR `scratch`."""
+        return self.simulate(script, state=state, env={"TMPDIR": str(self.scratch)})
 
     def killed_while_recording(self) -> str:
         """Run a long recording and SIGKILL it once its second segment is on the card; its session id."""
-        box = subprocess.Popen(self.command(RECORD_LONG, "--state", str(self.state)), stdout=subprocess.PIPE,
-                               text=True)
+        box = self.start(RECORD_LONG)
         assert box.stdout is not None
         for line in box.stdout:
             entry = json.loads(line)
@@ -83,30 +61,29 @@ class Box:
 
 @pytest.fixture
 def box(tmp_path, microphone, supervisor) -> Box:
-    return Box(tmp_path, microphone, supervisor[1])
+    return Box(tmp_path, microphone, supervisor)
 
 
-def export(key: Path, card: Path, out: Path) -> tuple[int, dict, bytes]:
-    done = subprocess.run([BIN / "consentbox-admin", "export", "-i", key, "--out", out, card], capture_output=True,
-                          text=True)
-    [report] = [json.loads(path.read_text()) for path in out.glob("*.json")]
-    with wave.open(str(next(out.glob("*.wav")))) as wav:
-        return done.returncode, report, wav.readframes(wav.getnframes())
+def export(box: Box, out: Path) -> tuple[int, dict, bytes]:
+    """The supervisor's export of the box's one session: the exit status, its report and its audio."""
+    exported = box.export(out, statuses=None)
+    [report] = exported.reports.values()
+    return exported.status, report, pcm(next(iter(exported.wavs.values())))
 
 
-def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(box, supervisor, tmp_path):
+def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(box, tmp_path):
     session = box.killed_while_recording()
-    status, before, audio = export(supervisor[0], box.card, tmp_path / "before")
+    status, before, audio = export(box, tmp_path / "before")
     assert status == 3 and before["end_reason"] is None
 
-    timeline = box.run("1 end\n", "--state", str(box.state))
+    timeline = box.run("1 end\n")
     segments = len(list(box.card.glob(f"{session}.*.wav.age")))
     assert timeline[0] == {"t": 0.0, "event": "settings", "bundle_version": 0, "recipients": 1}
     assert timeline[1] == {"t": 0.0, "event": "recovered", "id": session, "segments": segments,
                            "end": "interrupted", "destroyed": False}
     assert timeline[2] == {"t": 0.0, "event": "state", "state": "IDLE"}  # recovery came before all else
 
-    status, after, recovered_audio = export(supervisor[0], box.card, tmp_path / "after")
+    status, after, recovered_audio = export(box, tmp_path / "after")
     assert status == 3 and after["end_reason"] == "interrupted" and after["export"]["truncated"]
     assert any("marked it interrupted" in note for note in after["export"]["notes"])
     assert recovered_audio == audio
@@ -115,28 +92,22 @@ def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(bo
     interval = after["intervals"][0]
     assert interval["frames"] == len(recorded)  # counted from the card's sealed chunks, without decrypting
 
-    again = box.run("1 end\n", "--state", str(box.state))
+    again = box.run("1 end\n")
     assert not [entry for entry in again if entry["event"] == "recovered"]
 
 
 def test_without_state_a_private_temporary_state_is_used_and_removed(box):
-    timeline = box.run("0 tap record\n1 tap consent 1\n2 tap consent 2\n3 hold record 1.5\n6 end\n")
+    timeline = box.run("0 tap record\n1 tap consent 1\n2 tap consent 2\n3 hold record 1.5\n6 end\n", state=False)
     assert [entry["end"] for entry in timeline if entry["event"] == "session"] == ["shutdown"]
     assert list(box.scratch.iterdir()) == []  # the temporary state directory is gone
 
 
-def test_a_box_killed_mid_session_is_ready_for_systemd_again_with_the_session_recovered(box, supervisor,
-                                                                                       tmp_path):
+def test_a_box_killed_mid_session_is_ready_for_systemd_again_with_the_session_recovered(box, tmp_path):
     # Self-healing (issue 9, item 3): the unit restarts a dead box (Restart=always, checked in
     # tests/system/test_units.py); the restarted box recovers the session before it tells systemd READY=1.
     session = box.killed_while_recording()
-    (tmp_path / "run.toml").write_text(f'{CONFIG}[panel]\npin_factory = "mock"\n[card]\npath = "{box.card}"\n'
-                                       f'require_mount = false\n[keys]\nrecipients = ["{supervisor[1]}"]\n'
-                                       f'[box]\nstate_dir = "{box.state}"\n')
     with NotifySocket(tmp_path / "notify.sock") as notify:
-        process = subprocess.Popen([BIN / "consentbox", "run", "--config", tmp_path / "run.toml"],
-                                   stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "NOTIFY_SOCKET": str(notify.path)})
+        process = box.serve(env={"NOTIFY_SOCKET": str(notify.path)})  # its CONFIG, card, recipient, state
         assert process.stderr is not None
         recovered = next(json.loads(line) for line in process.stderr if '"recovered"' in line)
         ready = notify.receive()

@@ -32,26 +32,25 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
-import wave
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from consentbox import BUILD_DATE
-from consentbox.state.files import RETENTION_INDEX
 from consentbox.admin.provisioning import write_bundle
-from consentbox.state.clock_floor import ClockFloor, TrustedClock, firmware_built
+from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Recipient, decrypt
 from consentbox.crypto.keys import parse_identity_file
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
+from consentbox.jobs import wipe as wipe_module
+from consentbox.jobs.wipe import wipe_card
 from consentbox.ledger import verify
 from consentbox.provisioning.bundle import Bundle
 from consentbox.recording.manifest import Manifest
@@ -59,27 +58,22 @@ from consentbox.recording.session import session_files
 from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as retention_wipe_module
 from consentbox.retention.index import Expiry, RetentionIndex
-from consentbox.jobs import wipe as wipe_module
-from consentbox.box import wiring
-from consentbox.box.config import load_config
-from consentbox.sim.simulate import simulate, simulated_config
-from consentbox.jobs.wipe import wipe_card
+from consentbox.state.clock_floor import ClockFloor, TrustedClock, firmware_built
+from consentbox.state.files import RETENTION_INDEX
 from consentbox.state.session_lock import SessionLock
-from tests.support.plaintext import files_holding
-from consentbox.sim.script import parse_script
-from tests.support.power_cuts import cut_power_at
 from consentbox.testing.signal import write_wav
+from tests.support.plaintext import files_holding
+from tests.support.power_cuts import cut_power_at
 
 from ..conftest import required_tool
+from .conftest import BIN, SimulatedBox, Timeline, pcm
 
-BIN = Path(sys.executable).parent
 DAY = 86_400
 POLICY = Policy(min_free_mb=1)
 BLOCK = 4096  # the card's file system block size
 IMAGE_BYTES = 24 << 20
 INPUT_SECONDS = 6
 NO_DISCARD = "no discard: the card directory is not a mount point"
-Timeline = list[dict[str, Any]]
 
 
 # --- Cards: ext4 images on loop devices -------------------------------------------------------------------
@@ -171,13 +165,6 @@ def microphone(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def supervisor(tmp_path_factory) -> tuple[Path, str]:
-    key = tmp_path_factory.mktemp("keys") / "supervisor.key"
-    made = subprocess.run([BIN / "consentbox-admin", "keygen", "-o", key], capture_output=True, check=True)
-    return key, made.stderr.decode().split()[-1]
-
-
 def script(*sessions: str) -> str:
     """A script recording one session per word, 20 s apart: "one" records ~4 s in one interval, "paused"
     two intervals (so three files: two segments and the manifest)."""
@@ -191,43 +178,23 @@ def script(*sessions: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Box:
-    """One box: its state directory, its configuration (as /etc/consentbox/config.toml), its card slot."""
+class Box(SimulatedBox):
+    """One box: its state directory, its configuration (as /etc/consentbox/config.toml), its card slot.
+
+    `simulate` is `consentbox simulate --state` on this box's card and state directory."""
 
     def __init__(self, root: Path, card: Path, microphone: Path, supervisor: tuple[Path, str], *,
                  require_mount: bool, org_key: Path | None = None) -> None:
-        self.root, self.card, self.state = root, card, root / "state"
-        self.microphone, (self.key_file, self.recipient) = microphone, supervisor
-        self.config = root / "config.toml"
-        root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root, supervisor[1], key_file=supervisor[0], microphone=microphone, card=card)
         keys = f'[keys]\norg_key = "{org_key}"\n' if org_key else ""
-        self.config.write_text(f'[policy]\nmin_free_mb = 1\nmax_session = 60\n[card]\npath = "{card}"\n'
-                               f'require_mount = {str(require_mount).lower()}\n[box]\nstate_dir = "{self.state}"\n{keys}')
-        self.runs = 0
+        self.configure(f'[policy]\nmin_free_mb = 1\nmax_session = 60\n[card]\npath = "{card}"\n'
+                       f'require_mount = {str(require_mount).lower()}\n[box]\nstate_dir = "{self.state}"\n{keys}')
 
     # The box itself.
 
-    def simulate(self, text: str) -> Timeline:
-        """`consentbox simulate --state` on this box's card and state directory."""
-        self.runs += 1
-        path = self.root / f"script{self.runs}.txt"
-        path.write_text(text)
-        done = subprocess.run([BIN / "consentbox", "simulate", "--script", path, "--audio", self.microphone,
-                               "--card", self.card, "--recipient", self.recipient, "--state", self.state,
-                               "--config", self.config], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return [json.loads(line) for line in done.stdout.splitlines()]
-
-    def simulate_with_wall_clock(self, text: str, wall: float, monkeypatch) -> Timeline:
+    def simulate_with_wall_clock(self, text: str, wall: float) -> Timeline:
         """`simulate` in this process, the box's trusted clock reading `wall` as the wall clock."""
-        timeline: Timeline = []
-        config = simulated_config(load_config(self.config), card=self.card,
-                                  recipients=[X25519Recipient.parse(self.recipient)], seats=None,
-                                  shared_consent=False, state_dir=self.state)
-        with monkeypatch.context() as patch:
-            patch.setattr(wiring, "TrustedClock", stopped_clock(wall))
-            simulate(config, parse_script(text), audio=self.microphone, realtime=False, report=timeline.append)
-        return timeline
+        return self.simulate(text, in_process=True, trusted_clock=stopped_clock(wall))
 
     def record(self, *sessions: str) -> list[str]:
         """Record the sessions (see `script`); their ids."""
@@ -246,23 +213,18 @@ class Box:
         assert all(line.startswith(prefix) for line in done.stdout.splitlines()), done.stdout
         return [line[len(prefix):] for line in done.stdout.splitlines()]
 
-    def export(self, out: Path) -> dict[str, bytes]:
-        """`consentbox-admin export` of the card: each session's WAV file, whole."""
-        done = subprocess.run([BIN / "consentbox-admin", "export", "-i", self.key_file, "--out", out, self.card],
-                              capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return {path.stem: path.read_bytes() for path in sorted(out.glob("*.wav"))}
+    def wavs(self, out: Path) -> dict[str, bytes]:
+        """`consentbox-admin export` of the card, every session whole: each session's WAV file."""
+        return self.export(out, statuses=(0,)).wavs
 
     def manifest(self, session: str, out: Path) -> dict[str, Any]:
-        self.export(out)
-        return json.loads((out / f"{session}.json").read_text())
+        return self.export(out, statuses=(0,)).reports[session]
 
     # What the box keeps.
 
     def files(self, *sessions: str) -> dict[str, bytes]:
         """The files of `sessions` on the card (of every session if none is named)."""
-        names = [p.name for p in self.card.iterdir() if p.is_file() and not p.name.startswith("ledger.")]
-        return {n: (self.card / n).read_bytes() for n in sorted(names) if not sessions or n[:16] in sessions}
+        return self.card_files(*sessions)
 
     def index(self) -> dict[str, Expiry]:
         return RetentionIndex(self.state).entries()
@@ -303,11 +265,6 @@ def destroyed(session: str, files: int) -> str:
 
 def retention(files: int) -> list[dict[str, Any]]:
     return [{"cause": "retention", "files": files}]
-
-
-def audio(wav: bytes) -> bytes:
-    with wave.open(io.BytesIO(wav)) as reader:
-        return reader.readframes(reader.getnframes())
 
 
 # --- Searching the raw card ---------------------------------------------------------------------------------
@@ -396,7 +353,7 @@ def recorded_and_wiped(tmp_path_factory, microphone, supervisor) -> Iterator[dic
         box.backdate(older, 45)  # expired two weeks ago
         box.backdate(recent, 29)  # expires tomorrow; `new` in 30 days
         wiped, kept = box.files(old, older), box.files(recent, new)
-        exported = box.export(root / "before")
+        exported = box.wavs(root / "before")
         with card.raw() as image:
             raw = image.read_bytes()
             assert blocks_on_image(raw, wiped | kept) == all_blocks(wiped | kept), "the search cannot see the files"
@@ -438,10 +395,10 @@ def test_the_wipe_destroys_exactly_the_expired_sessions_and_no_block_of_them_is_
         assert box.receipts(where) == {old: retention(3), older: retention(2)}
         assert [e["fields"] for e in box.ledger(where) if e["kind"] == "wipe"] == [{"files": 5}]
 
-    exported = box.export(run["root"] / "after")
+    exported = box.wavs(run["root"] / "after")
     assert sorted(exported) == sorted([new, recent])
     assert exported == {s: run["exported"][s] for s in (new, recent)}, "a kept session does not export as before"
-    assert all(len(audio(wav)) > POLICY.rate for wav in exported.values())
+    assert all(len(pcm(wav)) > POLICY.rate for wav in exported.values())
 
     assert box.wipe() == ["nothing has expired"]
 
@@ -540,7 +497,7 @@ def test_a_clock_that_jumps_forward_raises_the_floor_and_a_step_back_after_it_is
             return wipe_card(load_config(box.config), wait=False).lines()
 
     def record_at(wall: float) -> tuple[str, Timeline]:
-        timeline = box.simulate_with_wall_clock(script("one"), wall, monkeypatch)
+        timeline = box.simulate_with_wall_clock(script("one"), wall)
         [session] = [e["id"] for e in timeline if e["event"] == "session"]
         return session, timeline
 
@@ -567,15 +524,14 @@ def test_a_clock_that_jumps_forward_raises_the_floor_and_a_step_back_after_it_is
     assert box.files() == {} and ClockFloor(box.state).read() == now + 70 * DAY
 
 
-def test_a_box_that_never_knew_the_time_refuses_to_record_with_code_9(
-        tmp_path, new_card, microphone, supervisor, monkeypatch):
+def test_a_box_that_never_knew_the_time_refuses_to_record_with_code_9(tmp_path, new_card, microphone, supervisor):
     card = new_card()
     box = Box(tmp_path, card.insert(tmp_path / "slot"), microphone, supervisor, require_mount=True)
     built = firmware_built()
-    assert datetime.fromtimestamp(built, timezone.utc).date().isoformat() == BUILD_DATE
+    assert datetime.fromtimestamp(built, UTC).date().isoformat() == BUILD_DATE
 
     # A Pi without a clock battery, never set, never provisioned: its clock starts in the past.
-    timeline = box.simulate_with_wall_clock(script("one"), built - 400 * DAY, monkeypatch)
+    timeline = box.simulate_with_wall_clock(script("one"), built - 400 * DAY)
     statuses = [e for e in timeline if e["event"] == "status"]
     assert (statuses[0]["colour"], statuses[0]["rhythm"], statuses[0]["count"]) == ("red", "code", 9)
     assert {e["count"] for e in statuses} == {9}, "the STATUS LED showed anything but code 9"
@@ -590,7 +546,7 @@ def test_a_box_that_never_knew_the_time_refuses_to_record_with_code_9(
     assert clock["trusted"] is False and clock["behind"] == 400 * DAY
 
     # IT sets the clock: the box trusts it, records, and the floor is set.
-    timeline = box.simulate_with_wall_clock(script("one"), built + DAY, monkeypatch)
+    timeline = box.simulate_with_wall_clock(script("one"), built + DAY)
     [session] = [e["id"] for e in timeline if e["event"] == "session"]
     assert box.index()[session].started == built + DAY and ClockFloor(box.state).read() == built + DAY
 

@@ -5,28 +5,24 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Recipient
-from consentbox.storage.ids import new_session_id
 from consentbox.recording.session import SessionFiles
+from consentbox.storage.ids import new_session_id
 
-BIN = Path(sys.executable).parent
+from .conftest import BIN, SimulatedBox
 
 
-def start(tmp_path: Path, card: Path, recipients: str) -> subprocess.Popen[str]:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[panel]\npin_factory = "mock"\n[audio]\ndevice = "null"\n'
-        f'[card]\npath = "{card}"\nrequire_mount = false\n[keys]\nrecipients = [{recipients}]\n'
-        f'[box]\nstate_dir = "{tmp_path / "state"}"\n'
-    )
-    return subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True)
+def start(tmp_path: Path, card: Path, recipient: str, *, provisioned: bool = True) -> subprocess.Popen[str]:
+    """`consentbox run` on mock pins with no microphone ("null"), `card` and `tmp_path`/state, encrypting to
+    `recipient` (to nobody, as a box never provisioned, unless `provisioned`)."""
+    box = SimulatedBox(tmp_path, recipient, card=card)
+    return box.serve(audio_device="null", recipients=None if provisioned else [])
 
 
 def first_status(process: subprocess.Popen[str]) -> dict:
@@ -47,16 +43,10 @@ def stop(process: subprocess.Popen[str]) -> int:
         pytest.fail("consentbox run did not stop on SIGTERM")
 
 
-@pytest.fixture
-def recipient() -> str:
-    made = subprocess.run([BIN / "consentbox-admin", "keygen"], capture_output=True, text=True, check=True)
-    return made.stderr.split()[-1]
-
-
 def test_a_ready_box_shows_steady_green_and_stops_on_sigterm(tmp_path, recipient):
     card = tmp_path / "card"
     card.mkdir()
-    process = start(tmp_path, card, f'"{recipient}"')
+    process = start(tmp_path, card, recipient)
     assert first_status(process) == {"t": pytest.approx(0, abs=5), "event": "status", "colour": "green",
                                       "rhythm": "steady", "count": 0}
     assert stop(process) == 0
@@ -68,7 +58,7 @@ def test_a_box_that_is_not_ready_blinks_its_code(tmp_path, recipient, has_card, 
     card = tmp_path / "card"
     if has_card:
         card.mkdir()
-    process = start(tmp_path, card, f'"{recipient}"' if keys else "")
+    process = start(tmp_path, card, recipient, provisioned=keys)
     status = first_status(process)
     assert (status["colour"], status["rhythm"], status["count"]) == ("red", "code", code)
     assert stop(process) == 0
@@ -79,10 +69,10 @@ def test_a_session_left_open_by_the_last_run_is_recovered_before_the_box_is_read
     card.mkdir()  # the `journal` fixture is in tmp_path/state, the daemon's state directory here
     files = SessionFiles.create(card, new_session_id(), [X25519Recipient.parse(recipient)], Policy(),
                                 headcount=2, consents=[(1, 1.0), (2, 2.0)],
-                                started=datetime.now(timezone.utc), journal=journal)
+                                started=datetime.now(UTC), journal=journal)
     files.start_interval(3.0)
     files.write(bytes(Policy().frame_bytes * 48_000 * 2))  # two seconds, then the power goes
-    process = start(tmp_path, card, f'"{recipient}"')
+    process = start(tmp_path, card, recipient)
     assert process.stderr is not None
     assert json.loads(process.stderr.readline())["event"] == "settings"
     assert json.loads(process.stderr.readline()) == {

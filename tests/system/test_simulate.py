@@ -9,11 +9,8 @@ input again (the device is opened afresh) and last as long as the LED was on, wi
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +18,11 @@ import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.ledger import LEDGER_NAME
-from tests.support.plaintext import files_holding, temp_directories
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
+from tests.support.plaintext import files_holding, temp_directories
 
-BIN = Path(sys.executable).parent
+from .conftest import BIN, Export, SimulatedBox, Timeline, pcm
+
 POLICY = Policy()
 PERIOD = POLICY.period_frames
 INPUT_SECONDS = 150
@@ -39,45 +37,39 @@ def microphone(tmp_path_factory) -> tuple[Path, bytes]:
     return path, pcm
 
 
-@pytest.fixture(scope="module")
-def supervisor(tmp_path_factory) -> tuple[Path, str]:
-    key = tmp_path_factory.mktemp("keys") / "supervisor.key"
-    made = subprocess.run([BIN / "consentbox-admin", "keygen", "-o", key], capture_output=True, check=True)
-    return key, made.stderr.decode().split()[-1]
-
-
 @dataclass
 class Run:
-    timeline: list[dict]
+    """One `consentbox simulate` run and the supervisor's export of its card."""
+
+    timeline: Timeline
     card: Path
-    exported: Path
-    export_status: int
+    exported: Export
     started: float  # time.time() when the run began
 
+    @property
+    def export_status(self) -> int:
+        return self.exported.status
+
     def states(self) -> list[str]:
-        return [e["state"] for e in self.timeline if e["event"] == "state"]
+        return self.timeline.states()
 
     def of(self, event: str, **match) -> list[dict]:
-        return [e for e in self.timeline if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
+        return self.timeline.of(event, **match)
 
     def led_intervals(self) -> list[float]:
         times = [e["t"] for e in self.of("led", led="rec")]
         assert len(times) % 2 == 0, "the REC LED was left on"
-        return [off - on for on, off in zip(times[::2], times[1::2])]
+        return [off - on for on, off in zip(times[::2], times[1::2], strict=True)]
 
     def card_files(self) -> list[str]:
         """The session files on the card (the consent ledger's copy, ledger.jsonl, aside)."""
         return sorted(p.name for p in self.card.iterdir() if p.name != LEDGER_NAME)
 
     def manifests(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted(self.exported.glob("*.json"))]
+        return list(self.exported.reports.values())
 
     def audio(self) -> list[bytes]:
-        out = []
-        for path in sorted(self.exported.glob("*.wav")):
-            with wave.open(str(path)) as wav:
-                out.append(wav.readframes(wav.getnframes()))
-        return out
+        return [pcm(wav) for wav in self.exported.wavs.values()]
 
 
 @pytest.fixture
@@ -85,24 +77,11 @@ def simulate(tmp_path, microphone, supervisor):
     key, recipient = supervisor
 
     def run(script: str, *options: str, config: str | None = None) -> Run:
-        card, exported = tmp_path / "card", tmp_path / "exported"
-        card.mkdir()
-        exported.mkdir()
-        script_file = tmp_path / "script.txt"
-        script_file.write_text(script)
-        args = [BIN / "consentbox", "simulate", "--script", script_file, "--audio", microphone[0],
-                "--card", card, "--recipient", recipient, *options]
-        if config is not None:
-            (tmp_path / "config.toml").write_text(config)
-            args += ["--config", tmp_path / "config.toml"]
+        box = SimulatedBox(tmp_path, recipient, key_file=key, microphone=microphone[0], config=config)
         started = time.time()
-        result = subprocess.run(args, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        timeline = [json.loads(line) for line in result.stdout.splitlines()]
-        export = subprocess.run([BIN / "consentbox-admin", "export", "-i", key, "--out", exported, card],
-                                capture_output=True, text=True)
-        assert export.returncode in (0, 3), export.stderr
-        return Run(timeline, card, exported, export.returncode, started)
+        # No --state: the command makes a private temporary state directory, as for any user.
+        timeline = box.simulate(script, *options, state=False)
+        return Run(timeline, box.card, box.export(tmp_path / "exported"), started)
 
     return run
 
@@ -114,7 +93,7 @@ def assert_audio_matches_led(run: Run, sessions: int = 1) -> None:
     pieces = [piece for recording in audio for piece in spans(recording, POLICY)]
     intervals = run.led_intervals()
     assert len(pieces) == len(intervals), pieces
-    for piece, seconds in zip(pieces, intervals):
+    for piece, seconds in zip(pieces, intervals, strict=True):
         assert isinstance(piece, range) and piece.start == 0, "each interval starts at the input's start"
         assert abs(len(piece) - seconds * POLICY.rate) <= PERIOD, (len(piece), seconds)
 

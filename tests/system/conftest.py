@@ -1,0 +1,403 @@
+"""The simulated box of the system tests: one driver for every way they run a box.
+
+A `SimulatedBox` is one box's files under a directory, `root`: its card (`root`/card, unless a test
+puts the card elsewhere, on a mount point say), its state directory (`root`/state), its configuration
+(`root`/config.toml, if the test gives one), the microphone it hears (a WAV file) and the supervisor's
+key it encrypts to. Each way of running the box is its own method or parameter, so that a test says
+which it proves things about:
+
+- `simulate(script)`: `consentbox simulate` as a user runs it, a subprocess, in virtual time; with
+  `in_process=True`, the function that command runs, in this process, where a test can stand another
+  trusted clock in for the box's (the one seam for a wall clock the box does not have);
+- `start(script)`: that command left running, its timeline read as it comes (to kill it, say);
+- `serve()`: `consentbox run`, the daemon, in real time on simulated pins;
+- `by_hand(microphone)`: the real `Box` and `GpioPanel` assembled in this process on simulated pins and
+  a virtual clock, driven edge by edge (a `Rig`), the microphone behind a `FailingSource`;
+- `export(out)`: the supervisor's `consentbox-admin export` of the card; `card_files()`: what is on it.
+
+A test module keeps what is its own: what the box hears (its `microphone` fixture), its scripts, its
+checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import wave
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consentbox.box import wiring
+from consentbox.box.box import Box
+from consentbox.box.clock import VirtualClock
+from consentbox.box.config import load_config
+from consentbox.core.events import RECORD, Button, ConsentButton
+from consentbox.core.policy import Policy
+from consentbox.core.session import SessionMachine
+from consentbox.crypto import X25519Recipient
+from consentbox.crypto.signing import DeviceSigningKey
+from consentbox.hw.alsa import AlsaSource
+from consentbox.hw.card import CardDirectory
+from consentbox.hw.gpio import GpioPanel
+from consentbox.ledger import LEDGER_NAME
+from consentbox.ledger.writer import Ledger
+from consentbox.recording.journal import Journal, JournalError
+from consentbox.sim.pins import SimulatedFactory
+from consentbox.sim.script import parse_script
+from consentbox.sim.simulate import simulate, simulated_config
+from consentbox.state.clock_floor import TrustedClock
+from consentbox.testing.fakes import FailingSource
+
+BIN = Path(sys.executable).parent
+Entry = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory) -> tuple[Path, str]:
+    """The supervisor's identity file and recipient, made by `consentbox-admin keygen`."""
+    key = tmp_path_factory.mktemp("keys") / "supervisor.key"
+    made = subprocess.run([BIN / "consentbox-admin", "keygen", "-o", key], capture_output=True, check=True)
+    return key, made.stderr.decode().split()[-1]
+
+
+@pytest.fixture
+def recipient(supervisor: tuple[Path, str]) -> str:
+    """The supervisor's recipient (age1…), for a box that only encrypts to it."""
+    return supervisor[1]
+
+
+# --- What a box reports, and what the supervisor gets from its card ---------------------------------------
+
+
+class Timeline(list[Entry]):
+    """What a box reported, in order: each line `consentbox simulate` prints, each entry `Box` reports."""
+
+    @classmethod
+    def parse(cls, output: str) -> Timeline:
+        return cls(json.loads(line) for line in output.splitlines())
+
+    def of(self, event: str, **match: Any) -> list[Entry]:
+        """The entries of `event` whose fields have the values given in `match`."""
+        return [e for e in self if e["event"] == event and all(e.get(k) == v for k, v in match.items())]
+
+    def states(self) -> list[str]:
+        return [e["state"] for e in self.of("state")]
+
+    def sessions(self) -> list[str]:
+        """Session ids in the order they were set up."""
+        return [e["id"] for e in self.of("setup")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Export:
+    """What `consentbox-admin export` made of a card: its exit status and messages, and for each session
+    (by id, in order) the report and the WAV file it wrote."""
+
+    status: int
+    stderr: str
+    reports: dict[str, dict[str, Any]]
+    wavs: dict[str, bytes]
+
+
+def pcm(wav: bytes) -> bytes:
+    """The audio frames of a WAV file."""
+    with wave.open(io.BytesIO(wav)) as reader:
+        return reader.readframes(reader.getnframes())
+
+
+def card_files(card: Path, *sessions: str) -> dict[str, bytes]:
+    """Each session file on `card` (of `sessions` only, if any are named) and its bytes: every file there
+    but the copies of consent ledgers (the box's, and any other box's it set aside)."""
+    return {path.name: path.read_bytes() for path in sorted(card.iterdir())
+            if path.is_file() and not _ledger_copy(path.name) and (not sessions or path.name[:16] in sessions)}
+
+
+def _ledger_copy(name: str) -> bool:
+    """Whether `name` is the box's ledger copy, ledger.jsonl, or another's that it set aside, ledger.other-N.jsonl."""
+    return name == LEDGER_NAME or (name.startswith("ledger.other-") and name.endswith(".jsonl"))
+
+
+# --- The box ---------------------------------------------------------------------------------------------
+
+
+class SimulatedBox:
+    """One box's files under `root`, and the ways to run it (see the module's docstring).
+
+    `card` is made empty at `root`/card unless given (then it is left as it is: a mount point, or
+    missing on purpose); `config`, if given, is written to `root`/config.toml for every run.
+    """
+
+    def __init__(self, root: Path, recipient: str, *, key_file: Path | None = None, microphone: Path | None = None,
+                 card: Path | None = None, config: str | None = None) -> None:
+        self.root, self.recipient, self.key_file, self.microphone = root, recipient, key_file, microphone
+        self.state = root / "state"
+        root.mkdir(parents=True, exist_ok=True)
+        if card is None:
+            card = root / "card"
+            card.mkdir()
+        self.card = card
+        self.config: Path | None = None
+        self.config_text = ""
+        if config is not None:
+            self.configure(config)
+        self.scripts = 0
+
+    def configure(self, text: str) -> None:
+        """Write the box's configuration (TOML over the shipped defaults), `root`/config.toml."""
+        self.config, self.config_text = self.root / "config.toml", text
+        self.config.write_text(text)
+
+    # Running the box.
+
+    def simulate(self, script: str, *options: str | Path, state: bool = True, in_process: bool = False,
+                 trusted_clock: Callable[..., TrustedClock] | None = None, env: Mapping[str, str] | None = None,
+                 timeout: float | None = None) -> Timeline:
+        """Play `script` through the box in virtual time; what it reported.
+
+        `consentbox simulate` in a subprocess, with the box's card, recipient, configuration (if any) and
+        state directory (unless `state` is False: the command then makes a private temporary one and
+        removes it), `options` added to its command line and `env` to its environment; it must exit 0
+        (within `timeout` seconds, if given). With `in_process`, the function that command runs, in this
+        process, with the state directory; `trusted_clock`, if given, stands in for the box's
+        `TrustedClock` while it runs.
+        """
+        path = self._script(script)
+        if not in_process:
+            assert trusted_clock is None, "the clock of a subprocess cannot be replaced"
+            done = subprocess.run(self._simulate_command(path, options, state), capture_output=True, text=True,
+                                  env=_environment(env), timeout=timeout)
+            assert done.returncode == 0, done.stderr
+            return Timeline.parse(done.stdout)
+        assert state and not options and env is None and timeout is None, "only the command takes these"
+        timeline = Timeline()
+        config = simulated_config(load_config(self.config), card=self.card,
+                                  recipients=[X25519Recipient.parse(self.recipient)], seats=None,
+                                  shared_consent=False, state_dir=self.state)
+        with pytest.MonkeyPatch.context() as patch:
+            if trusted_clock is not None:
+                patch.setattr(wiring, "TrustedClock", trusted_clock)
+            simulate(config, parse_script(script, source=str(path)), audio=self.microphone, realtime=False,
+                     report=timeline.append, script_dir=self.root)
+        return timeline
+
+    def start(self, script: str, *options: str | Path, state: bool = True) -> subprocess.Popen[str]:
+        """`consentbox simulate` as `simulate` runs it, left running: its timeline comes on its stdout."""
+        return subprocess.Popen(self._simulate_command(self._script(script), options, state), stdout=subprocess.PIPE,
+                                text=True)
+
+    def serve(self, *, audio_device: str | None = None, recipients: Sequence[str] | None = None,
+              env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        """`consentbox run`, the daemon, in real time on simulated pins ("mock"): the box's configuration
+        with its card (no mount needed), `recipients` (the box's one unless given) and state directory,
+        and ALSA `audio_device` if given (else the configured microphone); `env` added to its environment.
+        Its timeline comes on its stderr; the caller stops it."""
+        listed = ", ".join(f'"{r}"' for r in ([self.recipient] if recipients is None else recipients))
+        audio = "" if audio_device is None else f'[audio]\ndevice = "{audio_device}"\n'
+        config = self.root / "run.toml"
+        config.write_text(f'{self.config_text}[panel]\npin_factory = "mock"\n{audio}'
+                          f'[card]\npath = "{self.card}"\nrequire_mount = false\n[keys]\nrecipients = [{listed}]\n'
+                          f'[box]\nstate_dir = "{self.state}"\n')
+        return subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True,
+                                env=_environment(env))
+
+    @contextlib.contextmanager
+    def by_hand(self, microphone: str, *, policy: Policy, require_mount: bool) -> Iterator[Rig]:
+        """The box assembled in this process and driven by hand (a `Rig`), capturing from ALSA device
+        `microphone`; shut down at the end, whatever happened."""
+        rig = Rig(self, microphone, policy=policy, require_mount=require_mount)
+        try:
+            yield rig
+        finally:
+            rig.shut_down()
+
+    # What the supervisor gets.
+
+    def export(self, out: Path, *, key: Path | None = None, statuses: Collection[int] | None = (0, 3)) -> Export:
+        """`consentbox-admin export` of the card to `out` with the supervisor's key (or `key`); its exit
+        status must be one of `statuses` (0: all whole; 3: some session cut short), unless that is None."""
+        done = subprocess.run([BIN / "consentbox-admin", "export", "-i", key or self.key_file, "--out", out,
+                               self.card], capture_output=True, text=True)
+        if statuses is not None:
+            assert done.returncode in statuses, done.stderr
+        return Export(done.returncode, done.stderr,
+                      {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))},
+                      {path.stem: path.read_bytes() for path in sorted(out.glob("*.wav"))})
+
+    def card_files(self, *sessions: str) -> dict[str, bytes]:
+        """The session files on the card (see `card_files`)."""
+        return card_files(self.card, *sessions)
+
+    def _script(self, text: str) -> Path:
+        """`text` in a script file of its own under `root` (where a `usb` step's stick directories are)."""
+        self.scripts += 1
+        path = self.root / f"script{self.scripts}.txt"
+        path.write_text(text)
+        return path
+
+    def _simulate_command(self, script: Path, options: Sequence[str | Path], state: bool) -> list[str | Path]:
+        command = [BIN / "consentbox", "simulate", "--script", script, "--audio", self.microphone, "--card",
+                   self.card, "--recipient", self.recipient, *options]
+        if state:
+            command += ["--state", self.state]
+        if self.config is not None:
+            command += ["--config", self.config]
+        return command
+
+
+def _environment(extra: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if extra is None else {**os.environ, **extra}
+
+
+def _journal_failed(error: JournalError) -> None:
+    raise AssertionError(f"the box's journal failed: {error}")
+
+
+# --- The box driven by hand --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A session that recorded one capture interval: its id, and the frames the microphone gave it."""
+
+    id: str
+    frames: int
+
+
+class Rig:
+    """A box put together in this process from its recording parts (not by `assemble_box`: no settings,
+    recovery, provisioning, retention, trusted clock or self-test): the real `Box` and `GpioPanel` (the
+    shipped pins, on gpiozero mock pins pressed edge by edge), a virtual clock, real libasound capturing
+    from `microphone` behind a `FailingSource` (so the microphone can fail or overrun on demand), the card
+    with `policy`, and the box's journal and ledger in its state directory. Time passes as under the
+    daemon: the readiness check runs after every second and every button edge."""
+
+    def __init__(self, files: SimulatedBox, microphone: str, *, policy: Policy, require_mount: bool) -> None:
+        panel = dataclasses.replace(load_config(files.config).panel, pin_factory="mock")  # the shipped pins
+        self.clock = VirtualClock()
+        self.timeline = Timeline()
+        self.machine = SessionMachine(policy, seats=panel.seats)
+        self.panel = GpioPanel(panel, pin_factory=SimulatedFactory(self.clock.now), clock=self.clock.now,
+                               on_event=lambda event: self.box.post(event))
+        self.audio = FailingSource(AlsaSource(microphone, policy), policy)
+        port = CardDirectory(files.card, policy, require_mount=require_mount)
+        journal = Journal(files.state, on_failure=_journal_failed)
+        ledger = Ledger.open(files.state / "ledger.jsonl", port,
+                             DeviceSigningKey.load_or_create(files.state / "device.key"), monotonic=self.clock.now)
+        self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio, card=port,
+                       recipients=[X25519Recipient.parse(files.recipient)], policy=policy, clock=self.clock,
+                       report=self.timeline.append, journal=journal, ledger=ledger)
+        self._settle()
+
+    # Time and buttons.
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, checking readiness after each second as `consentbox run` does."""
+        end = self.now() + seconds
+        while self.now() < end:
+            self.box.run_until(min(end, self.now() + 1.0))
+            self._settle()
+
+    def press(self, button: Button) -> None:
+        self.panel.buttons[button].pin.drive_low()  # pull-up: a pressed button pulls the pin low
+        self._settle()
+
+    def release(self, button: Button) -> None:
+        self.panel.buttons[button].pin.drive_high()
+        self._settle()
+
+    def tap(self, button: Button) -> None:
+        self.hold(button, 0.1)
+
+    def hold(self, button: Button, seconds: float) -> None:
+        """Press `button` for `seconds`, then leave the panel alone for a moment (longer than contact bounce)."""
+        self.press(button)
+        self.wait(seconds)
+        self.release(button)
+        self.wait(0.2)
+
+    def start_recording(self) -> None:
+        """Set up a session for two, both consent, hold RECORD: capture opens 1 s into the hold."""
+        self.tap(RECORD)
+        self.tap(ConsentButton(1))
+        self.tap(ConsentButton(2))
+        self.hold(RECORD, 1.2)
+        assert self.machine.capturing, self.timeline[-10:]
+
+    def end_recording(self) -> Recorded:
+        """Hold RECORD 2.5 s to end the session; what it recorded."""
+        self.hold(RECORD, 2.5)
+        assert self.entries("session")[-1]["end"] == "ended"
+        return self.last_recorded()
+
+    def record(self, seconds: float) -> Recorded:
+        """A whole session that records for about `seconds` and ends normally."""
+        self.start_recording()
+        self.wait(seconds)
+        return self.end_recording()
+
+    def last_recorded(self) -> Recorded:
+        """The last session set up, and the frames its (last) capture interval read."""
+        return Recorded(self.entries("setup")[-1]["id"], self.audio.frames_read)
+
+    # What a person sees and hears.
+
+    def entries(self, event: str, **match: Any) -> list[Entry]:
+        return self.timeline.of(event, **match)
+
+    def status(self, at: float | None = None) -> tuple[str, str, int]:
+        """The STATUS LED's steady pattern now, or as it was at time `at`."""
+        last = [e for e in self.entries("status") if at is None or e["t"] <= at][-1]
+        return (last["colour"], last["rhythm"], last["count"])
+
+    def rec_led_edges(self) -> list[tuple[float, bool]]:
+        """Every change of the REC LED pin, with its (virtual) time."""
+        edges, at = [], 0.0
+        for change in self.panel.rec_led.pin.states[1:]:
+            at += change.timestamp
+            edges.append((at, bool(change.state)))
+        return edges
+
+    def rec_led(self) -> bool:
+        return bool(self.panel.rec_led.pin.state)
+
+    def assert_refused(self, code: int | None = None, text: str | None = None) -> None:
+        """A RECORD tap in IDLE is refused (for `text`, flashing `code`, when given) and sets nothing up."""
+        setups, refusals = len(self.entries("setup")), len(self.entries("refused"))
+        self.tap(RECORD)
+        assert len(self.entries("refused")) == refusals + 1
+        flash = self.entries("flash")[-1]
+        assert flash["colour"] == "red"
+        if text is not None:
+            assert (self.entries("refused")[-1]["reason"], flash["count"]) == (text, code)
+        assert len(self.entries("setup")) == setups and self.machine.state.value == "IDLE"
+
+    def assert_stopped_at_fault(self, problem: str, *, after: float, within: float) -> dict[str, Any]:
+        """One fault, `problem`, came at most `within` s after `after`; capture closed and the REC LED went
+        off at that very moment; the session ended for it, keeping its recording."""
+        [fault] = self.entries("fault")
+        assert fault["problem"] == problem, fault
+        assert after <= fault["t"] <= after + within, (after, fault)
+        assert self.entries("capture")[-1] == {"t": fault["t"], "event": "capture", "open": False}
+        assert self.rec_led_edges()[-1] == (pytest.approx(fault["t"]), False)
+        assert not self.rec_led() and not self.machine.capturing
+        assert self.entries("session")[-1]["end"] == problem and self.entries("session")[-1]["kept"]
+        assert self.machine.state.value == "IDLE"
+        return fault
+
+    def shut_down(self) -> None:
+        self.box.shut_down()
+
+    def _settle(self) -> None:
+        self.box.check_readiness()
+        self.box.pump()
