@@ -10,7 +10,7 @@ From the bottom up:
     hw            ports (Protocols) and errors, the card (standard library), and the gpiozero and
                   ALSA adapters, which only the box and the simulation may see
     recording     manifest, session, journal, recovery, WAV
-    ledger        the signed ledger and its card mirror
+    ledger        the signed ledger, its extracts, and the card's copies of them
     retention     the retention index, shredding, wiping
     provisioning  bundles and their installation
     box           the daemon;  jobs: one-shot provisioning and wipe;  cli: the `consentbox` command
@@ -63,7 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "hw.gpio": frozenset({"core", "hw.ports"}),
     "hw.alsa": frozenset({"core", "hw.errors"}),
     "recording": frozenset({"consentbox", "recording", "core", "storage", "state", "crypto", "hw.ports", "hw.errors"}),
-    "ledger": frozenset({"consentbox", "ledger", "core", "storage", "crypto", "hw.ports"}),
+    "ledger": frozenset({"consentbox", "ledger", "core", "storage", "crypto", "hw.ports", "recording"}),
     "retention": frozenset({"consentbox", "retention", "core", "storage", "state", "recording", "ledger", "hw.card"}),
     "provisioning": frozenset(
         {"consentbox", "provisioning", "core", "storage", "state", "crypto", "ledger", "retention"}
@@ -75,11 +75,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "jobs": frozenset(
         {"consentbox", "jobs", "box", "core", "state", "hw.ports", "hw.card", "retention", "provisioning"}
     ),
-    "cli": frozenset({"consentbox", "cli", "jobs", "box", "core", "crypto", "sim"}),
+    "cli": frozenset({"consentbox", "cli", "jobs", "box", "core", "crypto", "state", "sim"}),
     "admin": frozenset(
         {"consentbox", "admin", "core", "storage", "crypto", "recording", "ledger", "provisioning.bundle"}
     ),
-    "sim": frozenset({"consentbox", "sim", "admin", "box", "core", "crypto", "state", "hw", "provisioning"}),
+    "sim": frozenset({"consentbox", "sim", "admin", "box", "core", "storage", "crypto", "state", "hw", "provisioning"}),
     "testing": frozenset({"consentbox", "testing", "core", "hw.ports", "hw.errors"}),
 }
 

@@ -1,7 +1,9 @@
-"""`consentbox-admin export`, run as a supervisor runs it: the installed command on a card the box wrote."""
+"""`consentbox-admin export`, run as a supervisor runs it: the installed command on a card the box wrote,
+from a box this workstation trusts (the attacks on that trust are in tests/admin/test_evidence.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -13,15 +15,22 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from consentbox.admin.export import export_session
+import pytest
+
+from consentbox.admin.boxes import accepted_boxes
+from consentbox.admin.evidence import verify_session
+from consentbox.admin.export import ExportError, export_session
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.format import read_header
+from consentbox.ledger import Kind
 from consentbox.recording.journal import Journal
+from consentbox.recording.manifest import policy_digest
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.storage.ids import new_session_id
+from tests.support.sealed import SealingBox
 
 ADMIN = str(Path(sys.executable).parent / "consentbox-admin")
 SMALL = Policy(segment_bytes=1 << 20)  # 48 kHz 16-bit mono: a new segment every ~11 s of audio
@@ -31,34 +40,48 @@ CHUNK = 64 * 1024
 SEALED = CHUNK + 16  # a chunk and its tag
 
 
-def record(card: Path, identity: X25519Identity, journal: Journal, seconds: list[float], *,
+def record(card: Path, identity: X25519Identity, journal: Journal, seconds: list[float], *, box: SealingBox,
            policy: Policy = SMALL, end: EndReason | None = EndReason.ENDED, seed: int = 1,
            ) -> tuple[SessionFiles, bytes]:
-    """A session with one capture interval per entry of `seconds`; returns its files and all its audio."""
-    files = SessionFiles.create(card, new_session_id(), [identity.recipient], policy, headcount=2,
-                                consents=[(1, 2.0), (2, 3.0)], started=STARTED, journal=journal)
+    """A session with one capture interval per entry of `seconds`, its events and seals signed into `box`'s
+    ledger as the box signs them; returns its files and all its audio."""
+    session = new_session_id()
+    box.record(Kind.SETUP, session, headcount=2, policy_sha256=policy_digest(policy))
+    box.record(Kind.CONSENT, session, seat=1)
+    box.record(Kind.CONSENT, session, seat=2)
+    files = SessionFiles.create(card, session, [identity.recipient], policy, headcount=2,
+                                consents=[(1, 2.0), (2, 3.0)], started=STARTED, journal=journal,
+                                on_seal=box.on_seal(session))
     source = random.Random(seed)
     audio = b""
     offset = 10.0
-    for length in seconds:
+    for number, length in enumerate(seconds):
         frames = round(length * policy.rate)
         interval = source.randbytes(frames * policy.frame_bytes)
+        box.record(Kind.RESUME if number else Kind.START, session)
         files.start_interval(offset)
         step = PERIOD * policy.frame_bytes
         for at in range(0, len(interval), step):
             files.write(interval[at:at + step])
         offset += length
         if end is not None:
+            box.record(Kind.PAUSE, session)
             files.stop_interval(offset, frames)
         offset += 5.0
         audio += interval
     if end is not None:
+        box.record(Kind.END, session, reason=end, kept=True)  # before the final manifest, as the box does
         files.finalise(end, offset, withdrawn=end is EndReason.WITHDRAWN)
     return files, audio
 
 
-def export(key_file: Path, out: Path, card: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ADMIN, "export", "-i", str(key_file), "--out", str(out), str(card)],
+def line(files: SessionFiles, length: str, end: str = "ended") -> str:
+    """The line export prints for a session it exported whole."""
+    return f"{files.session}: recorded 2026-05-06T14:00+00:00, {length} exported, end: {end}"
+
+
+def export(key_file: Path, out: Path, card: Path, *options: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ADMIN, "export", "-i", key_file, "--out", out, *options, card],
                           capture_output=True, text=True, check=False)
 
 
@@ -73,16 +96,16 @@ def report_of(out: Path, session: str) -> dict:
     return json.loads((out / f"{session}.json").read_text())
 
 
-def test_export_writes_one_wav_and_one_report_per_session(journal, card, identity, key_file, tmp_path, age_cli):
-    first, first_audio = record(card, identity, journal, [14.0, 3.5])
+def test_export_writes_one_wav_and_one_report_per_session(journal, card, identity, key_file, tmp_path, age_cli,
+                                                          box_ledger, trusted_boxes):
+    first, first_audio = record(card, identity, journal, [14.0, 3.5], box=box_ledger)
     second, second_audio = record(card, identity, journal, [2.0], policy=Policy(rate=16_000, channels=2,
-                                  sample_format=SampleFormat.S32_LE), seed=2)
+                                  sample_format=SampleFormat.S32_LE), seed=2, box=box_ledger)
     out = tmp_path / "out"
-    done = export(key_file, out, card)
+    done = export(key_file, out, card, "--boxes", trusted_boxes)
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert sorted(lines) == sorted([f"{first.session}: 0:00:18 exported",
-                                    f"{second.session}: 0:00:02 exported"])
+    assert sorted(lines) == sorted([line(first, "0:00:18"), line(second, "0:00:02")])
     assert exported_audio(out, first.session) == first_audio
     assert exported_audio(out, second.session, Policy(rate=16_000, channels=2,
                                                       sample_format=SampleFormat.S32_LE)) == second_audio
@@ -94,7 +117,10 @@ def test_export_writes_one_wav_and_one_report_per_session(journal, card, identit
     assert found["session"] == first.session and found["end_reason"] == "ended"
     assert [i["frames"] for i in found["intervals"]] == [14 * 48_000, 168_000]
     assert found["export"]["frames"] == len(first_audio) // 2 and not found["export"]["truncated"]
+    assert found["export"]["verified"] and found["export"]["box"] == {"label": "Room 1",
+                                                                      "device_key": str(box_ledger.key.public_key)}
     assert {s["digest"] for s in found["export"]["segments"]} == {"verified"}
+    assert {s["seal"]["verdict"] for s in found["export"]["segments"]} == {"whole"}
     assert len(found["export"]["segments"]) == 3  # 14 s rotates once; the second interval has its own
 
     for segment in card.glob("*.wav.age"):  # and every file on the card opens with age itself
@@ -103,26 +129,44 @@ def test_export_writes_one_wav_and_one_report_per_session(journal, card, identit
         assert plain.startswith(b"RIFF$\x00\x00\x80WAVE")
 
 
-def test_a_crash_exports_what_was_sealed_and_says_truncated(journal, card, identity, key_file, tmp_path):
-    files, audio = record(card, identity, journal, [15.0], end=None)  # the power went while recording
+def test_a_crash_exports_what_was_sealed_and_says_truncated(journal, card, identity, key_file, tmp_path, box_ledger,
+                                                           trusted_boxes):
+    # The power went while recording.
+    files, audio = record(card, identity, journal, [15.0], end=None, box=box_ledger)
     out = tmp_path / "out"
-    done = export(key_file, out, card)
+    done = export(key_file, out, card, "--boxes", trusted_boxes)
     assert done.returncode == 3, done.stderr
-    assert done.stderr.startswith(f"{files.session}: 0:00:1") and "TRUNCATED" in done.stderr
+    assert done.stderr.startswith(f"{files.session}: recorded 2026-05-06T14:00+00:00, 0:00:1") \
+        and "end: not recorded, TRUNCATED" in done.stderr
     assert done.stderr.count("\n") == 1
-    recovered = exported_audio(out, files.session)
-    assert audio.startswith(recovered) and len(audio) - len(recovered) < 64 * 1024
+    # Segment 0 was sealed when it filled; segment 1, 4 s old, only as far as its header: not a frame of it.
+    first = files.manifest().segments[0].plaintext_bytes - HEADER_SIZE
+    assert exported_audio(out, files.session) == audio[:first]
     found = report_of(out, files.session)["export"]
-    assert found["truncated"] and found["frames"] * 2 == len(recovered)
-    assert any("never finalised" in note for note in found["notes"])
+    assert found["truncated"] and found["frames"] * 2 == first
+    assert [s["seal"] for s in found["segments"]] == [
+        {"verdict": "whole", "bytes": (card / f"{files.session}.000.wav.age").stat().st_size, "frames": first // 2},
+        {"verdict": "prefix", "bytes": _payload_start(card / f"{files.session}.001.wav.age"), "frames": 0}]
+    assert any("never finalised" in note and "put the card back in the box" in note for note in found["notes"])
+
+    # Unverified, everything that authenticates, as before seals.
+    unverified = export(key_file, tmp_path / "unverified", card, "--unverified")
+    assert unverified.returncode == 3 and "UNVERIFIED" in unverified.stderr
+    salvaged = exported_audio(tmp_path / "unverified", files.session)
+    assert audio.startswith(salvaged) and len(audio) - len(salvaged) < 64 * 1024
 
 
-def test_a_missing_segment_is_reported_and_the_rest_exported(journal, card, identity, key_file, tmp_path):
-    files, audio = record(card, identity, journal, [25.0])
+def test_a_missing_segment_refuses_the_session_unless_unverified(journal, card, identity, key_file, tmp_path,
+                                                                   box_ledger, trusted_boxes):
+    files, audio = record(card, identity, journal, [25.0], box=box_ledger)
     middle = card / f"{files.session}.001.wav.age"
     middle.unlink()
+    refused = export(key_file, tmp_path / "refused", card, "--boxes", trusted_boxes)
+    assert (refused.returncode, refused.stderr) == (1, f"{files.session}: not exported: refused: {middle.name}: "
+                                                       "segment 1 is missing from the card\n")
+    assert list((tmp_path / "refused").iterdir()) == []
     out = tmp_path / "out"
-    done = export(key_file, out, card)
+    done = export(key_file, out, card, "--unverified")
     assert done.returncode == 3 and "missing" in done.stderr
     segments = report_of(out, files.session)["export"]["segments"]
     assert [s["digest"] for s in segments] == ["verified", "missing", "verified"]
@@ -130,31 +174,43 @@ def test_a_missing_segment_is_reported_and_the_rest_exported(journal, card, iden
     assert exported_audio(out, files.session) == audio[:kept] + audio[kept + lost:]
 
 
-def test_a_replaced_segment_fails_that_session_only(journal, card, identity, key_file, tmp_path):
-    edited, _ = record(card, identity, journal, [25.0])
-    intact, intact_audio = record(card, identity, journal, [1.0], seed=3)
+def test_a_replaced_segment_fails_that_session_only(journal, card, identity, key_file, tmp_path, box_ledger,
+                                                    trusted_boxes):
+    edited, _ = record(card, identity, journal, [25.0], box=box_ledger)
+    intact, intact_audio = record(card, identity, journal, [1.0], seed=3, box=box_ledger)
     first, second = (card / f"{edited.session}.00{n}.wav.age" for n in (0, 1))
     first_bytes = first.read_bytes()
     first.write_bytes(second.read_bytes())  # complete and authentic, but not the segment recorded here
     second.write_bytes(first_bytes)
     out = tmp_path / "out"
-    done = export(key_file, out, card)
+    done = export(key_file, out, card, "--boxes", trusted_boxes)
     assert done.returncode == 1
-    assert f"{edited.session}.manifest.age: not exported: segment {edited.session}.000.wav.age does not " \
-           "match the size and SHA-256 in its manifest" in done.stderr
+    assert f"{edited.session}: not exported: refused: {edited.session}.000.wav.age: its first " in done.stderr
+    assert "bytes are not what the box sealed as segment 0" in done.stderr
+    # Unverified, the manifest's digests still catch a whole segment swapped within its session.
+    unverified = export(key_file, tmp_path / "unverified", card, "--unverified")
+    assert unverified.returncode == 1
+    assert f"{edited.session}: not exported: segment {edited.session}.000.wav.age does not " \
+           "match the size and SHA-256 in its manifest" in unverified.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"{intact.session}.json", f"{intact.session}.wav"]
     assert exported_audio(out, intact.session) == intact_audio
 
 
-def test_a_wrong_key_fails_in_one_line_per_session_and_writes_nothing(journal, card, identity, tmp_path):
-    files, _ = record(card, identity, journal, [1.0])
+def test_a_wrong_key_fails_in_one_line_per_session_and_writes_nothing(journal, card, identity, tmp_path,
+                                                                        box_ledger, trusted_boxes):
+    files, _ = record(card, identity, journal, [1.0], box=box_ledger)
     stranger = tmp_path / "stranger.key"
     stranger.write_text(identity_file_text(X25519Identity.generate(), STARTED))
     out = tmp_path / "out"
-    done = export(stranger, out, card)
+    done = export(stranger, out, card, "--boxes", trusted_boxes)
     assert done.returncode == 1
-    assert done.stderr == (f"{files.session}.manifest.age: not exported: none of the 1 given identities can "
-                           "decrypt this file: it was encrypted to other keys\n")
+    assert done.stderr == (f"{files.session}: not exported: {card / files.session}.ledger.age: none of the "
+                           "identities given can decrypt it: give a supervisor's or an auditor's key with -i\n")
+    assert list(out.iterdir()) == []
+    unverified = export(stranger, out, card, "--unverified")
+    assert unverified.stderr.splitlines()[1:] == [
+        f"{files.session}: not exported: none of the 1 given identities can decrypt this file: it was encrypted to "
+        "other keys"]
     assert list(out.iterdir()) == []
 
 
@@ -170,13 +226,13 @@ def test_an_empty_card_exports_nothing(card, key_file, tmp_path):
     assert done.returncode == 0 and "no sessions" in done.stderr
 
 
-def test_progress_bar_only_on_a_terminal(journal, card, identity, key_file, tmp_path):
-    files, _ = record(card, identity, journal, [12.0])
-    assert "\r" not in export(key_file, tmp_path / "piped", card).stderr
+def test_progress_bar_only_on_a_terminal(journal, card, identity, key_file, tmp_path, box_ledger, trusted_boxes):
+    files, _ = record(card, identity, journal, [12.0], box=box_ledger)
+    assert "\r" not in export(key_file, tmp_path / "piped", card, "--boxes", trusted_boxes).stderr
     controller, terminal = pty.openpty()
     try:
-        done = subprocess.run([ADMIN, "export", "-i", str(key_file), "--out", str(tmp_path / "tty"), str(card)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, check=False)
+        done = subprocess.run([ADMIN, "export", "-i", key_file, "--out", tmp_path / "tty", "--boxes", trusted_boxes,
+                               card], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, check=False)
         os.close(terminal)
         shown = b""
         while True:
@@ -190,7 +246,7 @@ def test_progress_bar_only_on_a_terminal(journal, card, identity, key_file, tmp_
     finally:
         os.close(controller)
     assert done.returncode == 0
-    assert b"100%" in shown and f"{files.session}: 0:00:12 exported".encode() in shown
+    assert b"100%" in shown and line(files, "0:00:12").encode() in shown
 
 
 def test_help_names_the_exit_statuses():
@@ -206,8 +262,9 @@ def _payload_start(path: Path) -> int:
         return src.tell() + 16
 
 
-def test_a_torn_segment_exports_exactly_its_authenticated_prefix(journal, card, identity, key_file, tmp_path):
-    files, audio = record(card, identity, journal, [25.0])  # three segments
+def test_a_torn_segment_exports_exactly_its_authenticated_prefix(journal, card, identity, key_file, tmp_path,
+                                                                   box_ledger, trusted_boxes):
+    files, audio = record(card, identity, journal, [25.0], box=box_ledger)  # three segments
     manifest = files.manifest()
     lengths = [segment.plaintext_bytes - HEADER_SIZE for segment in manifest.segments]
     starts = [sum(lengths[:index]) for index in range(len(lengths))]
@@ -239,13 +296,36 @@ def test_a_torn_segment_exports_exactly_its_authenticated_prefix(journal, card, 
             assert [s.complete for s in report.segments].count(False) == 1
         path.write_bytes(whole)
 
-    # The supervisor's command says the same: the torn middle segment, and the session truncated.
+    # The supervisor's command refuses the session: the box sealed the middle segment whole, and it is cut.
     middle = card / manifest.segments[1].name
+    size = middle.stat().st_size
     middle.write_bytes(middle.read_bytes()[:_payload_start(middle) + 5 * SEALED + 1000])
+    refused = export(key_file, tmp_path / "refused", card, "--boxes", trusted_boxes)
+    assert refused.returncode == 1
+    assert refused.stderr == (f"{files.session}: not exported: refused: {middle.name}: shorter than the box sealed "
+                              f"it ({middle.stat().st_size} bytes, sealed {size}): it was cut\n")
+    # Unverified, it says what it salvaged: the torn middle segment, and the session truncated.
     out = tmp_path / "out"
-    done = export(key_file, out, card)
-    assert done.returncode == 3 and "TRUNCATED" in done.stderr
+    done = export(key_file, out, card, "--unverified")
+    assert done.returncode == 3 and "TRUNCATED" in done.stderr and "UNVERIFIED" in done.stderr
     found = report_of(out, files.session)["export"]
     assert found["truncated"] and [s["complete"] for s in found["segments"]] == [True, False, True]
     assert exported_audio(out, files.session) == audio[:lengths[0] + 5 * CHUNK - HEADER_SIZE] + audio[
         lengths[0] + lengths[1]:]
+
+
+@pytest.mark.parametrize(("change", "words"), [(+1, "shorter than signed"), (-1, "longer than signed")])
+def test_audio_of_other_length_than_the_sealed_frames_is_refused(journal, card, identity, box_ledger, trusted_boxes,
+                                                                change, words):
+    """The frames a seal counts are the box's word for the audio in its bytes: an export that would deliver
+    one frame more or less than that (a box that counted wrong, a reader that decodes wrong) is refused."""
+    files, _ = record(card, identity, journal, [3.0], box=box_ledger)
+    evidence = verify_session(card, files.session, [identity], accepted_boxes(None, trusted_boxes))
+    [segment] = [found for found in evidence.files if found.segment == 0]
+    assert segment.seal is not None
+    miscounted = dataclasses.replace(segment, seal=dataclasses.replace(segment.seal, frames=segment.frames + change))
+    evidence = dataclasses.replace(evidence, files=tuple(miscounted if found is segment else found
+                                                         for found in evidence.files))
+    with pytest.raises(ExportError, match=f"^segment {segment.name} holds {segment.frames} frames of audio, the box "
+                                          f"sealed {segment.frames + change}: {words}$"):
+        export_session(card, files.manifest(), [identity], io.BytesIO(), evidence=evidence)

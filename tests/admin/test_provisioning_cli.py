@@ -133,17 +133,21 @@ def test_an_organisation_key_others_can_read_is_refused(org_dir, policy_file, st
     assert list(stick.iterdir()) == []
 
 
-def test_bundle_signs_the_recipients_policy_version_and_date(org_dir, policy_file, stick, identity, other_identity):
+def test_bundle_signs_the_recipients_auditors_policy_version_and_date(org_dir, policy_file, stick, identity,
+                                                                      other_identity):
     began = int(time.time())
-    done = bundle(org_dir, policy_file, stick, "--existing-days", "5", version=7, recipients=(identity, other_identity))
+    auditor = X25519Identity.generate(secret=bytes(range(100, 132))).recipient
+    done = bundle(org_dir, policy_file, stick, "--existing-days", "5", "--auditor", auditor.to_string(), version=7,
+                  recipients=(identity, other_identity))
     assert done.returncode == 0, done.stderr
     path = stick / "consentbox-v7.cbundle"
-    assert done.stdout == f"wrote {path}: version 7, 2 recipient(s)\n"
+    assert done.stdout == f"wrote {path}: version 7, 2 recipient(s), 1 auditor(s)\n"
     assert [p.name for p in stick.iterdir()] == [path.name]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     sealed = open_sealed(path.read_bytes(), OrgPublicKey.read(org_dir / "org.pub")).bundle
     assert sealed.version == 7 and sealed.existing_days == 5
     assert sealed.recipients == (identity.recipient, other_identity.recipient)
+    assert sealed.auditors == (auditor,)
     assert sealed.policy == Policy(retention_days=14, on_withdrawal=OnWithdrawal.KEEP)  # the rest: defaults
     assert began <= sealed.created <= time.time()
 
@@ -227,11 +231,12 @@ def bundles(tmp_path, identity, other_identity) -> tuple[Path, Path, Path]:
     installed, newer = tmp_path / "provisioned.cbundle", tmp_path / "consentbox-v3.cbundle"
     installed.write_bytes(seal(Bundle(2, 1_790_000_000, (identity.recipient,), Policy()), key))
     newer.write_bytes(seal(Bundle(3, 1_795_000_000, (other_identity.recipient,),
-                                  Policy(retention_days=7, bundle_ahead_days=30), existing_days=2), key))
+                                  Policy(retention_days=7, bundle_ahead_days=30), existing_days=2,
+                                  auditors=(identity.recipient,)), key))
     return pub, installed, newer
 
 
-def test_inspect_shows_a_bundle_unverified_unless_given_the_org_key(bundles, other_identity):
+def test_inspect_shows_a_bundle_unverified_unless_given_the_org_key(bundles, identity, other_identity):
     pub, _, newer = bundles
     done = admin("inspect", newer)
     assert done.returncode == 0, done.stderr
@@ -240,6 +245,7 @@ def test_inspect_shows_a_bundle_unverified_unless_given_the_org_key(bundles, oth
         "version      3",
         "created      2026-11-18 11:06:40 UTC",
         f"recipient    {other_identity.recipient.to_string()}",
+        f"auditor      {identity.recipient.to_string()}",
         "policy       retention_days: 30 -> 7",
         "policy       bundle_ahead_days: 366 -> 30",
         "retention    recordings already made are kept at most 2 day(s) from their start",
@@ -258,10 +264,14 @@ def test_inspect_says_what_a_bundle_changes_on_a_box(bundles, identity, other_id
     assert lines[1] == "version      3 (installed: 2)"
     assert f"recipient    {other_identity.recipient.to_string()}  (new)" in lines
     assert f"recipient    {identity.recipient.to_string()}  (removed)" in lines
+    assert f"auditor      {identity.recipient.to_string()}  (new)" in lines
+    assert "auditors     none: each session's ledger extract is for its recipients only" not in lines
     rollback = admin("inspect", "--org-key", pub, "--installed", newer, installed)
     assert rollback.stdout.splitlines()[1] == "version      2 (installed: 3, refused: not newer)"
+    assert f"auditor      {identity.recipient.to_string()}  (removed)" in rollback.stdout.splitlines()
     same = admin("inspect", "--installed", installed, installed)
     assert "policy       as the installed bundle" in same.stdout.splitlines()
+    assert "auditors     none: each session's ledger extract is for its recipients only" in same.stdout.splitlines()
 
 
 def test_inspect_with_the_org_key_fails_a_bundle_a_box_would_refuse(bundles, tmp_path):

@@ -15,10 +15,13 @@ from consentbox.core.commands import Flash, PlayTone
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.feedback import Colour, Tone
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable, result_feedback
+from consentbox.core.timekeeping import floor_ceiling
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DAY = 86_400
 NOW = 1_795_000_000.0  # 2026-11-18, a time on the box's trusted clock
+BUILT = 1_793_491_200.0  # 2026-11-01: the firmware's build date
+CEILING = floor_ceiling(BUILT)  # 2031-11-01: the latest date the firmware takes from a stick
 
 #: What IT does about each code (docs/provisioning.md says it in full): the grouping is the contract.
 CODES = {
@@ -33,7 +36,8 @@ CODES = {
 
 
 def accept(**overrides: float) -> None:
-    values = {"version": 2, "created": NOW, "installed_version": 1, "trusted_now": NOW, "ahead_limit_days": 366}
+    values = {"version": 2, "created": NOW, "installed_version": 1, "trusted_now": NOW, "ahead_limit_days": 366,
+              "built": BUILT}
     values.update(overrides)
     check_acceptable(**values)  # type: ignore[arg-type]
 
@@ -81,6 +85,30 @@ def test_a_bundle_dated_beyond_the_limit_is_refused_as_from_the_future(ahead, li
         accept(created=NOW + ahead, ahead_limit_days=limit)
     assert refused.value.reason is BundleRefusal.FROM_THE_FUTURE
     assert f"the limit is {limit}" in refused.value.detail
+
+
+def test_a_bundle_dated_up_to_the_firmware_ceiling_is_accepted_and_a_second_later_refused():
+    # A policy's own limit lets a bundle be dated ten years ahead; the ceiling holds whatever it says.
+    accept(created=CEILING, ahead_limit_days=3650)
+    with pytest.raises(Refused) as refused:
+        accept(created=CEILING + 1, ahead_limit_days=3650)
+    assert refused.value.reason is BundleRefusal.FROM_THE_FUTURE
+    assert refused.value.detail == ("created after the latest date this firmware takes from a stick (1826 days "
+                                    "after its build), which the box's time has not reached: set the box's "
+                                    "clock, or update its firmware")
+
+
+@pytest.mark.parametrize("trusted_now, accepted", [(CEILING - DAY, False), (CEILING, False), (CEILING + 1, True),
+                                                   (CEILING + 400 * DAY, True)],
+                         ids=["a-day-before", "at-the-ceiling", "a-second-past", "a-year-past"])
+def test_a_bundle_after_the_ceiling_is_accepted_only_once_the_box_s_own_time_is_past_it(trusted_now, accepted):
+    values = {"created": CEILING + 30 * DAY, "trusted_now": trusted_now}
+    if accepted:
+        accept(**values)
+        return
+    with pytest.raises(Refused) as refused:
+        accept(**values)
+    assert refused.value.reason is BundleRefusal.FROM_THE_FUTURE
 
 
 def test_anti_rollback_is_judged_before_the_date():

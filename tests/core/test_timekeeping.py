@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentbox.core.timekeeping import TrustedTime, trusted_time
+from consentbox.core.timekeeping import FLOOR_CEILING_DAYS, TrustedTime, floor_ceiling, floor_from_bundle, trusted_time
 
 BUILT = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86_400.0
@@ -55,3 +55,15 @@ def test_the_build_date_is_a_lower_bound_on_the_time_even_with_an_older_floor(wa
     # when the floor (set by the firmware before an upgrade) is older: after an upgrade, a clock between
     # the two must not keep recordings longer.
     assert trusted_time(wall, floor, BUILT).now >= BUILT
+
+
+def test_the_ceiling_is_five_years_after_the_build():
+    # 2026-01-01 + five years, the leap day of 2028 included.
+    assert FLOOR_CEILING_DAYS == 1826 and floor_ceiling(BUILT) == 1_924_992_000.0  # 2031-01-01T00:00:00Z
+
+
+@given(created=st.integers(int(BUILT - 4000 * DAY), int(BUILT + 8000 * DAY)))
+def test_a_bundle_raises_the_floor_to_its_date_but_never_past_the_ceiling(created):
+    floor = floor_from_bundle(created, BUILT)
+    assert floor <= floor_ceiling(BUILT)
+    assert floor == created or created > floor_ceiling(BUILT) == floor

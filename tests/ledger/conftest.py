@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import DeviceSigningKey
 from tests.support.ledgers import EPOCH, sample_ledger
 
@@ -53,3 +54,9 @@ def ledger_file(tmp_path: Path, sample: bytes) -> Path:
     path = tmp_path / "ledger.jsonl"
     path.write_bytes(sample)
     return path
+
+
+@pytest.fixture(scope="session")
+def reader() -> X25519Identity:
+    """Whom the card's ledger extracts are encrypted to (a supervisor's or an auditor's key), fixed."""
+    return X25519Identity.generate(secret=bytes(range(100, 132)))

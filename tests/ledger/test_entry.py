@@ -8,7 +8,14 @@ from pathlib import Path
 
 from consentbox.crypto.signing import DevicePublicKey
 from consentbox.ledger import RULES, Kind, SessionRule
-from consentbox.ledger.entry import BUNDLE_REFUSALS, DESTRUCTION_CAUSES, END_REASONS, ENVELOPE, REFUSAL_WORDS
+from consentbox.ledger.entry import (
+    BUNDLE_REFUSALS,
+    DESTRUCTION_CAUSES,
+    END_REASONS,
+    ENVELOPE,
+    EXPIRY_REASONS,
+    REFUSAL_WORDS,
+)
 
 FORMATS = Path(__file__).resolve().parents[2] / "docs" / "formats.md"
 CELL = re.compile(r"`([a-z_0-9]+)`")
@@ -71,8 +78,8 @@ def test_every_entry_of_a_real_ledger_has_exactly_its_documented_keys(sample: by
 def test_no_string_in_a_real_ledger_could_hold_a_name(sample: bytes):
     # Every string is a key, digest, signature, time, version, id, or a word from a fixed list.
     fixed_words = (set(REFUSAL_WORDS) | set(END_REASONS) | set(DESTRUCTION_CAUSES) | set(BUNDLE_REFUSALS)
-                   | {k.value for k in Kind})
-    patterns = [re.compile(p) for p in (r"[0-9a-f]{16}", r"[0-9a-f]{64}", r"[0-9a-f]{128}",
+                   | set(EXPIRY_REASONS) | {k.value for k in Kind})
+    patterns = [re.compile(p) for p in (r"[0-9a-f]{16}", r"[0-9a-f]{64}", r"[0-9a-f]{128}", r"\d{4}-\d\d-\d\d",
                                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", r"\d+\.\d+\.\d+")]
 
     def strings(value):

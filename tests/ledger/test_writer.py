@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.admin.extracts import load_extract
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason, Problem, Refusal
+from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import Entry, Kind, LedgerError, Tail, genesis, verify
 from consentbox.ledger.writer import Ledger, LedgerWriteError
-from tests.support.ledgers import RECORDED, TORN_LINE, SteppingClocks, open_ledger, sample_ledger
+from consentbox.recording.manifest import extract_name, manifest_name
+from tests.support.ledgers import RECORDED, TORN_LINE, SteppingClocks, in_run, open_ledger, sample_ledger
 
 SESSION = "00112233aabbccdd"
 OTHER = "99887766ffeeddcc"
@@ -89,7 +92,10 @@ def test_enums_are_written_as_their_words_and_codes(tmp_path: Path, device_key):
     (Kind.END, SESSION, {"reason": "ended", "kept": "yes"}, "field kept: expected true or false"),
     (Kind.FAULT, None, {"problem": 99}, "field problem: expected a STATUS blink code"),
     (Kind.CLOCK_CORRECTION, None, {"delta": float("nan")}, "field delta: expected a number of seconds"),
-    (Kind.DESTRUCTION, SESSION, {"files": 2, "cause": "because"}, "field cause: expected one of"),
+    (Kind.DESTRUCTION, SESSION, {"files": 2, "cause": "because", "due": "2026-06-05"}, "field cause: expected one of"),
+    (Kind.DESTRUCTION, SESSION, {"files": 2, "cause": "retention", "due": "2026-02-30"}, "field due: expected a date"),
+    (Kind.EXPIRY, SESSION, {"expires": "5 June", "reason": "recorded"}, "field expires: expected a date"),
+    (Kind.EXPIRY, SESSION, {"expires": "2026-06-05", "reason": "whim"}, "field reason: expected one of"),
     ("diary", None, {}, "'diary' is not a kind of ledger entry"),
 ])
 def test_an_entry_outside_its_kind_s_closed_set_is_refused_and_nothing_is_written(
@@ -180,22 +186,27 @@ def test_the_box_will_not_continue_a_ledger_whose_last_entry_is_not_its_own(tmp_
         open_ledger(path, None, device_key, SteppingClocks())
 
 
-def _append_consents(path: Path, secret: bytes, card: Path, count: int) -> None:
+def _append_consents(path: Path, secret: bytes, card: Path, reader: str, count: int) -> None:
     key = DeviceSigningKey.generate(secret=secret)
-    ledger = Ledger.open(path, CardDirectory(card, Policy()), key, boot=False)
+    ledger = Ledger.open(path, CardDirectory(card, Policy()), key, boot=False,
+                         readers=lambda: [X25519Recipient.parse(reader)])
     for seat in range(count):
         ledger.append(Kind.CONSENT, OTHER, seat=seat + 1)
     ledger.close(shutdown=False)  # a job beside the box: the box has not stopped
 
 
-def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_path: Path, device_key):
-    # The box, a provisioning job and a wipe job append beside each other: each append catches up first.
+def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_path: Path, device_key, reader):
+    # The box, a provisioning job and a wipe job append beside each other: each append catches up first, and
+    # each session's extract on the card is written in the chain's order, so it ends holding every entry.
     path, card = tmp_path / "ledger.jsonl", tmp_path / "card"
     card.mkdir()
+    for session in (SESSION, OTHER):
+        (card / manifest_name(session)).write_bytes(b"age ciphertext")
     secret = device_key._key.private_bytes_raw()
-    ledger = open_ledger(path, card, device_key, SteppingClocks())
+    ledger = open_ledger(path, card, device_key, SteppingClocks(), readers=[reader.recipient])
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_append_consents, args=(path, secret, card, 40)) for _ in range(3)]
+    workers = [context.Process(target=_append_consents, args=(path, secret, card, reader.recipient.to_string(), 40))
+               for _ in range(3)]
     for worker in workers:
         worker.start()
     for seat in range(40):
@@ -206,7 +217,11 @@ def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_
     ledger.close()
     summary = verify(path, device_key.public_key)
     assert summary.entries == 1 + 4 * 40 + 1  # boot, the consents, the box's shutdown
-    assert (card / "ledger.jsonl").read_bytes() == path.read_bytes()
+    for session in (SESSION, OTHER):
+        extract = load_extract(card / extract_name(session), [reader], session=session,
+                               device_key=device_key.public_key)
+        assert extract.entries == verify(path, session=session).selected and len(extract.entries) == (
+            40 if session == SESSION else 120)
     assert [e["kind"] for e in entries(path)].count("boot") == 1
 
 
@@ -250,19 +265,22 @@ def test_a_closed_ledger_takes_no_more_entries(tmp_path: Path, device_key):
         ledger.append(Kind.WIPE, files=0)
 
 
-def test_the_device_key_stays_on_the_box(tmp_path: Path, card: Path):
+def test_the_device_key_stays_on_the_box(tmp_path: Path, card: Path, reader):
     state = tmp_path / "state"
     state.mkdir()
     key_path = state / "device.key"
     key = DeviceSigningKey.load_or_create(key_path)
-    sample_ledger(state / "ledger.jsonl", card, key)
+    sessions = [in_run(RECORDED, run) for run in (0, 1)]
+    for session in sessions:
+        (card / manifest_name(session)).write_bytes(b"age ciphertext")
+    sample_ledger(state / "ledger.jsonl", card, key, readers=[reader.recipient])
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
-    assert sorted(os.listdir(card)) == ["ledger.jsonl"]
+    assert sorted(os.listdir(card)) == sorted(name for s in sessions for name in (manifest_name(s), extract_name(s)))
     secret_pem = key_path.read_bytes()
     secret_body = b"".join(secret_pem.splitlines()[1:-1])
     for name in os.listdir(card):
         data = (card / name).read_bytes()
         assert secret_body not in data and b"PRIVATE KEY" not in data
-    assert (card / "ledger.jsonl").read_bytes() == (state / "ledger.jsonl").read_bytes()
-    assert verify(card / "ledger.jsonl", key.public_key).entries > 0
-    assert RECORDED in (card / "ledger.jsonl").read_text()
+    for session in sessions:
+        extract = load_extract(card / extract_name(session), [reader], session=session, device_key=key.public_key)
+        assert extract.entries == verify(state / "ledger.jsonl", session=session).selected

@@ -22,6 +22,7 @@ from consentbox.crypto import X25519Identity
 from consentbox.crypto.signing import SignatureError
 from consentbox.provisioning.bundle import (
     HEADER_BYTES,
+    MAX_AUDITORS,
     MAX_BUNDLE_BYTES,
     MAX_RECIPIENTS,
     MAX_VERSION,
@@ -220,6 +221,14 @@ INVALID_PAYLOADS = {
     "retention-negative": lambda make: mutated(make, _set("retention.existing_days", -1)),
     "retention-over-ten-years": lambda make: mutated(make, _set("retention.existing_days", 3651)),
     "retention-a-string": lambda make: mutated(make, _set("retention.existing_days", "5")),
+    "auditors-not-a-list": lambda make: mutated(make, _set("auditors", "age1")),
+    "auditors-too-many": lambda make: mutated(make, _set("auditors", [
+        X25519Identity.generate(secret=bytes([n]) * 32).recipient.to_string() for n in range(MAX_AUDITORS + 1)])),
+    "auditor-repeated": lambda make: mutated(make, _set("auditors", [X25519Identity.generate(
+        secret=bytes(32)).recipient.to_string()] * 2)),
+    "auditor-not-age1": lambda make: mutated(make, _set("auditors", ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"])),
+    "auditor-a-number": lambda make: mutated(make, _set("auditors", [7])),
+    "auditor-a-secret-key": lambda make: mutated(make, _set("auditors", [SECRET])),
 }
 
 
@@ -249,6 +258,28 @@ def test_seal_refuses_a_bundle_no_box_would_accept(org, make_bundle, change, mes
     good = make_bundle(3)
     with pytest.raises(PolicyError, match=message):
         seal(dataclasses.replace(good, **change), org)
+
+
+def test_auditors_are_signed_with_the_bundle_and_absent_means_none(org, make_bundle, sign, identity,
+                                                                   other_identity):
+    audited = dataclasses.replace(make_bundle(3), auditors=(other_identity.recipient, identity.recipient))
+    data = seal(audited, org)
+    assert payload_of(data)["auditors"] == [other_identity.recipient.to_string(), identity.recipient.to_string()]
+    assert open_sealed(data, org.public_key).bundle == audited
+    plain = seal(make_bundle(3), org)
+    assert "auditors" not in payload_of(plain)  # a bundle without auditors reads as it did before them
+    assert open_sealed(plain, org.public_key).bundle.auditors == ()
+    assert open_sealed(sign(mutated(make_bundle, _set("auditors", []))), org.public_key).bundle.auditors == ()
+
+
+def test_seal_refuses_too_many_auditors_or_one_named_twice(org, make_bundle, identity):
+    many = tuple(X25519Identity.generate(secret=bytes([n]) * 32).recipient for n in range(1, MAX_AUDITORS + 2))
+    with pytest.raises(PolicyError, match="at most 64 auditors"):
+        seal(dataclasses.replace(make_bundle(3), auditors=many), org)
+    with pytest.raises(PolicyError, match="each auditor once"):
+        seal(dataclasses.replace(make_bundle(3), auditors=(identity.recipient, identity.recipient)), org)
+    assert open_sealed(seal(dataclasses.replace(make_bundle(3), auditors=many[:-1]), org),
+                       org.public_key).bundle.auditors == many[:-1]
 
 
 def test_seal_refuses_a_recipient_named_twice(org, make_bundle, identity):

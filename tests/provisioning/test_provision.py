@@ -10,12 +10,14 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
+from consentbox.core.timekeeping import floor_ceiling
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.ledger import Entry, Kind, Tail, verify
 from consentbox.ledger.writer import Ledger, LedgerWriteError
@@ -31,6 +33,7 @@ from consentbox.state.session_lock import SessionLock
 DAY = 86_400
 BUILT = float(calendar.timegm((2026, 6, 1, 0, 0, 0)))  # the firmware's build date
 CREATED = calendar.timegm((2026, 11, 1, 0, 0, 0))  # the date make_bundle gives (conftest.py)
+CEILING = floor_ceiling(BUILT)  # 2031-06-01: the latest date the firmware takes from a stick
 
 
 @pytest.fixture
@@ -141,6 +144,38 @@ def test_a_box_that_never_had_the_time_judges_the_date_from_the_firmware_build(p
     assert provisioner(wall=0.0).provision(stick).refusal is None
 
 
+def test_sticks_cannot_walk_the_clock_floor_past_the_firmware_ceiling(provisioner, state, stick, org, make_bundle):
+    # Each signed policy lets the next bundle be dated ten years ahead of the box: two sticks used to take
+    # the floor from 2026 to 2046. Whatever the sticks say, it stops at the ceiling (build + 5 years).
+    ahead = Policy(bundle_ahead_days=3650)
+    steps = [(CREATED + 3650 * DAY, BundleRefusal.FROM_THE_FUTURE),  # the first step of the walk, to 2036
+             (CEILING - DAY, None),  # dated before the ceiling: installed, and the floor follows it
+             (CEILING - DAY + 3650 * DAY, BundleRefusal.FROM_THE_FUTURE),  # the second step, from there
+             (CEILING + 1, BundleRefusal.FROM_THE_FUTURE)]
+    for version, (created, refusal) in enumerate(steps, start=1):
+        put(stick, seal(make_bundle(version, created=int(created), policy=ahead), org))
+        assert provisioner(wall=CREATED + DAY, policy=ahead).provision(stick).refusal is refusal
+        assert ClockFloor(state).read() <= CEILING
+    assert ClockFloor(state).read() == CEILING - DAY
+
+
+def test_a_bundle_dated_after_the_ceiling_is_refused_as_from_the_future(provisioner, state, stick, org, make_bundle):
+    put(stick, seal(make_bundle(1, created=int(CEILING) + DAY, policy=Policy(bundle_ahead_days=3650)), org))
+    result = provisioner(wall=CREATED + DAY, policy=Policy(bundle_ahead_days=3650)).provision(stick)
+    assert result.refusal is BundleRefusal.FROM_THE_FUTURE and not (state / INSTALLED_BUNDLE).exists()
+    assert "set the box's clock, or update its firmware" in result.detail
+    assert ClockFloor(state).read() == CREATED + DAY, "raised by the box's own clock, not by the bundle"
+    assert entries(state)[-1].fields["reason"] == "created too far ahead of the box's clock"
+
+
+def test_a_box_whose_own_clock_is_past_the_ceiling_accepts_a_later_bundle_and_keeps_its_floor(
+        provisioner, state, stick, org, make_bundle):
+    wall = CEILING + 10 * DAY  # the box's clock, set by IT or NTP, not by a stick
+    put(stick, seal(make_bundle(1, created=int(CEILING) + 20 * DAY), org))
+    assert provisioner(wall=wall).provision(stick).refusal is None
+    assert ClockFloor(state).read() == wall, "a bundle never moves the floor past the ceiling"
+
+
 def test_a_session_in_progress_refuses_before_the_stick_is_read(provisioner, state, stick, org, make_bundle):
     put(stick, seal(make_bundle(1), org))
     box = SessionLock(state)
@@ -246,6 +281,23 @@ def test_a_bundle_shortens_the_retention_of_recordings_already_made_and_never_le
     assert provisioner().provision(stick).refusal is None
     assert {s: e.expires for s, e in index.entries().items()} == {
         "00000000000000aa": CREATED - 19 * DAY, "00000000000000bb": CREATED - DAY}
+    # The ledger says each move, as the date it moved to, just before the entry of the bundle that made it.
+    recorded = [(e.kind, e.session, dict(e.fields)) for e in entries(state)
+                if e.kind in (Kind.EXPIRY, Kind.PROVISIONING)]
+    assert [(kind, session, fields.get("expires")) for kind, session, fields in recorded] == [
+        (Kind.PROVISIONING, None, None),  # version 1 moved nothing
+        (Kind.EXPIRY, "00000000000000aa", _date(CREATED - 6 * DAY)),
+        (Kind.EXPIRY, "00000000000000bb", _date(CREATED + 12 * DAY)),
+        (Kind.PROVISIONING, None, None),
+        (Kind.EXPIRY, "00000000000000aa", _date(CREATED - 19 * DAY)),
+        (Kind.EXPIRY, "00000000000000bb", _date(CREATED - DAY)),
+        (Kind.PROVISIONING, None, None)]
+    assert {fields["reason"] for kind, _, fields in recorded if kind is Kind.EXPIRY} == {"bundle"}
+
+
+def _date(seconds: float) -> str:
+    """The date an expiry at `seconds` falls on, in the box's time zone, as the ledger gives it."""
+    return date.fromtimestamp(seconds).isoformat()
 
 
 def test_a_refused_bundle_shortens_nothing(provisioner, state, stick, org, make_bundle):
@@ -255,3 +307,4 @@ def test_a_refused_bundle_shortens_nothing(provisioner, state, stick, org, make_
     put(stick, seal(make_bundle(1, policy=Policy(retention_days=1), created=CREATED + 400 * DAY), org))
     assert provisioner().provision(stick).refusal is BundleRefusal.FROM_THE_FUTURE
     assert (state / "retention.json").read_bytes() == before
+    assert [e for e in entries(state) if e.kind is Kind.EXPIRY] == []

@@ -13,6 +13,7 @@ import signal
 import socket
 import stat
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +210,17 @@ def test_a_source_that_is_neither_a_stick_nor_a_directory_is_unreadable(tmp_path
     elif source == "a character device":
         os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     assert refused(path).reason is BundleRefusal.UNREADABLE
+
+
+def test_a_stick_of_many_bundles_is_refused_holding_only_the_names_it_shows(stick_dir):
+    for number in range(2_000):  # a stick can hold millions
+        os.close(os.open(stick_dir / f"{number:05d}.cbundle", os.O_CREAT | os.O_WRONLY))
+    tracemalloc.start()
+    try:
+        error = refused(stick_dir)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error.reason is BundleRefusal.SEVERAL_BUNDLES
+    assert error.detail == ", ".join(f"'{number:05d}.cbundle'" for number in range(5)) + " and 1995 more"
+    assert peak < 32 * 1024, f"{peak} bytes held while listing the stick"  # every name: 150 KB

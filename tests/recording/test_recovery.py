@@ -17,7 +17,7 @@ import pytest
 
 from consentbox.admin.export import export_session, read_manifest
 from consentbox.core.policy import Policy
-from consentbox.core.reasons import EndReason
+from consentbox.core.reasons import EndReason, Problem
 from consentbox.crypto import AgeReader
 from consentbox.hw.card import CardDirectory
 from consentbox.recording.journal import Journal, JournalError
@@ -26,6 +26,7 @@ from consentbox.recording.recovery import Recovered, recover_interrupted
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.storage.ids import new_session_id
+from tests.support.replaced import replace_target, unlink_target
 
 SMALL = Policy(segment_bytes=1 << 20)  # a new segment every ~10.9 s of audio
 RATE = SMALL.rate
@@ -172,6 +173,26 @@ def test_without_a_card_entries_wait_and_with_another_card_they_are_dropped(card
     assert _card_manifest(away, files, identity).end_reason is None  # the first card is left as it was
 
 
+class WrongFormatCard:
+    """The card as the box sees one mounted with a file system it was not set up for (ext4, NTFS)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def problems(self) -> frozenset[Problem]:
+        return frozenset({Problem.CARD_WRONG_FORMAT})
+
+
+def test_with_a_card_of_the_wrong_format_entries_wait_and_the_card_is_untouched(card, journal, identity, started,
+                                                                                pcm):
+    files, _ = _record(card, journal, identity, started, pcm, [1.0])
+    before = {path.name: path.read_bytes() for path in card.iterdir()}
+    assert recover_interrupted(WrongFormatCard(card), journal, [identity.recipient]) == []
+    assert len(journal.pending()) == 1 and {path.name: path.read_bytes() for path in card.iterdir()} == before
+    [recovered] = _recover(card, journal, identity)  # the card taken as it is: the session is ended now
+    assert recovered.session == files.session and journal.pending() == []
+
+
 def test_a_destruction_cut_short_is_finished(card, journal, identity, started, pcm):
     keep, _ = _record(card, journal, identity, started, pcm, [1.0])
     keep.finalise(EndReason.ENDED, 7.0, withdrawn=False)
@@ -191,10 +212,10 @@ def test_a_final_manifest_the_card_could_not_take_is_written_when_it_can(card, j
     files.stop_interval(7.0, 2 * RATE)
     real_replace = os.replace
 
-    def card_refuses(source, target):
-        if Path(target).parent.resolve() == card.resolve():
+    def card_refuses(source, target, **directories):
+        if replace_target(target, **directories).parent.resolve() == card.resolve():
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        real_replace(source, target)
+        real_replace(source, target, **directories)
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "replace", card_refuses)
@@ -233,15 +254,15 @@ def test_a_destruction_the_journal_could_not_mark_is_never_recovered_as_interrup
     files, _ = _record(card, journal, identity, started, pcm, [2.0])
     real_replace = os.replace
 
-    def box_storage_full(source, target):
-        if Path(target).parent == journal.directory:
+    def box_storage_full(source, target, **directories):
+        if replace_target(target, **directories).parent.resolve() == journal.directory.resolve():
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_replace(source, target)
+        real_replace(source, target, **directories)
 
     real_unlink = os.unlink
 
     def power_cut_at_the_card(path, *args, **kwargs):
-        if Path(path).parent.resolve() == card.resolve():  # before the first of the session's files is gone
+        if unlink_target(path, **kwargs).parent.resolve() == card.resolve():  # before the first file goes
             raise SystemExit("the power went")
         real_unlink(path, *args, **kwargs)
 

@@ -17,11 +17,13 @@ from consentbox.admin.export import export_session, read_manifest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError
-from consentbox.recording.manifest import Manifest
+from consentbox.recording.manifest import Manifest, extract_name
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
+from consentbox.storage.file_times import FIXED_TIME
 from consentbox.storage.ids import new_session_id
 from tests.support.cards import small_card
+from tests.support.replaced import replace_target
 
 CHUNK = 64 * 1024
 SMALL = Policy(segment_bytes=1 << 20)
@@ -142,10 +144,10 @@ def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one_whole(journal, ca
 
     real_replace = os.replace
 
-    def failing_replace(source, target):
-        if Path(target).parent.resolve() == card.resolve():  # the card fails; the box's journal does not
+    def failing_replace(source, target, **directories):
+        if replace_target(target, **directories).parent.resolve() == card.resolve():  # the card fails, not the box
             raise OSError(errno.EIO, "Input/output error")
-        real_replace(source, target)
+        real_replace(source, target, **directories)
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(CardWriteError, match="writing the manifest"):
@@ -205,10 +207,34 @@ def test_destroy_leaves_nothing_of_the_session(journal, card, identity, started,
     files.stop_interval(8.0, 48_000 * 8)
     files.start_interval(9.0)
     _feed(files, pcm(SMALL, 4096))  # capture still open: a withdrawal stops it and destroys
+    (card / extract_name(files.session)).write_bytes(b"its ledger extract")  # the record, not the recording
     files.destroy()
-    assert [p.name for p in card.iterdir()] == [f"{keep.session}.manifest.age"]
+    assert sorted(p.name for p in card.iterdir()) == sorted([f"{keep.session}.manifest.age",
+                                                             extract_name(files.session)])
     with pytest.raises(SessionFilesError):
         files.write(pcm(SMALL, 1))
+
+
+def test_every_file_the_session_writes_on_the_card_and_the_card_carry_the_fixed_time(journal, card, identity,
+                                                                                      started, pcm):
+    # A file's times would otherwise date the session: its first write its start, its last its end.
+    files = _start(card, identity, started, journal)
+    files.start_interval(0.0)
+    _feed(files, pcm(SMALL, 48_000 * 3))
+    fixed = int(FIXED_TIME.timestamp())
+
+    def dated() -> list[str]:
+        # Listing a directory sets its access time here (the box mounts its card noatime): only its
+        # modification time is looked at.
+        names = [p.name for p in card.iterdir()]
+        return [name for name in names if ((card / name).stat().st_mtime, (card / name).stat().st_atime)
+                != (fixed, fixed)] + (["the card"] if card.stat().st_mtime != fixed else [])
+
+    assert dated() == []  # the open segment too, after each chunk
+    files.stop_interval(3.0, 48_000 * 3)
+    files.finalise(EndReason.ENDED, 4.0, withdrawn=False)
+    assert sorted(p.name for p in card.iterdir()) == [f"{files.session}.000.wav.age", f"{files.session}.manifest.age"]
+    assert dated() == []
 
 
 def test_a_crash_mid_recording_still_exports_what_was_sealed(journal, card, identity, started, pcm):

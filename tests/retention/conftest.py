@@ -22,6 +22,7 @@ from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import verify
 from consentbox.ledger.writer import Ledger
+from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention.index import RetentionIndex
 from consentbox.retention.wipe import Wiper
@@ -78,10 +79,11 @@ class Box:
             ledger.close(shutdown=False)
 
     def record(self, session: str, *, started: float, segments: int = 1, size: int = 20_000,
-               days: int = 30) -> dict[str, bytes]:
+               days: int = 30, card: str | None = None) -> dict[str, bytes]:
         """A session of `segments` segments and a manifest on the card, entered in the index as the box
-        does (before its files); its files' names and bytes."""
-        self.index.add(session, started, days)
+        does (before its files; recorded on the card whose id is `card`, unless that is not known); its
+        files' names and bytes."""
+        self.index.add(session, started, days, card)
         files = {manifest_name(session): os.urandom(900)}
         files.update({segment_name(session, n): os.urandom(size) for n in range(segments)})
         for name, data in files.items():
@@ -89,8 +91,9 @@ class Box:
         return files
 
     def files(self) -> dict[str, bytes]:
-        """Every file on the card but the ledger's copy, with its bytes."""
-        return {p.name: p.read_bytes() for p in sorted(self.card.iterdir()) if p.name != "ledger.jsonl"}
+        """Every file on the card but the card's id, with its bytes (the ledger here has no readers to
+        encrypt extracts to: tests/system/test_retention.py has them)."""
+        return {p.name: p.read_bytes() for p in sorted(self.card.iterdir()) if p.name != CARD_ID_NAME}
 
     def entries(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The box's ledger entries (of `kind`), after checking the whole ledger verifies."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import time
+from datetime import date
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,7 @@ from consentbox.state.files import RETENTION_INDEX
 from .conftest import DAY, NOW
 
 A, B = "a0000000000000aa", "b0000000000000bb"
+CARD = "c4d0000000000001"
 
 
 def test_a_session_expires_its_retention_days_after_it_started(tmp_path):
@@ -33,11 +36,13 @@ def test_a_session_expires_its_retention_days_after_it_started(tmp_path):
 
 def test_the_file_is_canonical_json_readable_only_by_the_box(tmp_path):
     index = RetentionIndex(tmp_path)
-    index.add(A, NOW, 30)
+    index.add(A, NOW, 30, CARD)
+    index.add(B, NOW, 30)
     index.mark_destroying(A, 3)
     assert (tmp_path / RETENTION_INDEX).read_bytes() == (
-        b'{"format":1,"sessions":{"a0000000000000aa":{"destroying":3,"expires":%d,"started":%d}}}\n'
-        % (NOW + 30 * DAY, NOW))
+        b'{"format":1,"sessions":{"a0000000000000aa":{"card":"%s","destroying":3,"expires":%d,"started":%d},'
+        b'"b0000000000000bb":{"card":null,"destroying":null,"expires":%d,"started":%d}}}\n'
+        % (CARD.encode(), NOW + 30 * DAY, NOW, NOW + 30 * DAY, NOW))
     assert stat.S_IMODE((tmp_path / RETENTION_INDEX).stat().st_mode) == 0o600
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [RETENTION_INDEX, "retention.lock"], "a temporary file was left"
@@ -54,8 +59,8 @@ def test_shorten_moves_only_the_expiries_it_shortens(tmp_path):
     index = RetentionIndex(tmp_path)
     index.add(A, NOW - 20 * DAY, 30)  # expires NOW + 10 days
     index.add(B, NOW, 5)  # NOW + 5 days
-    assert index.shorten(60) == 0
-    assert index.shorten(7) == 1
+    assert index.shorten(60) == {}
+    assert index.shorten(7) == {A: Expiry(NOW - 20 * DAY, NOW - 13 * DAY)}, "what moved, and to where"
     assert index.entries() == {A: Expiry(NOW - 20 * DAY, NOW - 13 * DAY), B: Expiry(NOW, NOW + 5 * DAY)}
 
 
@@ -120,6 +125,37 @@ def test_processes_changing_the_index_at_once_lose_nothing(tmp_path):
     assert sorted(RetentionIndex(tmp_path).entries()) == [f"{n:016x}" for n in range(100)]
 
 
+def test_each_session_keeps_the_card_it_was_recorded_on_through_every_change(tmp_path):
+    index = RetentionIndex(tmp_path)
+    assert index.add(A, NOW, 30, CARD) == Expiry(NOW, NOW + 30 * DAY, card=CARD)
+    index.shorten(7)
+    index.mark_destroying(A, 2)
+    assert RetentionIndex(tmp_path).entries() == {A: Expiry(NOW, NOW + 7 * DAY, destroying=2, card=CARD)}
+
+
+def test_an_index_written_before_cards_had_ids_loads_with_every_card_unknown(tmp_path):
+    # As firmware before issue 15 wrote it: no "card" key at all.
+    (tmp_path / RETENTION_INDEX).write_bytes(
+        b'{"format":1,"sessions":{"a0000000000000aa":{"destroying":null,"expires":%d,"started":%d}}}\n'
+        % (NOW + 30 * DAY, NOW))
+    index = RetentionIndex(tmp_path)
+    assert index.entries() == {A: Expiry(NOW, NOW + 30 * DAY, card=None)}
+    index.add(B, NOW, 30, CARD)  # rewritten whole, the old session's card still unknown
+    assert index.entries() == {A: Expiry(NOW, NOW + 30 * DAY, card=None), B: Expiry(NOW, NOW + 30 * DAY, card=CARD)}
+
+
+def test_the_due_date_is_the_date_of_the_expiry_in_the_box_s_time_zone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "BOX-14")  # POSIX: 14 hours ahead of UTC, with no time zone database needed
+    time.tzset()
+    try:
+        # Started 2026-04-10T23:00Z, expiring 2026-05-10T23:00Z: already 11 May in the box's time zone.
+        expiry = RetentionIndex(tmp_path).add(A, NOW - 3600, 30)
+        assert expiry.due == date(2026, 5, 11)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 @pytest.mark.parametrize("content", [
     b"",
     b"{not json",
@@ -132,6 +168,9 @@ def test_processes_changing_the_index_at_once_lose_nothing(tmp_path):
     b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2.5, "destroying": null}}}',
     b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": "3"}}}',
     b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": false}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": null, "card": 7}}}',
+    b'{"format": 1, "sessions": {"a0000000000000aa": {"started": 1, "expires": 2, "destroying": null, '
+    b'"card": "C4D0000000000001"}}}',
 ])
 def test_a_damaged_index_is_an_error_naming_the_file_never_an_empty_index(tmp_path, content):
     (tmp_path / RETENTION_INDEX).write_bytes(content)

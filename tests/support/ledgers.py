@@ -6,6 +6,7 @@ with it, compare it with a manifest, or read it back entry by entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.core.reasons import EndReason, Problem, Refusal
+from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.ports import Card
@@ -53,11 +55,14 @@ class SteppingClocks:
         self.now += seconds
 
 
-def open_ledger(path: Path, card: Card | Path | None, key: DeviceSigningKey, clocks: SteppingClocks) -> Ledger:
-    """`Ledger.open` on the stepping clocks; a card given as a directory is a `CardDirectory`."""
+def open_ledger(path: Path, card: Card | Path | None, key: DeviceSigningKey, clocks: SteppingClocks, *,
+                readers: Sequence[X25519Recipient] = ()) -> Ledger:
+    """`Ledger.open` on the stepping clocks, the card's extracts for `readers`; a card given as a directory is
+    a `CardDirectory`."""
     if isinstance(card, Path):
         card = CardDirectory(card, Policy())
-    return Ledger.open(path, card, key, wall_clock=clocks.wall, monotonic=clocks.monotonic)
+    return Ledger.open(path, card, key, wall_clock=clocks.wall, monotonic=clocks.monotonic,
+                       readers=lambda: tuple(readers))
 
 
 def write_every_kind(ledger: Ledger, clocks: SteppingClocks, run: int = 0) -> None:
@@ -99,10 +104,12 @@ def write_every_kind(ledger: Ledger, clocks: SteppingClocks, run: int = 0) -> No
     ledger.append(Kind.CONSENT, withdrawn, seat=1)
     step(1)
     ledger.append(Kind.START, withdrawn)
+    ledger.append(Kind.SEAL, withdrawn, segment=None, bytes=812, sha256="5e" * 32, frames=None, final=True)
+    ledger.append(Kind.EXPIRY, withdrawn, expires="2026-06-05", reason="recorded")
     step(12)
     ledger.append(Kind.WITHDRAWAL, withdrawn, seat=None)
     ledger.append(Kind.END, withdrawn, reason=EndReason.WITHDRAWN, kept=False)
-    ledger.append(Kind.DESTRUCTION, withdrawn, files=2, cause="withdrawal")
+    ledger.append(Kind.DESTRUCTION, withdrawn, files=2, cause="withdrawal", due="2026-06-05")
     step(5)
     ledger.append(Kind.SETUP, abandoned, headcount=1, policy_sha256=POLICY_SHA256)
     step(120)
@@ -121,15 +128,16 @@ TORN_LINE = b'{"fields":{"seat":1},"format":1,"kind":"cons'
 
 
 def sample_ledger(path: Path, card: Card | Path | None, key: DeviceSigningKey, *, runs: int = 2,
-                  epoch: datetime = EPOCH) -> None:
-    """Write a ledger of `runs` starts of the box, each with `write_every_kind`'s entries.
+                  epoch: datetime = EPOCH, readers: Sequence[X25519Recipient] = ()) -> None:
+    """Write a ledger of `runs` starts of the box, each with `write_every_kind`'s entries (the card's
+    extracts, if any, for `readers`).
 
     Every run but the last ends in a power cut that tears its last entry, so the next start records
     a gap; the last run shuts down cleanly. Every kind of entry is in it.
     """
     for run in range(runs):
         clocks = SteppingClocks(epoch=epoch + timedelta(hours=run))
-        ledger = open_ledger(path, card, key, clocks)
+        ledger = open_ledger(path, card, key, clocks, readers=readers)
         write_every_kind(ledger, clocks, run)
         ledger.close(shutdown=run == runs - 1)
         if run < runs - 1:

@@ -13,7 +13,8 @@ which it proves things about:
 - `serve()`: `consentbox run`, the daemon, in real time on simulated pins;
 - `by_hand(microphone)`: the real `Box` and `GpioPanel` assembled in this process on simulated pins and
   a virtual clock, driven edge by edge (a `Rig`), the microphone behind a `FailingSource`;
-- `export(out)`: the supervisor's `consentbox-admin export` of the card; `card_files()`: what is on it.
+- `export(out)`: the supervisor's `consentbox-admin export` of the card, verified against this box, which
+  `trusted_boxes()` pins as IT does; `card_files()`: what is on it.
 
 A test module keeps what is its own: what the box hears (its `microphone` fixture), its scripts, its
 checks.
@@ -35,6 +36,8 @@ from typing import Any
 
 import pytest
 
+from consentbox.admin.cli import load_identities
+from consentbox.admin.extracts import load_extract
 from consentbox.box import wiring
 from consentbox.box.box import Box
 from consentbox.box.clock import VirtualClock
@@ -47,13 +50,14 @@ from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.gpio import GpioPanel
-from consentbox.ledger import LEDGER_NAME
 from consentbox.ledger.writer import Ledger
+from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.recording.journal import Journal, JournalError
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.state.clock_floor import TrustedClock
+from consentbox.state.files import DEVICE_KEY
 from consentbox.testing.fakes import FailingSource
 
 BIN = Path(sys.executable).parent
@@ -115,14 +119,15 @@ def pcm(wav: bytes) -> bytes:
 
 def card_files(card: Path, *sessions: str) -> dict[str, bytes]:
     """Each session file on `card` (of `sessions` only, if any are named) and its bytes: every file there
-    but the copies of consent ledgers (the box's, and any other box's it set aside)."""
+    but the copies of the consent ledger (each session's extract) and the card's id."""
     return {path.name: path.read_bytes() for path in sorted(card.iterdir())
-            if path.is_file() and not _ledger_copy(path.name) and (not sessions or path.name[:16] in sessions)}
+            if path.is_file() and not _ledger_copy(path.name) and path.name != CARD_ID_NAME
+            and (not sessions or path.name[:16] in sessions)}
 
 
 def _ledger_copy(name: str) -> bool:
-    """Whether `name` is the box's ledger copy, ledger.jsonl, or another's that it set aside, ledger.other-N.jsonl."""
-    return name == LEDGER_NAME or (name.startswith("ledger.other-") and name.endswith(".jsonl"))
+    """Whether `name` is a session's ledger extract, <id>.ledger.age (or the temporary it is written to)."""
+    return name.removeprefix(".").removesuffix(".tmp").endswith(".ledger.age")
 
 
 # --- The box ---------------------------------------------------------------------------------------------
@@ -209,10 +214,12 @@ class SimulatedBox:
                                 env=_environment(env))
 
     @contextlib.contextmanager
-    def by_hand(self, microphone: str, *, policy: Policy, require_mount: bool) -> Iterator[Rig]:
+    def by_hand(self, microphone: str, *, policy: Policy, require_mount: bool,
+                file_systems: Collection[str] = ()) -> Iterator[Rig]:
         """The box assembled in this process and driven by hand (a `Rig`), capturing from ALSA device
-        `microphone`; shut down at the end, whatever happened."""
-        rig = Rig(self, microphone, policy=policy, require_mount=require_mount)
+        `microphone`, its card required to be mounted (or not) with one of `file_systems` (any when none);
+        shut down at the end, whatever happened."""
+        rig = Rig(self, microphone, policy=policy, require_mount=require_mount, file_systems=file_systems)
         try:
             yield rig
         finally:
@@ -221,10 +228,11 @@ class SimulatedBox:
     # What the supervisor gets.
 
     def export(self, out: Path, *, key: Path | None = None, statuses: Collection[int] | None = (0, 3)) -> Export:
-        """`consentbox-admin export` of the card to `out` with the supervisor's key (or `key`); its exit
-        status must be one of `statuses` (0: all whole; 3: some session cut short), unless that is None."""
+        """`consentbox-admin export` of the card to `out` with the supervisor's key (or `key`), from this box
+        (`trusted_boxes`); its exit status must be one of `statuses` (0: all whole; 3: some session cut
+        short), unless that is None."""
         done = subprocess.run([BIN / "consentbox-admin", "export", "-i", key or self.key_file, "--out", out,
-                               self.card], capture_output=True, text=True)
+                               "--boxes", self.trusted_boxes(key), self.card], capture_output=True, text=True)
         if statuses is not None:
             assert done.returncode in statuses, done.stderr
         return Export(done.returncode, done.stderr,
@@ -234,6 +242,24 @@ class SimulatedBox:
     def card_files(self, *sessions: str) -> dict[str, bytes]:
         """The session files on the card (see `card_files`)."""
         return card_files(self.card, *sessions)
+
+    def trusted_boxes(self, key: Path | None = None) -> Path:
+        """The supervisor's trusted boxes file, `root`/boxes, with this box in it: `consentbox-admin trust-box`
+        with the device key its state directory holds, as IT reads it with `consentbox device-key`. A box run
+        without a state directory kept its key in a temporary one, gone now: its key is then read where IT
+        may also read it, the `boot` entry of its ledger (here one of its extracts on the card, decrypted
+        with the supervisor's key, or `key`); a card with no extract names no box to trust."""
+        path = self.root / "boxes"
+        if (self.state / DEVICE_KEY).exists():
+            device_key = DeviceSigningKey.load(self.state / DEVICE_KEY).public_key
+        else:
+            extract = next(self.card.glob("*.ledger.age"), None)
+            if extract is None:
+                return path
+            device_key = load_extract(extract, load_identities([key or self.key_file])).device_key
+        subprocess.run([BIN / "consentbox-admin", "trust-box", str(device_key), "the simulated box", "--boxes",
+                        path], capture_output=True, check=True)
+        return path
 
     def _script(self, text: str) -> Path:
         """`text` in a script file of its own under `root` (where a `usb` step's stick directories are)."""
@@ -279,7 +305,8 @@ class Rig:
     with `policy`, and the box's journal and ledger in its state directory. Time passes as under the
     daemon: the readiness check runs after every second and every button edge."""
 
-    def __init__(self, files: SimulatedBox, microphone: str, *, policy: Policy, require_mount: bool) -> None:
+    def __init__(self, files: SimulatedBox, microphone: str, *, policy: Policy, require_mount: bool,
+                 file_systems: Collection[str] = ()) -> None:
         panel = dataclasses.replace(load_config(files.config).panel, pin_factory="mock")  # the shipped pins
         self.clock = VirtualClock()
         self.timeline = Timeline()
@@ -287,10 +314,11 @@ class Rig:
         self.panel = GpioPanel(panel, pin_factory=SimulatedFactory(self.clock.now), clock=self.clock.now,
                                on_event=lambda event: self.box.post(event))
         self.audio = FailingSource(AlsaSource(microphone, policy), policy)
-        port = CardDirectory(files.card, policy, require_mount=require_mount)
+        port = CardDirectory(files.card, policy, require_mount=require_mount, file_systems=file_systems)
         journal = Journal(files.state, on_failure=_journal_failed)
         ledger = Ledger.open(files.state / "ledger.jsonl", port,
-                             DeviceSigningKey.load_or_create(files.state / "device.key"), monotonic=self.clock.now)
+                             DeviceSigningKey.load_or_create(files.state / "device.key"), monotonic=self.clock.now,
+                             readers=lambda: [X25519Recipient.parse(files.recipient)])
         self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio, card=port,
                        recipients=[X25519Recipient.parse(files.recipient)], policy=policy, clock=self.clock,
                        report=self.timeline.append, journal=journal, ledger=ledger)

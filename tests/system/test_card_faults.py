@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from consentbox.box.box import CARD_CHECK_SECONDS
+from consentbox.box.config import load_config
 from consentbox.core.events import RECORD
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
@@ -323,6 +324,7 @@ def test_a_card_unmounted_while_recording_is_finalised_on_the_card_not_where_it_
         assert box.entries("session")[-1]["end"] == "card lost"
         assert sorted(path.name for path in card.iterdir()) == [], "session files landed where the card was"
         reinsert(trial, box, card)
+        box.wait(1.5)  # the box sees the card back and brings its ledger extracts up to date
         _, exported = trial.export(card)
     # Its segment reached the card through the open file; its final manifest must have gone the same way.
     assert exported[lost.id].report["end_reason"] == "card lost"
@@ -391,6 +393,24 @@ def test_a_read_only_card_at_start_is_refused_with_code_2_until_unlocked(trial: 
     trial.assert_intact(exported[earlier.id], earlier)
     trial.assert_intact(exported[later.id], later)
     trial.assert_no_plaintext()
+
+
+def test_a_card_of_another_format_is_refused_with_code_10_and_never_written_to(trial: Trial) -> None:
+    # These cards are ext4 (as one formatted on Linux, or NTFS, would be): as deployed the box takes exFAT and
+    # FAT32 only. The fstab line does not even mount such a card; one mounted by other means is refused whole.
+    deployed = load_config().card_file_systems
+    with trial.card() as card:
+        files = trial.files(card)
+        with files.by_hand(trial.microphone.device, policy=POLICY, require_mount=True, file_systems=deployed) as box:
+            box.wait(1.5)
+            assert box.status() == blink(10)
+            box.assert_refused(10, "card wrong format")
+            assert box.rec_led_edges() == [] and box.entries("setup") == []
+        assert os.listdir(card) == ["lost+found"], "a refused card gets nothing: no ledger copy, no card id"
+        # The same card, once the box is told to take ext4: the format was the only thing wrong with it.
+        with files.by_hand(trial.microphone.device, policy=POLICY, require_mount=True, file_systems={"ext4"}) as box:
+            box.wait(1.5)
+            assert box.status() == READY
 
 
 def test_a_card_the_kernel_turned_read_only_is_refused_before_the_rec_led_lights(trial: Trial) -> None:

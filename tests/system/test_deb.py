@@ -28,6 +28,7 @@ import pytest
 
 from consentbox import __version__
 from consentbox.core.policy import Policy
+from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.testing.signal import position_pcm, spans, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
@@ -282,7 +283,9 @@ def test_a_session_records_and_the_card_gets_encrypted_files(installed: Path) ->
 
     card = work / "card"
     segment, manifest = card / f"{session['id']}.000.wav.age", card / f"{session['id']}.manifest.age"
-    assert sorted(path.name for path in card.iterdir()) == sorted([segment.name, manifest.name, "ledger.jsonl"])
+    extract = card / f"{session['id']}.ledger.age"  # the session's ledger entries, encrypted as its audio is
+    assert sorted(path.name for path in card.iterdir()) == sorted([segment.name, manifest.name, extract.name,
+                                                                   CARD_ID_NAME])
     assert b"age-encryption.org/v1" in segment.read_bytes()[:40]
 
     # The host's age opens the segment: a WAV stream of the microphone's input from its start, as long

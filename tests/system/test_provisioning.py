@@ -51,13 +51,15 @@ from consentbox.core.provisioning import BundleRefusal
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
 from consentbox.jobs.provision import provision_from
-from consentbox.ledger import LEDGER_NAME, Entry, Kind, Tail, verify
+from consentbox.ledger import Entry, Kind, Tail, verify
 from consentbox.ledger.writer import Ledger
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES, Bundle, seal
 from consentbox.provisioning.installed import Result
+from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.retention.index import RetentionIndex
-from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, PROVISIONING_RESULT
+from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, LEDGER, PROVISIONING_RESULT
 from consentbox.state.session_lock import SessionLock
+from consentbox.storage.ids import is_session_id
 from consentbox.testing.signal import position_pcm, write_wav
 from tests.support.bundles import signed_bundle
 from tests.support.cards import loop_devices
@@ -75,7 +77,7 @@ SECRET = "AGE-SECRET-KEY-1XDW3JMN8TX7PZSADTTXQ0MQGJ8J4KZWUKPK7YHY7GME95PZ5MPKQCF
 ECHOED_SECRET = re.compile(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]|" + SECRET[16:26], re.IGNORECASE)
 #: State files a refused stick may touch: the ledger, the last result, the lock files, and the clock floor,
 #: which the box's own clock raises whenever it is read (never to a refused bundle's date: checked apart).
-CHANGED_BY_ANY_ATTEMPT = {LEDGER_NAME, PROVISIONING_RESULT, "session.lock", "clock-floor.lock", CLOCK_FLOOR}
+CHANGED_BY_ANY_ATTEMPT = {LEDGER, PROVISIONING_RESULT, "session.lock", "clock-floor.lock", CLOCK_FLOOR}
 #: Refusals that come after the bundle's bytes were read: the ledger records their digest.
 READ_REFUSALS = {BundleRefusal.NOT_SIGNED, BundleRefusal.BAD_SIGNATURE, BundleRefusal.INVALID,
                  BundleRefusal.NOT_NEWER, BundleRefusal.FROM_THE_FUTURE}
@@ -159,10 +161,13 @@ class Box:
                 if p.is_file() and p.name not in CHANGED_BY_ANY_ATTEMPT}
 
     def entries(self) -> list[Entry]:
-        """The ledger's entries, after checking the whole ledger and its card copy."""
-        assert verify(self.state / LEDGER_NAME).tail is Tail.COMPLETE
-        lines = (self.state / LEDGER_NAME).read_bytes().splitlines()
-        assert (self.card / LEDGER_NAME).read_bytes() == (self.state / LEDGER_NAME).read_bytes(), "card copy behind"
+        """The ledger's entries, after checking the whole ledger, and that the card holds none of them but in
+        sessions' extracts (provisioning is in no session: it stays on the box)."""
+        assert verify(self.state / LEDGER).tail is Tail.COMPLETE
+        lines = (self.state / LEDGER).read_bytes().splitlines()
+        others = [name for name in os.listdir(self.card)
+                  if name != CARD_ID_NAME and not is_session_id(name.removeprefix(".")[:16])]
+        assert others == [], "the card holds a file of no session"
         return [Entry.parse(line, f"line {n}") for n, line in enumerate(lines, start=1)]
 
     def result(self) -> Result:
@@ -432,7 +437,7 @@ def assert_refused_and_nothing_changed(box: Box, done: subprocess.CompletedProce
     result = box.result()
     assert result.refusal is reason and result.version is None
     assert box.floor() <= time.time() + 1, "a refused bundle's date raised the clock floor"
-    for text in (done.stderr, (box.state / PROVISIONING_RESULT).read_text(), (box.state / LEDGER_NAME).read_text()):
+    for text in (done.stderr, (box.state / PROVISIONING_RESULT).read_text(), (box.state / LEDGER).read_text()):
         assert not ECHOED_SECRET.search(text), f"a secret key was echoed: {text}"
 
 
@@ -517,7 +522,7 @@ def test_a_good_bundle_installs_and_the_box_takes_up_its_recipients_and_policy(b
     settings = load_settings(box.load_config())
     assert (settings.recipients, settings.policy, settings.version) == (
         (keys.new.recipient,), Policy(retention_days=7), 6)
-    verified = run(ADMIN, "verify-ledger", box.state / LEDGER_NAME)
+    verified = run(ADMIN, "verify-ledger", box.state / LEDGER)
     assert verified.returncode == 0 and "provisioning" in verified.stdout, verified.stderr
 
 
@@ -761,7 +766,7 @@ def _place_of(name: str, args: tuple, box: Box) -> str:
         return "card ledger"
     file = target.name.removeprefix(".").removesuffix(".tmp")
     return {INSTALLED_BUNDLE: "installed bundle", "retention.json": "expiry index", CLOCK_FLOOR: "clock floor",
-            LEDGER_NAME: "ledger", PROVISIONING_RESULT: "result", "device.key": "device key"}.get(file, "other")
+            LEDGER: "ledger", PROVISIONING_RESULT: "result", "device.key": "device key"}.get(file, "other")
 
 
 def _provision_and_die(cut: Cut, box: Box, shared: memoryview) -> None:
@@ -815,7 +820,7 @@ def _run_cut(cut: Cut) -> Outcome:
     if (box.state / PROVISIONING_RESULT).exists():
         Result.from_json((box.state / PROVISIONING_RESULT).read_bytes())
     # The ledger verifies; a torn tail is cut at the next start and recorded as a gap.
-    ledger = box.state / LEDGER_NAME
+    ledger = box.state / LEDGER
     if old is not None or b"\n" in (ledger.read_bytes() if ledger.exists() else b""):
         summary = verify(ledger)
         if summary.tail is Tail.TORN:
@@ -825,7 +830,7 @@ def _run_cut(cut: Cut) -> Outcome:
     # The stick inserted again finishes the job (or finds it done).
     again = provision_from(config, cut.stick)
     assert again.refusal in (None, BundleRefusal.NOT_NEWER)
-    assert box.installed() == new and verify(box.state / LEDGER_NAME).tail is Tail.COMPLETE
+    assert box.installed() == new and verify(box.state / LEDGER).tail is Tail.COMPLETE
     shutil.rmtree(box.root)
     return outcome
 
@@ -873,8 +878,8 @@ def test_a_power_cut_during_an_install_leaves_the_old_or_the_new_configuration(p
     outcomes = power_cuts(provisioned.copy(tmp_path / "provisioned"), keys, CALL_TRIALS, seed=11)
     assert len(outcomes) >= 100
     places = {o.place for o in outcomes if o.killed}
-    assert {"installed bundle", "expiry index", "clock floor", "ledger", "card ledger", "result",
-            "state directory"} <= places
+    # (No "card ledger": provisioning is in no session, so nothing of it is written to the card.)
+    assert {"installed bundle", "expiry index", "clock floor", "ledger", "result", "state directory"} <= places
 
 
 def test_a_power_cut_while_provisioning_a_new_box_leaves_it_unprovisioned_or_provisioned(keys, tmp_path):

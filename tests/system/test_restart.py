@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from consentbox.admin.extracts import load_extract
 from consentbox.core.policy import Policy
+from consentbox.crypto import parse_identity_file
+from consentbox.ledger import Kind, verify
+from consentbox.recording.manifest import extract_name
 from consentbox.testing.signal import position_pcm, spans, write_wav
 from tests.support.notify_socket import NotifySocket
 
-from .conftest import SimulatedBox, Timeline, pcm
+from .conftest import BIN, SimulatedBox, Timeline, pcm
 
 POLICY = Policy(segment_bytes=1 << 20)
 INPUT_SECONDS = 40
@@ -75,6 +80,9 @@ def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(bo
     session = box.killed_while_recording()
     status, before, audio = export(box, tmp_path / "before")
     assert status == 3 and before["end_reason"] is None
+    identity = parse_identity_file(box.key_file.read_text(), str(box.key_file))
+    extract = box.card / extract_name(session)
+    assert Kind.END not in [entry.kind for entry in load_extract(extract, identity, session=session).entries]
 
     timeline = box.run("1 end\n")
     segments = len(list(box.card.glob(f"{session}.*.wav.age")))
@@ -86,11 +94,22 @@ def test_a_box_killed_mid_session_ends_it_as_interrupted_when_it_starts_again(bo
     status, after, recovered_audio = export(box, tmp_path / "after")
     assert status == 3 and after["end_reason"] == "interrupted" and after["export"]["truncated"]
     assert any("marked it interrupted" in note for note in after["export"]["notes"])
-    assert recovered_audio == audio
+    # Before, the export held what the box had sealed (segment 0, and segment 1 up to its last checkpoint);
+    # recovery sealed segment 1's whole chunks too.
+    assert recovered_audio.startswith(audio)
     [recorded] = spans(audio, POLICY)  # the input from its start, past the first segment
     assert recorded.start == 0 and len(recorded) > 10 * POLICY.rate
     interval = after["intervals"][0]
     assert interval["frames"] == len(recorded)  # counted from the card's sealed chunks, without decrypting
+
+    # Its extract on the card was rewritten with the end recovery recorded, in a later run of the box.
+    rewritten = load_extract(extract, identity, session=session)
+    assert rewritten.entries == verify(box.state / "ledger.jsonl", session=session).selected
+    [end] = [entry for entry in rewritten.entries if entry.kind is Kind.END]
+    assert end.fields["reason"] == "interrupted" and rewritten.run_of[end.seq] == 1
+    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", box.key_file, "--boxes",
+                             box.trusted_boxes(), box.card, session], capture_output=True, text=True)
+    assert report.returncode == 0 and "after a restart" in report.stdout, report.stdout + report.stderr
 
     again = box.run("1 end\n")
     assert not [entry for entry in again if entry["event"] == "recovered"]

@@ -29,6 +29,7 @@ import json
 import mmap
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,7 @@ from typing import Any
 import pytest
 
 from consentbox import BUILD_DATE
+from consentbox.admin.extracts import load_extract
 from consentbox.admin.provisioning import write_bundle
 from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
@@ -53,14 +55,15 @@ from consentbox.jobs import wipe as wipe_module
 from consentbox.jobs.wipe import wipe_card
 from consentbox.ledger import verify
 from consentbox.provisioning.bundle import Bundle
-from consentbox.recording.manifest import Manifest
+from consentbox.recording.card_id import CARD_ID_NAME, read_card_id
+from consentbox.recording.manifest import Manifest, extract_name
 from consentbox.recording.session import session_files
-from consentbox.retention import shred as shred_module
 from consentbox.retention import wipe as retention_wipe_module
 from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.state.clock_floor import ClockFloor, TrustedClock, firmware_built
 from consentbox.state.files import RETENTION_INDEX
 from consentbox.state.session_lock import SessionLock
+from consentbox.storage import shred as shred_module
 from consentbox.testing.signal import write_wav
 from tests.support.plaintext import files_holding
 from tests.support.power_cuts import cut_power_at
@@ -186,9 +189,12 @@ class Box(SimulatedBox):
     def __init__(self, root: Path, card: Path, microphone: Path, supervisor: tuple[Path, str], *,
                  require_mount: bool, org_key: Path | None = None) -> None:
         super().__init__(root, supervisor[1], key_file=supervisor[0], microphone=microphone, card=card)
-        keys = f'[keys]\norg_key = "{org_key}"\n' if org_key else ""
+        # The recipients too, as on a box: the wipe job encrypts the card's ledger extracts to them.
+        keys = f'[keys]\nrecipients = ["{supervisor[1]}"]\n' + (f'org_key = "{org_key}"\n' if org_key else "")
+        # The test cards are ext4 images, so the box is told to take that type (a deployed box: exFAT, FAT32).
         self.configure(f'[policy]\nmin_free_mb = 1\nmax_session = 60\n[card]\npath = "{card}"\n'
-                       f'require_mount = {str(require_mount).lower()}\n[box]\nstate_dir = "{self.state}"\n{keys}')
+                       f'require_mount = {str(require_mount).lower()}\nfile_systems = ["ext4"]\n'
+                       f'[box]\nstate_dir = "{self.state}"\n{keys}')
 
     # The box itself.
 
@@ -239,11 +245,21 @@ class Box(SimulatedBox):
         path.write_text(json.dumps(content))
 
     def ledger(self, where: str = "box") -> list[dict[str, Any]]:
-        """The entries of the box's ledger (or the card's copy), after `verify-ledger` says it is intact."""
-        path = (self.state if where == "box" else self.card) / "ledger.jsonl"
-        done = subprocess.run([BIN / "consentbox-admin", "verify-ledger", path], capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return [json.loads(line) for line in path.read_bytes().splitlines()]
+        """The entries of the box's ledger (or those in the sessions' extracts on the card, decrypted with the
+        supervisor's key), after `verify-ledger` says each file is intact."""
+        paths = [self.state / "ledger.jsonl"] if where == "box" else sorted(self.card.glob("*.ledger.age"))
+        entries = []
+        for path in paths:
+            key = [] if where == "box" else ["-i", self.key_file]
+            done = subprocess.run([BIN / "consentbox-admin", "verify-ledger", *key, path], capture_output=True,
+                                  text=True)
+            assert done.returncode == 0, done.stdout + done.stderr
+            if where == "box":
+                entries += [json.loads(line) for line in path.read_bytes().splitlines()]
+            else:
+                extract = load_extract(path, parse_identity_file(self.key_file.read_text(), str(self.key_file)))
+                entries += [json.loads(entry.line) for entry in extract.entries]
+        return entries
 
     def receipts(self, where: str = "box") -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
@@ -263,8 +279,18 @@ def destroyed(session: str, files: int) -> str:
     return f"destroyed session {session} ({files} files)"
 
 
+class _Date:
+    """Equal to any date as the ledger writes one (which date each receipt is due: test_destruction.py)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and re.fullmatch(r"\d{4}-\d\d-\d\d", other) is not None
+
+    def __repr__(self) -> str:
+        return "YYYY-MM-DD"
+
+
 def retention(files: int) -> list[dict[str, Any]]:
-    return [{"cause": "retention", "files": files}]
+    return [{"cause": "retention", "files": files, "due": _Date()}]
 
 
 # --- Searching the raw card ---------------------------------------------------------------------------------
@@ -385,7 +411,8 @@ def test_the_wipe_destroys_exactly_the_expired_sessions_and_no_block_of_them_is_
     assert run["lines"] == [destroyed(older, 2), destroyed(old, 3), NO_DISCARD]
 
     assert box.files() == run["kept"], "the kept sessions' files changed"
-    assert sorted(p.name for p in box.card.iterdir()) == sorted([*run["kept"], "ledger.jsonl"]), \
+    extracts = [extract_name(session) for session in run["ids"]]  # the destroyed sessions' records stay
+    assert sorted(p.name for p in box.card.iterdir()) == sorted([*run["kept"], *extracts, CARD_ID_NAME]), \
         "the card holds something else (no expiry index: that stays on the box)"
     assert set(box.index()) == {recent, new}
     assert run["found"]["wiped blocks"] == set() and run["found"]["wiped run"] is False
@@ -393,7 +420,8 @@ def test_the_wipe_destroys_exactly_the_expired_sessions_and_no_block_of_them_is_
 
     for where in ("box", "card"):
         assert box.receipts(where) == {old: retention(3), older: retention(2)}
-        assert [e["fields"] for e in box.ledger(where) if e["kind"] == "wipe"] == [{"files": 5}]
+    assert [e["fields"] for e in box.ledger() if e["kind"] == "wipe"] == [{"files": 5}]
+    assert [e for e in box.ledger("card") if e["kind"] == "wipe"] == []  # in no session: it stays on the box
 
     exported = box.wavs(run["root"] / "after")
     assert sorted(exported) == sorted([new, recent])
@@ -502,7 +530,8 @@ def test_a_clock_that_jumps_forward_raises_the_floor_and_a_step_back_after_it_is
         return session, timeline
 
     first, _ = record_at(now)
-    assert box.index()[first] == Expiry(now, now + 30 * DAY) and ClockFloor(box.state).read() == now
+    assert box.index()[first] == Expiry(now, now + 30 * DAY, card=read_card_id(box.card))
+    assert ClockFloor(box.state).read() == now
 
     # Forward: set right after six weeks switched off. The floor follows; nothing is corrected.
     second, timeline = record_at(now + 40 * DAY)
@@ -516,7 +545,7 @@ def test_a_clock_that_jumps_forward_raises_the_floor_and_a_step_back_after_it_is
     [clock] = [e for e in timeline if e["event"] == "clock"]
     assert clock["behind"] == 39 * DAY and clock["trusted"] is True
     assert [e["fields"]["delta"] for e in box.ledger() if e["kind"] == "clock_correction"] == [39 * DAY]
-    assert box.index()[third] == Expiry(now + 40 * DAY, now + 70 * DAY)
+    assert box.index()[third] == Expiry(now + 40 * DAY, now + 70 * DAY, card=read_card_id(box.card))
     assert wipe_at(now + DAY) == ["nothing has expired"]
     # Thirty days after the floor, by a clock still behind it, both later sessions have expired.
     lines = wipe_at(now + 70 * DAY)
@@ -571,10 +600,12 @@ def _place(name: str, args: tuple) -> str:
         return "other"
     if target.is_dir():
         return "directory"
+    if target.name.removesuffix(".tmp").endswith(".ledger.age"):
+        return "card ledger"
     if target.name.endswith(".age"):
         return "session file"
     if target.name == "ledger.jsonl":
-        return "box ledger" if target.parent.name == "state" else "card ledger"
+        return "box ledger"
     return {RETENTION_INDEX: "expiry index", ".retention.json.tmp": "expiry index", "clock-floor": "clock floor",
             ".clock-floor.tmp": "clock floor"}.get(target.name, "other")
 
@@ -653,8 +684,7 @@ def test_a_wipe_killed_at_any_call_is_finished_by_the_next_runs_with_one_receipt
             problems.append("the unexpired session was touched")
         if RetentionIndex(state).entries() != {unexpired: Expiry(started[unexpired], started[unexpired] + 30 * DAY)}:
             problems.append(f"index: {RetentionIndex(state).entries()}")
-        for ledger in (state / "ledger.jsonl", card / "ledger.jsonl"):
-            verify(ledger)  # LedgerError unless intact as far as it goes; a torn last entry is allowed
+        verify(state / "ledger.jsonl")  # LedgerError unless intact as far as it goes; a torn last entry is allowed
         receipts = [json.loads(line) for line in (state / "ledger.jsonl").read_bytes().splitlines()
                     if b'"kind":"destruction"' in line]
         for session in (expired, expired_too):

@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
-from consentbox.ledger import LEDGER_NAME
+from consentbox.crypto import X25519Identity, parse_identity_file
+from consentbox.crypto.signing import DeviceSigningKey
+from consentbox.ledger import Kind, verify
+from consentbox.ledger.extract import build_extract, decrypt_extract, encrypt_extract
+from consentbox.recording.card_id import CARD_ID_NAME
+from consentbox.recording.manifest import extract_name
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
 from tests.support.plaintext import files_holding, temp_directories
 
@@ -45,6 +50,7 @@ class Run:
     card: Path
     exported: Export
     started: float  # time.time() when the run began
+    boxes: Path  # the supervisor's trusted boxes file, with this box in it
 
     @property
     def export_status(self) -> int:
@@ -62,8 +68,8 @@ class Run:
         return [off - on for on, off in zip(times[::2], times[1::2], strict=True)]
 
     def card_files(self) -> list[str]:
-        """The session files on the card (the consent ledger's copy, ledger.jsonl, aside)."""
-        return sorted(p.name for p in self.card.iterdir() if p.name != LEDGER_NAME)
+        """The files of sessions on the card, their ledger extracts among them (the card's id aside)."""
+        return sorted(p.name for p in self.card.iterdir() if p.name != CARD_ID_NAME)
 
     def manifests(self) -> list[dict]:
         return list(self.exported.reports.values())
@@ -81,7 +87,7 @@ def simulate(tmp_path, microphone, supervisor):
         started = time.time()
         # No --state: the command makes a private temporary state directory, as for any user.
         timeline = box.simulate(script, *options, state=False)
-        return Run(timeline, box.card, box.export(tmp_path / "exported"), started)
+        return Run(timeline, box.card, box.export(tmp_path / "exported"), started, box.trusted_boxes())
 
     return run
 
@@ -156,9 +162,10 @@ def test_ready_hold_record_lights_rec_led_before_capture_and_records_exactly_tha
     assert led_on["t"] == capture["t"] == 6.0
     assert run.timeline.index(led_on) < run.timeline.index(capture)
     assert run.of("session")[0]["end"] == "ended"
+    session = run.of("session")[0]["id"]
     names = run.card_files()
-    assert len(names) == 2 and names[0].endswith(".000.wav.age") and names[1].endswith(".manifest.age")
-    assert {e["path"] for e in run.of("file")} == set(names)
+    assert names == [f"{session}.000.wav.age", extract_name(session), f"{session}.manifest.age"]
+    assert {e["path"] for e in run.of("file")} == set(names) - {extract_name(session)}
     assert run.export_status == 0
     assert_audio_matches_led(run)
     assert_no_plaintext(run, microphone[1])
@@ -191,7 +198,7 @@ def test_withdrawal_destroys_the_session_by_default(simulate, microphone):
     run = simulate(CONSENTED + "5 hold record 1.5\n10 hold consent 2 2.5\n")
     assert "WITHDRAWN" in run.states()
     assert run.of("session")[0]["end"] == "withdrawn" and run.of("session")[0]["kept"] is False
-    assert run.card_files() == []
+    assert run.card_files() == [extract_name(run.of("session")[0]["id"])]  # its record stays; its audio is gone
     assert_no_plaintext(run, microphone[1])
 
 
@@ -237,26 +244,58 @@ def test_recording_past_the_input_records_silence(simulate):
 
 def test_the_card_carries_a_verifiable_ledger_that_agrees_with_the_manifest(simulate, supervisor):
     run = simulate(CONSENTED + "5 hold record 1.5\n10 tap record\n20 tap record\n24 hold record 2.5\n")
-    ledger = run.card / LEDGER_NAME
-    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", ledger], capture_output=True, text=True)
-    assert verified.returncode == 0, verified.stderr
     session = run.of("session")[0]["id"]
-    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", supervisor[0], run.card, session],
-                            capture_output=True, text=True)
+    ledger = run.card / extract_name(session)
+    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", "-i", supervisor[0], ledger],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", supervisor[0], "--boxes", run.boxes,
+                             run.card, session], capture_output=True, text=True)
     assert report.returncode == 0, report.stdout + report.stderr
     assert session in report.stdout
 
 
-def test_a_ledger_cut_cleanly_after_the_session_is_caught_by_the_manifest(simulate, supervisor):
-    # Whole entries cut off the end leave a ledger that verifies as far as it goes; the manifest names
-    # the session's last entry and its hash, so the consent report notices.
-    run = simulate(RECORD_5S)
-    session = run.of("session")[0]["id"]
-    ledger = run.card / LEDGER_NAME
-    lines = ledger.read_bytes().splitlines(keepends=True)
-    ledger.write_bytes(b"".join(lines[:-2]))  # the session's end entry and the shutdown entry
-    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", ledger], capture_output=True, text=True)
-    assert verified.returncode == 0, "a clean cut is valid as far as it goes"
-    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", supervisor[0], run.card, session],
-                            capture_output=True, text=True)
+def identity_in(key: Path) -> X25519Identity:
+    """The supervisor's identity, from the file `consentbox-admin keygen` wrote."""
+    return parse_identity_file(key.read_text(), str(key))[0]
+
+
+def test_an_older_extract_put_back_is_caught_by_the_manifest(tmp_path, microphone, supervisor):
+    # An extract the box wrote before the session's end is signed by the box and verifies alone (only the
+    # newest is the whole story); the final manifest names the session's last entry before it was written
+    # and that entry's hash, so the consent report notices.
+    key, recipient = supervisor
+    box = SimulatedBox(tmp_path, recipient, key_file=key, microphone=microphone[0])
+    session = box.simulate(RECORD_5S).of("session")[0]["id"]
+    entries = verify(box.state / "ledger.jsonl", session=session).selected
+    end = next(number for number, entry in enumerate(entries) if entry.kind is Kind.END)
+    older = build_extract(DeviceSigningKey.load(box.state / "device.key"), verify(box.state / "ledger.jsonl").first,
+                          entries[:end])
+    ledger = box.card / extract_name(session)
+    ledger.write_bytes(encrypt_extract(older, [identity_in(key).recipient]))
+    verified = subprocess.run([BIN / "consentbox-admin", "verify-ledger", "-i", key, ledger], capture_output=True,
+                              text=True)
+    assert verified.returncode == 0, "an older extract is valid as far as it goes"
+    report = subprocess.run([BIN / "consentbox-admin", "consent-report", "-i", key, "--boxes", box.trusted_boxes(),
+                             box.card, session], capture_output=True, text=True)
     assert report.returncode == 1 and "ledger" in report.stdout.split("DISAGREE")[-1]
+
+
+def test_a_withdrawal_erased_from_the_card_s_extract_is_refused(simulate, supervisor):
+    # Issue 15: with on_withdrawal = keep, cutting the withdrawal from the card's ledger (and writing an
+    # "interrupted" manifest) passed as a power cut. The extract is signed as a whole: any cut is refused.
+    key = supervisor[0]
+    run = simulate(CONSENTED + "5 hold record 1.5\n10 hold consent 2 2.5\n",
+                   config='[policy]\non_withdrawal = "keep"\n')
+    session = run.of("session")[0]["id"]
+    ledger = run.card / extract_name(session)
+    with open(ledger, "rb") as src:
+        plaintext = decrypt_extract(src, [identity_in(key)], str(ledger))
+    assert b'"kind":"withdrawal"' in plaintext
+    cut = b"".join(line for line in plaintext.splitlines(keepends=True)
+                   if b'"kind":"withdrawal"' not in line and b'"reason":"withdrawn"' not in line)
+    ledger.write_bytes(encrypt_extract(cut, [identity_in(key).recipient]))
+    for command in (["verify-ledger", "-i", key, ledger],
+                    ["consent-report", "-i", key, "--boxes", run.boxes, run.card, session]):
+        done = subprocess.run([BIN / "consentbox-admin", *command], capture_output=True, text=True)
+        assert done.returncode == 1 and "a line was removed or added" in done.stderr, done.stderr

@@ -3,22 +3,31 @@
 keygen, encrypt and decrypt behave like `age-keygen`, `age -e -r` and `age -d -i`, so a supervisor
 can use either tool on the same files; export turns a card's sessions into WAV files;
 verify-ledger and consent-report check the box's consent ledger; init-org, bundle and inspect are
-IT's provisioning tools.
+IT's provisioning tools; trust-box and boxes pin the boxes whose cards this workstation accepts;
+destroy destroys one session's recording on a card, as the box's retention wipe would.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from consentbox import __version__
+from consentbox.admin.audit.csv_table import render_csv
+from consentbox.admin.audit.html_page import render_html
+from consentbox.admin.audit.sources import Period, audit
+from consentbox.admin.audit.text_table import render_text
+from consentbox.admin.boxes import TrustedBox, TrustedBoxes, accepted_boxes, default_boxes_path, trust_box
+from consentbox.admin.destroy import destroy_session
 from consentbox.admin.export import export_card
-from consentbox.admin.ledger_report import consent_record, summary_lines
-from consentbox.admin.output import input_stream, output_stream
+from consentbox.admin.extracts import is_extract, load_extract, named_session
+from consentbox.admin.ledger_report import consent_record, extract_lines, summary_lines
+from consentbox.admin.output import input_stream, output_stream, whole_file
 from consentbox.admin.provisioning import (
     ORG_KEY_NAME,
     ORG_PUBLIC_NAME,
@@ -26,11 +35,13 @@ from consentbox.admin.provisioning import (
     describe,
     init_org,
     policy_from_file,
+    read_bundle_file,
     read_passphrase,
     write_bundle,
 )
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
+    KeyFormatError,
     X25519Identity,
     X25519Recipient,
     decrypt,
@@ -38,6 +49,7 @@ from consentbox.crypto import (
     identity_file_text,
     parse_identity_file,
 )
+from consentbox.crypto.exposure import ArgumentParser, safe_message, shown
 from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
 from consentbox.ledger import Tail, verify
 from consentbox.provisioning.bundle import Bundle, check_bundle
@@ -49,7 +61,7 @@ EXIT_SALVAGED = 3  # also: a ledger intact up to a torn last entry
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `consentbox-admin`."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="consentbox-admin",
         description="ConsentBox workstation tool: keys for supervisors, and age encryption and "
         "decryption compatible with the `age` command.",
@@ -82,41 +94,94 @@ def build_parser() -> argparse.ArgumentParser:
     dec.set_defaults(run=run_decrypt)
 
     exp = commands.add_parser("export", help="decrypt every session on a card to WAV files",
-                              description="Export each session on CARD_DIR to OUT/<id>.wav (all its audio) "
-                              "and OUT/<id>.json (its manifest and what the export found). Exit 0 when "
-                              "every session exported intact, 3 when any was truncated (a power cut: all "
-                              "that authenticates is kept), 1 when any could not be exported.")
+                              description="Export each session on CARD_DIR to OUT/<id>.wav (its audio) and "
+                              "OUT/<id>.json (its manifest and what the export found). Each session is first "
+                              "checked against the seals its box signed in its ledger extract (the box must be "
+                              "trusted: see trust-box), and only the audio the box sealed is exported. Exit 0 when "
+                              "every session exported intact, 3 when any was truncated (a power cut: all that "
+                              "the box sealed is kept), 1 when any was refused (a file the box did not write, a "
+                              "missing, extra, swapped or cut segment, an unknown box) or could not be exported.")
     exp.add_argument("-i", "--identity", action="append", required=True, type=Path,
                      help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes)")
     exp.add_argument("--out", required=True, type=Path,
                      help="directory for the exported files (created, mode 0700, if missing)")
+    exp.add_argument("--device-key", metavar="PUB", type=device_key_argument,
+                     help="accept only the box with this device key (or a file holding it), not the trusted boxes")
+    _add_boxes(exp)
+    exp.add_argument("--unverified", action="store_true",
+                     help="export without checking any file against its box's seals (marked UNVERIFIED: "
+                     "a forged or spliced recording would pass)")
     exp.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
     exp.set_defaults(run=run_export)
 
     ver = commands.add_parser("verify-ledger", help="check a consent ledger's chain and signatures",
-                              description="Verify every entry of LEDGER (the box's ledger.jsonl or the card's "
-                              "copy): sequence, hash chain, signature. Exit 0 when intact, 1 with the first "
-                              "bad entry named on any edit, deletion, insertion, reorder or foreign entry, "
-                              "3 when intact but the last entry is torn (a power cut while it was written).")
+                              description="Verify every entry of LEDGER: the box's ledger.jsonl (sequence, hash "
+                              "chain, signatures) or a session's extract from the card, <id>.ledger.age, decrypted "
+                              "with -i (its trailer's signature over the whole, each entry's signature, one "
+                              "session in order). Exit 0 when intact, 1 with the first bad entry named on any "
+                              "edit, deletion, insertion, reorder or foreign entry, 3 when a box's ledger is "
+                              "intact but its last entry is torn (a power cut while it was written).")
+    ver.add_argument("-i", "--identity", action="append", type=Path,
+                     help="for an extract: an identity file (a supervisor's or an auditor's key)")
     ver.add_argument("--device-key", metavar="PUB", type=device_key_argument,
                      help="the box's public key (consentbox-device-ed25519:…), or a file holding it; "
                      "default: the key the ledger names, which is then printed for you to compare")
-    ver.add_argument("ledger", type=Path, metavar="LEDGER", help="a ledger.jsonl file")
+    ver.add_argument("ledger", type=Path, metavar="LEDGER", help="a ledger.jsonl file, or an <id>.ledger.age extract")
     ver.set_defaults(run=run_verify_ledger)
 
     rep = commands.add_parser("consent-report", help="one session's consent record, checked against its manifest",
-                              description="Print the consent timeline of SESSION_ID from CARD_DIR/ledger.jsonl "
-                              "beside its manifest, and check they agree (headcount, consents, intervals, end). "
-                              "Exit 0 when they agree, 1 when they do not (each disagreement is listed) or "
-                              "when the ledger is not intact.")
+                              description="Print the consent timeline of SESSION_ID from its ledger extract, "
+                              "CARD_DIR/SESSION_ID.ledger.age (signed by a trusted box: see trust-box), beside its "
+                              "manifest; check every file of the session against the box's seals, and that the "
+                              "ledger and the manifest agree (headcount, consents, intervals, end). Exit 0 when all "
+                              "is as the box left it and they agree, 1 when a file is not (named) or they do not "
+                              "(each disagreement is listed), or when the extract is not intact or from an "
+                              "unknown box.")
     rep.add_argument("-i", "--identity", action="append", required=True, type=Path,
-                     help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes)")
+                     help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes): a supervisor's key, "
+                     "which opens the extract and the manifest")
     rep.add_argument("--device-key", metavar="PUB", type=device_key_argument,
-                     help="the box's public key, or a file holding it (default: the key the ledger names)")
+                     help="accept only the box with this device key (or a file holding it), not the trusted boxes")
+    _add_boxes(rep)
     rep.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
     rep.add_argument("session", metavar="SESSION_ID",
                      help="the session's id (16 hex digits, as in its file names)")
     rep.set_defaults(run=run_consent_report)
+
+    aud = commands.add_parser("audit", help="the compliance review of a card, a session or a box's ledger",
+                              description="Report every session of CARD_OR_LEDGER: its set-up, headcount, each "
+                              "seat's consent, recording, pauses, withdrawals, faults, end, expiry and destruction, "
+                              "each file checked against the box's seals, and a verdict. CARD_OR_LEDGER is a card's "
+                              "directory, one session's <id>.ledger.age, or the box's ledger.jsonl (then the files "
+                              "are not checked). Needs an auditor's (or a supervisor's) identity, never decrypts "
+                              "audio. Exit 0 when every session's consent is complete and its evidence intact, 1 "
+                              "when any is not (a file that does not verify, recording before everyone consented "
+                              "or after a withdrawal, files deleted by hand, a gap in the ledger), or on an error.")
+    aud.add_argument("-i", "--identity", action="append", required=True, type=Path,
+                     help="identity file: an auditor's key (a supervisor's works too)")
+    aud.add_argument("--device-key", metavar="PUB", type=device_key_argument,
+                     help="accept only this box's public key, or a file holding it (default: the trusted boxes)")
+    _add_boxes(aud)
+    aud.add_argument("--from", dest="first", type=date_argument, metavar="DATE",
+                     help="only sessions set up on or after DATE (YYYY-MM-DD, the box's date)")
+    aud.add_argument("--to", dest="last", type=date_argument, metavar="DATE",
+                     help="only sessions set up on or before DATE (YYYY-MM-DD)")
+    aud.add_argument("--html", type=Path, metavar="OUT", help="also write the report as one HTML page, with timelines")
+    aud.add_argument("--csv", type=Path, metavar="OUT", help="also write one CSV row per session (docs/audit.md)")
+    aud.add_argument("source", type=Path, metavar="CARD_OR_LEDGER",
+                     help="a card's directory, an <id>.ledger.age extract, or a box's ledger.jsonl")
+    aud.set_defaults(run=run_audit)
+
+    des = commands.add_parser("destroy", help="destroy one session's recording on a card, as the box's wipe does",
+                              description="Overwrite each segment and the manifest of session ID on CARD_DIR with "
+                              "random bytes, then remove them, and leave an empty ID.destroyed there: the box records "
+                              "the destruction (cause off_box) when the card is next in its slot. The session's "
+                              "ID.ledger.age stays. Exit 1 if ID is not a session id or the card holds no recording "
+                              "of it.")
+    des.add_argument("--session", required=True, metavar="ID",
+                     help="the session's id (16 lowercase hex digits, as in its file names)")
+    des.add_argument("card", type=Path, metavar="CARD_DIR", help="the card's directory")
+    des.set_defaults(run=run_destroy)
 
     org = commands.add_parser("init-org", help="make the organisation's signing key pair (once)",
                               description="Write DIR/org.key (the Ed25519 private key, mode 0600: keep it offline) "
@@ -135,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the org.key passphrase in FILE's first line ('-': type it)")
     bun.add_argument("--recipient", action="append", metavar="AGE1…",
                      help="a supervisor's age1… public key (repeatable; at least one, or --period-key)")
+    bun.add_argument("--auditor", action="append", metavar="AGE1…",
+                     help="a compliance reviewer's age1… public key (repeatable; up to 64): reads each session's "
+                     "ledger extract on the card, never its audio")
     bun.add_argument("--policy", required=True, type=Path, metavar="FILE",
                      help="TOML file with a [policy] table (keys as in the box's config.toml; others default)")
     bun.add_argument("--version", required=True, type=int, metavar="N", help="bundle version, above the last one")
@@ -155,7 +223,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the box's installed bundle (/var/lib/consentbox/provisioned.cbundle) to compare with")
     ins.add_argument("bundle", type=Path, metavar="BUNDLE", help="a .cbundle file")
     ins.set_defaults(run=run_inspect)
+
+    trust = commands.add_parser("trust-box", help="trust a box's device key on this workstation",
+                                description="Add the box whose device key is PUB (`consentbox device-key` on the "
+                                "box prints it) to the trusted boxes file, as LABEL. Cards are accepted only from "
+                                "the boxes in that file. Refused if PUB is there already under another label.")
+    trust.add_argument("key", metavar="PUB", type=device_key_argument,
+                       help="the box's device key (consentbox-device-ed25519:…), or a file holding it")
+    trust.add_argument("label", metavar="LABEL", help="which box it is, e.g. 'Room 3, asset 0042' (quote spaces)")
+    _add_boxes(trust)
+    trust.set_defaults(run=run_trust_box)
+
+    boxes = commands.add_parser("boxes", help="list the trusted boxes",
+                                description="Print each box of the trusted boxes file: its device key and label.")
+    _add_boxes(boxes)
+    boxes.set_defaults(run=run_boxes)
     return parser
+
+
+def _add_boxes(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--boxes", type=Path, metavar="FILE",
+                         help="the trusted boxes file (default: $XDG_CONFIG_HOME/consentbox/boxes or "
+                         "~/.config/consentbox/boxes; %%APPDATA%%\\consentbox\\boxes on Windows)")
 
 
 def device_key_argument(value: str) -> DevicePublicKey:
@@ -166,8 +255,9 @@ def device_key_argument(value: str) -> DevicePublicKey:
         try:
             lines = Path(value).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
-            raise argparse.ArgumentTypeError(f"{value} is neither a device key ({PUBLIC_KEY_PREFIX}…) "
-                                             f"nor a readable file holding one: {error}") from None
+            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise argparse.ArgumentTypeError(f"{shown(value)} is neither a device key ({PUBLIC_KEY_PREFIX}…) "
+                                             f"nor a readable file holding one: {why}") from None
         text = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     try:
         return DevicePublicKey.parse(text)
@@ -179,7 +269,11 @@ def load_identities(paths: list[Path]) -> list[X25519Identity]:
     """Every identity in the identity files at `paths`."""
     identities = []
     for path in paths:
-        identities.extend(parse_identity_file(path.read_text(encoding="utf-8"), source=str(path)))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise KeyFormatError(f"{path} is not UTF-8 text: not an age identity file (save it as UTF-8)") from None
+        identities.extend(parse_identity_file(text, source=str(path)))
     return identities
 
 
@@ -229,12 +323,23 @@ def run_decrypt(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """`export`: one WAV and one JSON report per session on the card; a line per session on stderr."""
+    if args.unverified and (args.device_key or args.boxes):
+        raise ConsentBoxError("--unverified checks no box: leave out --device-key and --boxes, or --unverified")
     identities = load_identities(args.identity)
-    return export_card(args.card, args.out, identities, progress=sys.stderr.isatty())
+    boxes = None if args.unverified else accepted_boxes(args.device_key, args.boxes)
+    return export_card(args.card, args.out, identities, boxes, progress=sys.stderr.isatty())
 
 
 def run_verify_ledger(args: argparse.Namespace) -> int:
-    """`verify-ledger`: the summary of an intact ledger, or the first bad entry as the one-line error."""
+    """`verify-ledger`: the summary of an intact ledger or extract, or the first bad entry as the one-line error."""
+    if is_extract(args.ledger):
+        if not args.identity:
+            raise ConsentBoxError(f"{args.ledger} is an encrypted extract: give -i IDENTITY (a supervisor's or an "
+                                  "auditor's key) to decrypt it")
+        extract = load_extract(args.ledger, load_identities(args.identity), session=named_session(args.ledger),
+                               device_key=args.device_key)
+        print("\n".join(extract_lines(extract, args.ledger, key_given=args.device_key is not None)))
+        return EXIT_OK
     summary = verify(args.ledger, args.device_key)
     print("\n".join(summary_lines(summary, key_given=args.device_key is not None)))
     if summary.tail is Tail.TORN:
@@ -246,14 +351,45 @@ def run_verify_ledger(args: argparse.Namespace) -> int:
 
 def run_consent_report(args: argparse.Namespace) -> int:
     """`consent-report`: the printable record on stdout; exit 1 if the ledger and the card disagree."""
-    record = consent_record(args.card, args.session, load_identities(args.identity), args.device_key)
+    record = consent_record(args.card, args.session, load_identities(args.identity),
+                            accepted_boxes(args.device_key, args.boxes))
     sys.stdout.write(record.text(datetime.now().astimezone()))
     if record.agree:
         return EXIT_OK
-    points = ", ".join(check.point for check in record.disagreements)
-    print(f"consentbox-admin: session {args.session}: the ledger and the manifest disagree on: {points}",
-          file=sys.stderr)
+    if not record.evidence.intact:
+        print(f"consentbox-admin: session {args.session}: refused: {record.evidence.refusal()}", file=sys.stderr)
+    if record.disagreements:
+        points = ", ".join(check.point for check in record.disagreements)
+        print(f"consentbox-admin: session {args.session}: the ledger and the manifest disagree on: {points}",
+              file=sys.stderr)
     return EXIT_FAILED
+
+
+def date_argument(value: str) -> date:
+    """A `--from`/`--to` value: a date, YYYY-MM-DD."""
+    # fromisoformat also takes 20260506 and week dates; only the form the help names is accepted.
+    with contextlib.suppress(ValueError):
+        if len(value) == 10:
+            return date.fromisoformat(value)
+    raise argparse.ArgumentTypeError(f"{shown(value)} is not a date: write YYYY-MM-DD")
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """`audit`: the report on stdout (and as CSV and HTML if asked); exit 1 unless every session passes."""
+    report = audit(args.source, load_identities(args.identity), accepted_boxes(args.device_key, args.boxes),
+                   period=Period(args.first, args.last), made=datetime.now().astimezone())
+    for path, render in ((args.csv, render_csv), (args.html, render_html)):
+        if path is not None:
+            with whole_file(path) as out:
+                out.write(render(report).encode("utf-8"))
+    sys.stdout.write(render_text(report))
+    return EXIT_OK if report.intact else EXIT_FAILED
+
+
+def run_destroy(args: argparse.Namespace) -> int:
+    """`destroy`: one line per file destroyed."""
+    destroy_session(args.card, args.session, print)
+    return EXIT_OK
 
 
 def run_init_org(args: argparse.Namespace) -> int:
@@ -271,23 +407,42 @@ def run_bundle(args: argparse.Namespace) -> int:
     period = X25519Identity.generate() if args.period_key else None
     if period is not None:
         recipients.append(period.recipient)
+    auditors = tuple(X25519Recipient.parse(text) for text in args.auditor or ())
     bundle = Bundle(version=args.version, created=int(time.time()), recipients=tuple(recipients),
-                    policy=policy_from_file(args.policy), existing_days=args.existing_days)
+                    policy=policy_from_file(args.policy), existing_days=args.existing_days, auditors=auditors)
     check_bundle(bundle)  # before any file is made
     check_stick(args.out)
     if period is not None:
         write_identity(args.period_key, period)
         print(f"period key {args.period_key}: {period.recipient.to_string()}")
     path = write_bundle(bundle, key, args.out)
-    print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s)")
+    print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s), "
+          f"{len(bundle.auditors)} auditor(s)")
     return EXIT_OK
 
 
 def run_inspect(args: argparse.Namespace) -> int:
     """`inspect`: what a bundle holds and would change."""
     org_key = None if args.org_key is None else OrgPublicKey.read(args.org_key)
-    installed = None if args.installed is None else args.installed.read_bytes()
-    print("\n".join(describe(args.bundle.read_bytes(), org_key, installed)))
+    installed = None if args.installed is None else read_bundle_file(args.installed)
+    print("\n".join(describe(read_bundle_file(args.bundle), org_key, installed)))
+    return EXIT_OK
+
+
+def run_trust_box(args: argparse.Namespace) -> int:
+    """`trust-box`: one line added to the trusted boxes file, or nothing if the box is there already."""
+    path = args.boxes or default_boxes_path()
+    box = TrustedBox(args.key, args.label.strip())
+    added = trust_box(path, box)
+    print(f"{'trusted' if added else 'already trusted'}: {box.key} {box.label} ({path})")
+    return EXIT_OK
+
+
+def run_boxes(args: argparse.Namespace) -> int:
+    """`boxes`: the trusted boxes, one a line as in the file."""
+    trusted = TrustedBoxes.load(args.boxes or default_boxes_path())
+    print(f"{trusted.path}: {len(trusted.boxes)} trusted box(es)")
+    sys.stdout.writelines(box.line() for box in trusted.boxes)
     return EXIT_OK
 
 
@@ -297,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ConsentBoxError, OSError) as error:
-        print(f"consentbox-admin: {error}", file=sys.stderr)
+        print(f"consentbox-admin: {safe_message(str(error))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

@@ -1,30 +1,44 @@
 """Exporting sessions from a card: each session's segments decrypted in order and joined into one WAV.
 
-The export trusts the card only as far as age authenticates it. A segment cut short by a power cut
-gives every chunk that authenticates and the session is reported as truncated; a segment whose
-final chunk authenticates must match the size and SHA-256 its manifest recorded, or the session is
-refused. Everything streams: memory holds about one 64 KiB chunk whatever the length.
+By default each session is first checked against its box's seals (`consentbox.admin.evidence`): a
+session whose files are not all as a trusted box sealed them is refused, and only the bytes the box
+sealed are decrypted, their audio exactly the frames it sealed. A session bound only up to
+checkpoints (a power cut the box never recovered from) or recovered as interrupted is exported as
+truncated. Unverified (`--unverified`), the export trusts the card as far as age authenticates it:
+a segment cut short gives every chunk that authenticates, and one whose final chunk authenticates
+must match the size and SHA-256 its manifest recorded. Either way, a segment's plaintext must match
+its manifest's digest where it lists one. Everything streams: memory holds about one 64 KiB chunk
+whatever the length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
+from consentbox.admin.boxes import AcceptedBoxes
+from consentbox.admin.evidence import CardFiles, FileEvidence, SessionEvidence, Verdict, verify_session
 from consentbox.admin.output import whole_file
 from consentbox.admin.progress import Progress
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, NoIdentityMatch, X25519Identity
-from consentbox.recording.manifest import Manifest, Segment, manifest_name, segment_name
+from consentbox.recording.manifest import (
+    Manifest,
+    Segment,
+    extract_name,
+    manifest_name,
+    segment_index,
+    segment_name,
+)
 from consentbox.recording.wav import (
     HEADER_SIZE,
     MAX_DATA_SIZE,
@@ -34,7 +48,7 @@ from consentbox.recording.wav import (
     parse_header,
 )
 
-MANIFEST_SUFFIX = ".manifest.age"
+_HASHED = 1 << 20  # bytes read at a time past where a decryption stopped
 # Real manifests are a few KiB; the cap only stops a hostile file from filling memory.
 _MAX_MANIFEST_BYTES = 4 << 20
 
@@ -53,6 +67,10 @@ class ExportError(ConsentBoxError, ValueError):
     """A session cannot be exported as it is: its manifest or a complete segment contradicts the card."""
 
 
+class RefusedError(ExportError):
+    """A session's files are not as its box sealed them (see `SessionEvidence.refusal`): it is not exported."""
+
+
 @dataclass(frozen=True)
 class SegmentReport:
     """What the export found of one segment, listed in the manifest or found beside it."""
@@ -65,12 +83,15 @@ class SegmentReport:
     audio_bytes: int
     digest: str  # "verified", "unverified" (no digest to check, or not complete) or "missing"
     damage: str | None
+    sealed: FileEvidence | None = None  # what the box's seals bind of it; None when not verified
 
     def to_mapping(self) -> dict[str, Any]:
         """The report as plain JSON values."""
+        seal = None if self.sealed is None else {"verdict": self.sealed.verdict.value,
+                                                 "bytes": self.sealed.bound_bytes, "frames": self.sealed.frames}
         return {"name": self.name, "listed": self.listed, "found": self.found, "complete": self.complete,
                 "plaintext_bytes": self.plaintext_bytes, "audio_bytes": self.audio_bytes,
-                "digest": self.digest, "damage": self.damage}
+                "digest": self.digest, "damage": self.damage, "seal": seal}
 
 
 @dataclass(frozen=True)
@@ -81,11 +102,15 @@ class SessionReport:
     segments: tuple[SegmentReport, ...]
     frames: int
     dropped_bytes: int
+    evidence: SessionEvidence | None = None  # what the box's seals bind; None: exported --unverified
 
     @property
     def truncated(self) -> bool:
-        """Whether audio may be missing: a segment cut short, damaged or missing, a partial frame dropped,
-        or a session that the box stopped without ending (a power cut or crash)."""
+        """Whether audio may be missing: verified, a session not sealed complete by its box; unverified, a
+        segment cut short, damaged or missing, a partial frame dropped, or a session that the box stopped
+        without ending (a power cut or crash)."""
+        if self.evidence is not None:  # a segment the manifest lists but no seal names is missing too
+            return not self.evidence.complete or any(not s.found for s in self.segments)
         return (self.dropped_bytes > 0 or any(not s.complete for s in self.segments)
                 or self.manifest.end_reason in (None, EndReason.INTERRUPTED))
 
@@ -98,6 +123,9 @@ class SessionReport:
         """One sentence for each thing the supervisor should know about this export."""
         notes = []
         for segment in self.segments:
+            if segment.sealed is not None and segment.sealed.verdict is Verdict.PREFIX:
+                notes.append(f"segment {segment.name} is sealed by the box only up to {segment.sealed.bound_bytes} "
+                             f"bytes ({segment.sealed.frames} frames): nothing after them is exported")
             if not segment.found:
                 notes.append(f"segment {segment.name} is missing from the card")
             elif segment.damage is not None:
@@ -108,27 +136,36 @@ class SessionReport:
         if self.dropped_bytes:
             notes.append(f"{self.dropped_bytes} bytes of an incomplete last frame were dropped")
         if self.manifest.end_reason is None:
-            notes.append("the session was never finalised: the box stopped while it was running")
+            notes.append("the session was never finalised: the box stopped while it was running"
+                         + ("; put the card back in the box and start it, to seal what it holds"
+                            if self.evidence is not None else ""))
         elif self.manifest.end_reason is EndReason.INTERRUPTED:
             notes.append("the box stopped while the session was running (a power cut or crash) and marked "
                          "it interrupted when it started again")
         return notes
 
     def summary(self) -> str:
-        """The one line printed for this session."""
+        """The one line printed for this session: its date, length and end, and what to know about it."""
         minutes, seconds = divmod(round(self.duration), 60)
-        line = f"{self.manifest.session}: {minutes // 60}:{minutes % 60:02d}:{seconds:02d} exported"
+        end = "not recorded" if self.manifest.end_reason is None else self.manifest.end_reason.value
+        line = (f"{self.manifest.session}: recorded {self.manifest.started.isoformat(timespec='minutes')}, "
+                f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d} exported, end: {end}")
         if self.manifest.withdrawn:
             line += ", consent was withdrawn"
         if self.truncated:
-            notes = self.notes()
+            notes = self.notes() or ["the box did not seal it complete"]
             line += f", TRUNCATED: {notes[0]}" + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
+        if self.evidence is None:
+            line += ", UNVERIFIED: not checked against the box's seals"
         return line
 
     def to_json(self) -> bytes:
         """The `<id>.json` written beside the WAV: the manifest, plus what the export found."""
         values = self.manifest.to_mapping()
         values["export"] = {
+            "verified": self.evidence is not None,
+            "box": None if self.evidence is None else {"label": self.evidence.box,
+                                                       "device_key": str(self.evidence.extract.device_key)},
             "truncated": self.truncated,
             "frames": self.frames,
             "duration_seconds": self.duration,
@@ -143,36 +180,55 @@ def export_card(
     card: Path,
     out: Path,
     identities: Sequence[X25519Identity],
+    boxes: AcceptedBoxes | None,
     *,
     progress: bool = False,
     messages: TextIO = sys.stderr,
 ) -> Outcome:
     """Export every session on `card` to `out`/<id>.wav and <id>.json, each file whole or not at all.
 
-    One line per session goes to `messages` (with a progress bar below when `progress`). A session
-    that fails is reported and skipped; the outcome is the worst of all sessions. ExportError if
-    the card cannot be listed at all.
+    Each session is checked against the seals of its box, which `boxes` must accept; with `boxes` None
+    (`--unverified`) nothing is checked, and each line and report says so. One line per session goes to
+    `messages` (with a progress bar below when `progress`). A session that fails or is refused is
+    reported and skipped; the outcome is the worst of all sessions. ExportError if the card cannot be
+    listed at all.
     """
     try:
-        manifests = find_manifests(card)
+        listing = CardFiles.read(card)  # once: a card may hold thousands of sessions
     except OSError as error:
         raise ExportError(f"cannot read the card at {card}: {error.strerror or error}") from None
-    if not manifests:
-        messages.write(f"no sessions on {card} (no *{MANIFEST_SUFFIX} files)\n")
+    sessions = listing.recorded_sessions()
+    if not sessions:
+        messages.write(f"no sessions on {card} (no session manifests or segments)\n")
         return Outcome.INTACT
+    if boxes is None:
+        messages.write("consentbox-admin: warning: --unverified: no file is checked against its box's seals; "
+                       "a forged, spliced or cut recording would be exported as if genuine\n")
     out.mkdir(mode=0o700, exist_ok=True)  # recordings in the clear: the supervisor's eyes only
-    bar = Progress(messages, card_bytes(card, manifests), visible=progress)
+    # A verified export reads each file twice: to check its seals, then to decrypt what they bind.
+    reads = 1 if boxes is None else 2
+    bar = Progress(messages, reads * card_bytes(listing, sessions), visible=progress)
     outcomes = []
-    for path in manifests:
+    for session in sessions:
         try:
-            bar.advance(path.stat().st_size)
-            manifest = read_manifest(path, identities)
+            evidence = None
+            if boxes is not None:
+                evidence = verify_session(card, session, identities, boxes, files=listing, on_read=bar.advance)
+                if not evidence.intact:
+                    raise RefusedError(f"refused: {evidence.refusal()}")
+            manifest_path = card / manifest_name(session)
+            if manifest_path.name not in listing.names(session):
+                raise ExportError(f"its manifest {manifest_path.name} is missing from the card: nothing says "
+                                  "what its segments hold")
+            bar.advance(manifest_path.stat().st_size)
+            manifest = read_manifest(manifest_path, identities)
             with whole_file(out / f"{manifest.session}.json") as report_out, \
                     whole_file(out / f"{manifest.session}.wav") as wav_out:
-                report = export_session(card, manifest, identities, wav_out, on_read=bar.advance)
+                report = export_session(card, manifest, identities, wav_out, evidence=evidence,
+                                        names=listing.names(session), on_read=bar.advance)
                 report_out.write(report.to_json())
         except (ConsentBoxError, OSError) as error:
-            bar.say(f"{path.name}: not exported: {error}")
+            bar.say(f"{session}: not exported: {error}")
             outcomes.append(Outcome.FAILED)
             continue
         bar.say(report.summary())
@@ -185,17 +241,15 @@ def export_card(
 _SEVERITY = [Outcome.INTACT, Outcome.TRUNCATED, Outcome.FAILED]
 
 
-def find_manifests(card: Path) -> list[Path]:
-    """The session manifests on `card`, in name order; OSError if the card cannot be listed."""
-    return sorted(card / name for name in os.listdir(card)
-                  if name.endswith(MANIFEST_SUFFIX) and not name.startswith("."))
-
-
-def card_bytes(card: Path, manifests: Sequence[Path]) -> int:
-    """Bytes of the files an export of `manifests` reads (for a progress bar)."""
-    prefixes = tuple(path.name.removesuffix(MANIFEST_SUFFIX) + "." for path in manifests)
-    return sum(entry.stat().st_size for entry in os.scandir(card)
-               if entry.name.startswith(prefixes) and entry.name.endswith(".age"))
+def card_bytes(listing: CardFiles, sessions: Sequence[str]) -> int:
+    """Bytes of the recordings (manifests and segments) of `sessions`, which an export reads (for a progress bar)."""
+    total = 0
+    for session in sessions:
+        for name in listing.names(session):
+            if name.endswith(".age") and name != extract_name(session):
+                with contextlib.suppress(OSError):  # gone since the listing: the export says so
+                    total += (listing.card / name).stat().st_size
+    return total
 
 
 def read_manifest(path: Path, identities: Sequence[X25519Identity]) -> Manifest:
@@ -214,9 +268,9 @@ def read_manifest(path: Path, identities: Sequence[X25519Identity]) -> Manifest:
     return manifest
 
 
-def _segment_files(card: Path, session: str) -> dict[int, Path]:
-    pattern = re.compile(rf"{session}\.(\d{{3,}})\.wav\.age")
-    return {int(match[1]): card / name for name in os.listdir(card) if (match := pattern.fullmatch(name))}
+def _segment_files(card: Path, session: str, names: Sequence[str]) -> dict[int, Path]:
+    """The session's segment files among `names` by number; SegmentNameError names one the box did not name."""
+    return {index: card / name for name in names if (index := segment_index(session, name)) is not None}
 
 
 def export_session(
@@ -225,10 +279,21 @@ def export_session(
     identities: Sequence[X25519Identity],
     wav: BinaryIO,
     *,
+    evidence: SessionEvidence | None = None,
+    names: Sequence[str] | None = None,
     on_read: BytesRead = lambda size: None,
 ) -> SessionReport:
-    """Write the session's audio to `wav` (seekable) as one WAV file; `on_read` hears of each card read."""
-    on_card = _segment_files(card, manifest.session)
+    """Write the session's audio to `wav` (seekable) as one WAV file; `on_read` hears of each card read.
+
+    With `evidence` (an intact `verify_session` result), only the bytes its seals bind are read, and each
+    segment's audio must be exactly the frames they bind (ExportError otherwise); without it, every
+    segment file on the card, salvaging what authenticates. `names` is the card's listing, if made already.
+    """
+    bound = None if evidence is None else _bound(evidence)
+    if bound is None:
+        on_card = _segment_files(card, manifest.session, os.listdir(card) if names is None else names)
+    else:
+        on_card = {number: card / found.name for number, found in bound.items()}
     count = max(len(manifest.segments), max(on_card, default=-1) + 1)
     wav.write(bytes(HEADER_SIZE))  # replaced by the exact header once the length is known
     joiner = _FrameJoiner(wav, manifest.audio.frame_bytes)
@@ -239,7 +304,8 @@ def export_session(
         if index not in on_card:
             reports.append(SegmentReport(name, listed is not None, False, False, 0, 0, "missing", None))
             continue
-        reports.append(_copy_segment(on_card[index], listed, identities, manifest.audio, joiner, on_read))
+        sealed = None if bound is None else bound[index]
+        reports.append(_copy_segment(on_card[index], listed, identities, manifest.audio, joiner, on_read, sealed))
     audio_bytes = wav.tell() - HEADER_SIZE
     if audio_bytes > MAX_DATA_SIZE:
         raise ExportError(f"session {manifest.session} has {audio_bytes} bytes of audio, more than one WAV "
@@ -247,7 +313,15 @@ def export_session(
     wav.seek(0)
     wav.write(exact_header(manifest.audio, audio_bytes))
     wav.seek(0, os.SEEK_END)
-    return SessionReport(manifest, tuple(reports), audio_bytes // manifest.audio.frame_bytes, joiner.dropped)
+    return SessionReport(manifest, tuple(reports), audio_bytes // manifest.audio.frame_bytes, joiner.dropped,
+                         evidence)
+
+
+def _bound(evidence: SessionEvidence) -> dict[int, FileEvidence]:
+    """The session's bound segments by number (all of its segments, since the evidence is intact)."""
+    if not evidence.intact:
+        raise ValueError(f"session {evidence.session} is not intact: {evidence.refusal()}")
+    return {found.segment: found for found in evidence.segments() if found.segment is not None}
 
 
 class _FrameJoiner:
@@ -281,14 +355,22 @@ def _copy_segment(
     audio: AudioFormat,
     joiner: _FrameJoiner,
     on_read: BytesRead,
+    sealed: FileEvidence | None,
 ) -> SegmentReport:
-    with open(path, "rb") as src:
+    """Decrypt one segment into `joiner`: all of it, or with `sealed` only the bytes its seals bind,
+    holding exactly the frames they bind."""
+    with open(path, "rb") as file:
+        bound = None if sealed is None else _SealedBytes(file, sealed)
+        src = file if bound is None else cast(BinaryIO, bound)  # AgeReader only reads, reads lines and tells
         try:
             reader = AgeReader(src, identities)
         except HeaderError as error:
             # Cut off while its header was being written: nothing of it can be read.
-            on_read(os.fstat(src.fileno()).st_size)
-            return SegmentReport(path.name, listed is not None, True, False, 0, 0, "unverified", str(error))
+            on_read(os.fstat(file.fileno()).st_size)
+            if sealed is not None and sealed.frames:
+                raise ExportError(f"segment {path.name}: {error}") from None
+            return SegmentReport(path.name, listed is not None, True, False, 0, 0, "unverified", str(error),
+                                 sealed)
         except (NoIdentityMatch, HeaderMacError) as error:
             raise ExportError(f"segment {path.name}: {error}") from None
         digest = hashlib.sha256()
@@ -307,10 +389,14 @@ def _copy_segment(
                 if len(header) == HEADER_SIZE:
                     _check_header(path.name, header, audio)
             joiner.write(chunk)
-        on_read(os.fstat(src.fileno()).st_size - read)
+        on_read((os.fstat(file.fileno()).st_size if sealed is None else sealed.bound_bytes) - read)
+        if bound is not None:
+            bound.check()
     dropped = joiner.end_segment()
     complete = reader.damage is None
     audio_bytes = max(0, plaintext_bytes - HEADER_SIZE) - dropped
+    if sealed is not None:
+        _check_sealed_audio(path.name, sealed, complete, audio_bytes // audio.frame_bytes)
     if not complete or listed is None or not listed.closed:
         verdict = "unverified"
     elif (plaintext_bytes, digest.hexdigest()) != (listed.plaintext_bytes, listed.sha256):
@@ -322,7 +408,57 @@ def _copy_segment(
         raise ExportError(f"segment {path.name} is complete but shorter than a WAV header: it was edited")
     damage = None if reader.damage is None else str(reader.damage)
     return SegmentReport(path.name, listed is not None, True, complete, plaintext_bytes, audio_bytes,
-                         verdict, damage)
+                         verdict, damage, sealed)
+
+
+def _check_sealed_audio(name: str, sealed: FileEvidence, complete: bool, frames: int) -> None:
+    """The audio decrypted from a segment's bound bytes is exactly what the box sealed: whole if it sealed
+    the whole file, and exactly the frames it counted."""
+    if sealed.verdict is Verdict.WHOLE and not complete:
+        raise ExportError(f"segment {name} is sealed whole by the box but does not decrypt whole: it was "
+                          "encrypted by someone else")
+    if frames != sealed.frames:
+        longer = "longer" if frames > sealed.frames else "shorter"
+        raise ExportError(f"segment {name} holds {frames} frames of audio, the box sealed {sealed.frames}: "
+                          f"{longer} than signed")
+
+
+class _SealedBytes:
+    """A segment file read only as far as its seals bind it, hashed as it is read: what is decrypted is
+    then exactly what was verified, even if the card changes between the check and the export."""
+
+    def __init__(self, file: BinaryIO, sealed: FileEvidence) -> None:
+        assert sealed.seal is not None, "a bound segment has a seal"
+        self._file = file
+        self._name = sealed.name
+        self._seal = sealed.seal
+        self._left = sealed.bound_bytes
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        """At most `size` bytes (all that is bound, if negative), never past the bound bytes."""
+        return self._took(self._file.read(self._left if size < 0 else min(size, self._left)))
+
+    def readline(self, size: int = -1) -> bytes:
+        """One line (the age header's), never past the bound bytes."""
+        return self._took(self._file.readline(self._left if size < 0 else min(size, self._left)))
+
+    def tell(self) -> int:
+        """The position in the file."""
+        return self._file.tell()
+
+    def check(self) -> None:
+        """Read what is left of the bound bytes (the decryption may stop before); ExportError unless they
+        are the sealed ones."""
+        while self._left and self.read(_HASHED):
+            pass
+        if self._left or self._digest.hexdigest() != self._seal.sha256:
+            raise ExportError(f"segment {self._name} changed on the card while it was exported: export again")
+
+    def _took(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        self._digest.update(data)
+        return data
 
 
 def _check_header(name: str, header: bytes, audio: AudioFormat) -> None:

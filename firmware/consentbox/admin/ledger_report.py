@@ -1,10 +1,12 @@
 """What consentbox-admin prints about a consent ledger, for the clinic's file.
 
-`summary_lines` is what `verify-ledger` prints. `consent_record` gathers one session's entries from
-the card's copy of the ledger, sets them beside the session's manifest and checks that the two agree;
-`ConsentRecord.text` is the printable record. The ledger is signed by the box and the manifest is
-not (anyone with a supervisor's public key could write one), so a disagreement means one of them
-does not tell the story of this session.
+`summary_lines` is what `verify-ledger` prints for the box's ledger, `extract_lines` for a session's
+extract. `consent_record` checks one session's files on the card against the seals in its extract
+(`<id>.ledger.age`, signed by a trusted box: `admin.evidence`), then sets the extract's entries beside
+the session's manifest and checks that the two agree; `ConsentRecord.text` is the printable record.
+Anyone with a supervisor's public key can write a manifest; only the box's seal says one is the box's,
+so a manifest the seals do not bind is not read, and a disagreement between a sealed manifest and the
+ledger means the record is not the story of this session (an older extract put back, say).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from consentbox import __version__
+from consentbox.admin.boxes import AcceptedBoxes
+from consentbox.admin.evidence import SessionEvidence, Verdict, verify_session
 from consentbox.admin.export import read_manifest
+from consentbox.admin.extracts import extract_path
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason, Problem
 from consentbox.crypto import X25519Identity
-from consentbox.crypto.signing import DevicePublicKey
-from consentbox.ledger import LEDGER_NAME, Entry, Kind, Summary, Tail, verify
-from consentbox.recording.manifest import LedgerRange, Manifest, manifest_name
+from consentbox.ledger import Entry, Kind, Summary, Tail
+from consentbox.ledger.extract import Extract
+from consentbox.recording.manifest import LedgerRange, Manifest, ManifestError, extract_name, manifest_name
 
 #: How far apart (in seconds) the ledger and the manifest may put the same moment. Both read the
 #: box's one monotonic clock, a few writes apart; anything further apart is a different story.
@@ -35,7 +40,7 @@ _SESSION_ID_DIGITS = 16
 
 
 class ReportError(ConsentBoxError, ValueError):
-    """A consent record cannot be made: no ledger on the card, or no entries for the session."""
+    """A consent record cannot be made: no extract of the session on the card, or a manifest that is not one."""
 
 
 def summary_lines(summary: Summary, *, key_given: bool) -> list[str]:
@@ -63,6 +68,26 @@ def summary_lines(summary: Summary, *, key_given: bool) -> list[str]:
     return lines
 
 
+def extract_lines(extract: Extract, path: Path, *, key_given: bool) -> list[str]:
+    """The lines `verify-ledger` prints for a session's extract that verified."""
+    key_note = "" if key_given else (" (named by the extract itself: compare it with the key recorded "
+                                     "when the box was provisioned, or pass --device-key)")
+    first, last = extract.entries[0], extract.entries[-1]
+    return [
+        f"extract      {path}",
+        f"session      {extract.session}",
+        f"device key   {extract.device_key}{key_note}",
+        f"boot         {_wall(extract.boot)} (seq {extract.boot.seq})",
+        f"entries      {len(extract.entries)} of this session (seq {first.seq}–{last.seq})",
+        f"first        {_wall(first)} (seq {first.seq}, {first.kind.value})",
+        f"last         {_wall(last)} (seq {last.seq}, {last.kind.value})",
+        "signed       as a whole by the device key: no line of it was removed, moved or edited (an older "
+        "extract of the session put back on the card would verify too: it is the whole story only if it "
+        "is the newest)",
+        "result       intact",
+    ]
+
+
 @dataclass(frozen=True)
 class Check:
     """One point on which the ledger and the manifest are compared."""
@@ -75,18 +100,23 @@ class Check:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    """One session's consent timeline from the ledger, and how it compares with its manifest."""
+    """One session's consent timeline from its extract, and how it compares with its manifest."""
 
     card: Path
     session: str
-    summary: Summary
-    manifest: Manifest | None
+    evidence: SessionEvidence  # the session's files checked against its box's seals
+    manifest: Manifest | None  # None when not on the card, or not the box's (then not read)
     checks: tuple[Check, ...]
 
     @property
+    def extract(self) -> Extract:
+        """The session's extract, verified."""
+        return self.evidence.extract
+
+    @property
     def agree(self) -> bool:
-        """Whether the ledger and the manifest (and the card's files) agree on every point."""
-        return all(check.agree for check in self.checks)
+        """Whether every file is as the box sealed it, and the ledger and the manifest agree on every point."""
+        return self.evidence.intact and all(check.agree for check in self.checks)
 
     @property
     def disagreements(self) -> list[Check]:
@@ -95,41 +125,52 @@ class ConsentRecord:
 
     def text(self, made: datetime) -> str:
         """The printable record (plain text, 100 columns), as made at `made`."""
-        summary = self.summary
-        span = summary.session_range()
-        assert span is not None
-        ledger_state = "intact" if summary.tail is Tail.COMPLETE else \
-            f"intact up to seq {summary.last.seq}, tail truncated ({summary.torn_bytes} bytes)"
-        manifest = (f"{manifest_name(self.session)} (decrypted with the supervisor's key)"
-                    if self.manifest is not None else f"none ({manifest_name(self.session)} is not on the card)")
+        extract = self.extract
+        first, last = extract.entries[0], extract.entries[-1]
+        if self.manifest is not None:
+            manifest = f"{manifest_name(self.session)} (decrypted with the supervisor's key)"
+        elif manifest_name(self.session) in (found.name for found in self.evidence.failures):
+            manifest = f"{manifest_name(self.session)} is not the box's: not read"
+        else:
+            manifest = f"none ({manifest_name(self.session)} is not on the card)"
+        failures = self.evidence.failures
+        files = (f"{len(self.evidence.files)} checked against the box's seals: "
+                 + ("each as the box left it" if not failures else f"{len(failures)} NOT as the box left them"))
         out = [
             "ConsentBox consent record",
             "=========================",
             f"Session      {self.session}",
             f"Card         {self.card}",
-            f"Ledger       {LEDGER_NAME}: {ledger_state}, {summary.entries} entries; this session: "
-            f"seq {span.first}–{span.last}, head {span.head}",
-            f"Device key   {summary.device_key}",
+            f"Ledger       {extract_name(self.session)}: intact, signed as a whole; {len(extract.entries)} "
+            f"entries, seq {first.seq}–{last.seq}, head {last.digest}",
+            f"Device key   {extract.device_key} ({self.evidence.box})",
+            f"Files        {files}",
             f"Manifest     {manifest}",
             f"Made         {made.isoformat(sep=' ', timespec='seconds')} by consentbox-admin {__version__}",
             "",
             "Timeline from the ledger (offset: seconds after the set-up began, on the box's clock)",
             f"  {'seq':>6}  {'wall-clock time':<25}  {'offset':>9}  event",
         ]
-        offsets = _LedgerView(summary).offsets
-        for entry in summary.selected:
+        offsets = _LedgerView(extract).offsets
+        for entry in extract.entries:
             offset = offsets[entry.seq]
             shown = "after a restart" if offset is None else f"{offset:.3f}"
             out.append(f"  {entry.seq:>6}  {_wall(entry):<25}  {shown:>9}  {describe(entry)}")
-        if not any(entry.kind is Kind.END for entry in summary.selected):
-            out.append("  (no end entry: the box stopped while the session was open, or the ledger's end is lost)")
+        if not any(entry.kind is Kind.END for entry in extract.entries):
+            out.append("  (no end entry: the box stopped while the session was open, or this extract is not "
+                       "the newest)")
         out += ["", f"Checked against the manifest (times agree within {TOLERANCE} s; the start's "
                 f"wall-clock time within {WALL_TOLERANCE} s)"]
         for check in self.checks:
             verdict = "agree" if check.agree else "DISAGREE"
             out.append(f"  {check.point:<12} ledger: {check.ledger:<27} manifest: {check.manifest:<27} {verdict}")
+        out += ["", "Files checked against the box's seals (docs/formats.md, \"What a verifier checks\")"]
+        out += [f"  {found.name:<30} {found.verdict.value}" + (f": {found.problem}" if found.problem else "")
+                for found in self.evidence.files] or ["  (none: the session left no files)"]
         out.append("")
-        if self.agree and self.manifest is None:
+        if failures:
+            out.append(f"Result: the card's files are NOT as the box sealed them: {self.evidence.refusal()}.")
+        elif self.agree and self.manifest is None:
             out.append("Result: the card AGREES with the ledger: the session left no files, as the ledger says.")
         elif self.agree:
             out.append("Result: the ledger and the manifest AGREE.")
@@ -144,26 +185,35 @@ def consent_record(
     card: Path,
     session: str,
     identities: Sequence[X25519Identity],
-    device_key: DevicePublicKey | None = None,
+    boxes: AcceptedBoxes,
 ) -> ConsentRecord:
-    """Verify the card's ledger, take `session`'s entries, and compare them with its manifest.
+    """Check `session`'s files on the card against the seals of its extract, whose box `boxes` must accept
+    (`admin.evidence.verify_session`), and compare the extract's entries with the manifest, if the box
+    sealed it: each file that fails its seals is a disagreement of its own.
 
-    LedgerError if the ledger is not intact; ReportError if there is no ledger or no entry for the
-    session; the manifest's own errors if it cannot be read.
+    ExtractError (a LedgerError) if the extract is not intact or cannot be decrypted; UnknownBoxError if
+    its box is not accepted; ReportError if the card has none; the manifest's own errors if it cannot be read.
     """
     if len(session) != _SESSION_ID_DIGITS or any(c not in "0123456789abcdef" for c in session):
         raise ReportError(f"{session!r} is not a session id (16 lowercase hex digits, as in the file names)")
-    ledger = card / LEDGER_NAME
+    ledger = extract_path(card, session)
     if not ledger.exists():
-        raise ReportError(f"no ledger on the card: {ledger} is missing")
-    summary = verify(ledger, device_key, session=session)
-    if not summary.selected:
-        raise ReportError(f"the ledger {ledger} has no entries for session {session}")
+        raise ReportError(f"no ledger extract of session {session} on the card: {ledger} is missing")
+    evidence = verify_session(card, session, identities, boxes)
     path = card / manifest_name(session)
-    manifest = read_manifest(path, identities) if path.exists() else None
-    view = _LedgerView(summary)
-    checks = view.compare(manifest) if manifest is not None else view.without_manifest(card, session)
-    return ConsentRecord(card, session, summary, manifest, tuple(checks))
+    sealed = any(found.name == path.name and found.verdict is Verdict.WHOLE for found in evidence.files)
+    try:
+        manifest = read_manifest(path, identities) if sealed else None
+    except ManifestError as error:  # its words name the field, not the file
+        raise ReportError(f"{path.name}: {error}") from None
+    view = _LedgerView(evidence.extract)
+    if manifest is not None:
+        checks = view.compare(manifest)
+    elif path.exists():
+        checks = []  # a manifest the box did not seal says nothing of this session: its seal check fails
+    else:
+        checks = view.without_manifest(card, session)
+    return ConsentRecord(card, session, evidence, manifest, tuple(checks))
 
 
 def describe(entry: Entry) -> str:
@@ -185,7 +235,13 @@ def describe(entry: Entry) -> str:
     if kind is Kind.WITHDRAWAL:
         return "consent withdrawn" + (f" at seat {fields['seat']}" if fields["seat"] is not None else "")
     if kind is Kind.DESTRUCTION:
-        return f"{fields['files']} file{'s' if fields['files'] != 1 else ''} destroyed ({fields['cause']})"
+        if fields["cause"] in ("absent", "off_box"):
+            how = "destroyed off the box" if fields["cause"] == "off_box" else "gone from the card"
+            return f"recording {how}, found when the card was back (due {fields['due']})"
+        return (f"{fields['files']} file{'s' if fields['files'] != 1 else ''} destroyed ({fields['cause']}; "
+                f"due {fields['due']})")
+    if kind is Kind.EXPIRY:
+        return f"expires on {fields['expires']} ({fields['reason']})"
     if kind is Kind.FAULT:
         problem = next(p for p in Problem if p.code == fields["problem"])
         return f"fault: {problem.text} (STATUS code {problem.code})"
@@ -201,13 +257,13 @@ class _LedgerView:
     later destruction) has no offset, and only its words are compared.
     """
 
-    def __init__(self, summary: Summary) -> None:
-        entries = summary.selected
+    def __init__(self, extract: Extract) -> None:
+        entries = extract.entries
         self.entries = entries
         self.setup = _first(entries, Kind.SETUP)
         anchor = self.setup or entries[0]
-        run = summary.boot_of[anchor.seq]
-        self.offsets = {e.seq: e.mono - anchor.mono if summary.boot_of[e.seq] == run else None for e in entries}
+        run = extract.run_of[anchor.seq]
+        self.offsets = {e.seq: e.mono - anchor.mono if extract.run_of[e.seq] == run else None for e in entries}
         self.start = _first(entries, Kind.START)
         self.end = _first(entries, Kind.END)
         self.destruction = _first(entries, Kind.DESTRUCTION)
@@ -276,7 +332,8 @@ class _LedgerView:
 
     def without_manifest(self, card: Path, session: str) -> list[Check]:
         """The check when the card has no manifest: fine if nothing was recorded or it was destroyed."""
-        left = sorted(name for name in os.listdir(card) if name.startswith(f"{session}."))
+        left = sorted(name for name in os.listdir(card)
+                      if name.startswith(f"{session}.") and name != extract_name(session))
         on_card = f"{len(left)} file{'s' if len(left) != 1 else ''} left" if left else "none"
         if self.destruction is not None:
             return [Check("files", "destroyed", on_card, not left)]

@@ -10,12 +10,15 @@ import getpass
 import os
 import time
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from consentbox.core.errors import ConsentBoxError, PolicyError
 from consentbox.core.policy import Policy
+from consentbox.core.provisioning import BundleRefusal, Refused
+from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
-from consentbox.provisioning.bundle import SUFFIX, Bundle, open_sealed, read_unverified, seal
+from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, SUFFIX, Bundle, open_sealed, read_unverified, seal
 from consentbox.storage.durable import sync_directory, write_all
 
 ORG_KEY_NAME = "org.key"
@@ -84,6 +87,16 @@ def write_bundle(bundle: Bundle, key: OrgSigningKey, out: Path) -> Path:
     return path
 
 
+def read_bundle_file(path: Path) -> bytes:
+    """A bundle file's bytes, never more than the cap: a larger file is refused by its size, as a box
+    refuses it, without being read (a stick can hold a file of any size)."""
+    with open(path, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise Refused(BundleRefusal.TOO_LARGE, f"{path} is {size} bytes, the cap is {MAX_BUNDLE_BYTES}")
+        return src.read(MAX_BUNDLE_BYTES + 1)  # a pipe or device has no size: the cap + 1 is refused too
+
+
 def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None) -> list[str]:
     """Lines saying what a bundle holds and would change (against an installed bundle, or the defaults)."""
     if org_key is None:
@@ -97,12 +110,10 @@ def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None)
                                                       + (", refused: not newer)" if bundle.version <= before.version
                                                          else ")")))
     lines.append("created      " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(bundle.created)))
-    old_recipients = set() if before is None else {r.to_string() for r in before.recipients}
-    for recipient in bundle.recipients:
-        text = recipient.to_string()
-        lines.append(f"recipient    {text}" + ("" if before is None or text in old_recipients else "  (new)"))
-    for text in sorted(old_recipients - {r.to_string() for r in bundle.recipients}):
-        lines.append(f"recipient    {text}  (removed)")
+    lines += _key_lines("recipient", bundle.recipients, None if before is None else before.recipients)
+    lines += _key_lines("auditor", bundle.auditors, None if before is None else before.auditors)
+    if not bundle.auditors:
+        lines.append("auditors     none: each session's ledger extract is for its recipients only")
     old_policy = (Policy() if before is None else before.policy).to_mapping()
     changes = [(k, old_policy[k], v) for k, v in bundle.policy.to_mapping().items() if old_policy[k] != v]
     against = "the defaults" if before is None else "the installed bundle"
@@ -113,6 +124,15 @@ def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None)
     if bundle.existing_days is not None:
         lines.append(f"retention    recordings already made are kept at most {bundle.existing_days} day(s) "
                      "from their start")
+    return lines
+
+
+def _key_lines(label: str, keys: Sequence[X25519Recipient], before: Sequence[X25519Recipient] | None) -> list[str]:
+    """A line for each of `keys` (marked new if `before` lacks it), and one for each of `before` that is gone."""
+    old = set() if before is None else {key.to_string() for key in before}
+    lines = [f"{label:<12} {key.to_string()}" + ("" if before is None or key.to_string() in old else "  (new)")
+             for key in keys]
+    lines += [f"{label:<12} {text}  (removed)" for text in sorted(old - {key.to_string() for key in keys})]
     return lines
 
 

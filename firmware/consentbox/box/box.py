@@ -11,14 +11,16 @@ from __future__ import annotations
 import math
 import queue
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, assert_never
 
 from consentbox.box.selftest import self_test
 from consentbox.box.settings import ProvisioningFeed, Settings
 from consentbox.box.timeline import (
+    card_entry,
     command_entry,
+    ledger_entry,
     provisioning_entry,
     selftest_entry,
     settings_entry,
@@ -50,10 +52,12 @@ from consentbox.hw.errors import HardwareError
 from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel
 from consentbox.ledger import Kind, LedgerError
 from consentbox.ledger.writer import Ledger, LedgerWriteError
+from consentbox.recording.card_id import CardIdError, card_identity
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import LedgerRange, manifest_name, policy_digest, segment_name
+from consentbox.recording.seal import Seal
 from consentbox.recording.session import SessionFiles
-from consentbox.retention.index import RetentionIndex
+from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
 from consentbox.storage.ids import new_session_id
@@ -71,6 +75,20 @@ CLOCK_SLACK_SECONDS = 2.0
 CARD_CHECK_SECONDS = 1.0
 
 
+def record(ledger: Ledger, report: Report, kind: Kind, session: str | None, /, *, at: float, **fields: Any) -> None:
+    """Append an entry to the consent ledger; a failure of the box's ledger file is reported, and the box
+    goes on (the recording itself is unaffected; the journal, and journald, say the ledger failed)."""
+    try:
+        ledger.append(kind, session, at=at, **fields)
+    except LedgerWriteError as error:
+        report(ledger_entry(at, error))
+
+
+def record_seal(ledger: Ledger, report: Report, session: str, seal: Seal, /, *, at: float) -> None:
+    """Append the `seal` entry of `seal`, one of `session`'s files as the box wrote it (see `record`)."""
+    record(ledger, report, Kind.SEAL, session, at=at, **asdict(seal))
+
+
 @dataclass
 class _Setup:
     """What the box keeps of the current session until (and while) it has files on the card."""
@@ -82,6 +100,7 @@ class _Setup:
     files: SessionFiles | None = None
     frames: int = 0  # captured in the current interval
     segments_reported: int = 0
+    expiry: Expiry | None = None  # set with its files
 
 
 class Box:
@@ -95,6 +114,7 @@ class Box:
         audio: AudioSource,
         card: Card,
         recipients: Sequence[X25519Recipient],
+        auditors: Sequence[X25519Recipient] = (),
         policy: Policy,
         clock: Clock,
         journal: Journal,
@@ -114,6 +134,7 @@ class Box:
         self.audio = audio
         self.card = card
         self.recipients = tuple(recipients)
+        self.auditors = tuple(auditors)  # with the recipients, they read the card's ledger extracts
         self.policy = policy
         self.clock = clock
         self.journal = journal
@@ -135,7 +156,8 @@ class Box:
         self._setup: _Setup | None = None
         self._problems: set[Problem] | None = None
         self._next_card_check = 0.0
-        self._card_usable = True  # as the ledger's card mirror last saw it
+        # As the last readiness check saw the card; a card in the slot at the start counts as come back.
+        self._card_usable = False
         # A fault that stopped a recording stands on the STATUS LED: a card fault for as long as the
         # card looks as it did then (until it is changed or fixed), an audio fault for notice_timeout,
         # after which the next session tries the device again.
@@ -188,7 +210,8 @@ class Box:
         card = self.card.problems()
         usable = not card & UNUSABLE
         if usable and not self._card_usable:
-            self.ledger.sync_mirror()  # a card back in the slot gets the entries it missed, at once
+            self._identify_card()  # a card the box has not used yet gets its id at once
+            self.ledger.sync_card()  # a card back in the slot gets the ledger extracts it missed, at once
         self._card_usable = usable
         problems = set(card)
         if self._card_fault is not None:
@@ -249,7 +272,7 @@ class Box:
         try:
             self.ledger.close()
         except LedgerWriteError as error:
-            self._report({"t": round(self.clock.now(), 6), "event": "ledger", "error": str(error)})
+            self._report(ledger_entry(self.clock.now(), error))
 
     # -- the machine's commands out ---------------------------------------------------------------
 
@@ -313,11 +336,28 @@ class Box:
 
     def _log(self, kind: Kind, **fields: Any) -> None:
         """Record in the consent ledger, under the current session if there is one."""
+        record(self.ledger, self._report, kind, self._setup.id if self._setup else None, at=self.clock.now(),
+               **fields)
+
+    def _set_expiry(self, session: str, started: datetime) -> Expiry:
+        """Enter `session` in the expiry index before any of its files exist (so none escapes the wipe),
+        with the card it is recorded on, and record its expiry in the ledger."""
+        card = self._identify_card()
+        if self._retention is None:
+            expiry = Expiry.starting(started.timestamp(), self.policy.retention_days, card)
+        else:
+            expiry = self._retention.add(session, started.timestamp(), self.policy.retention_days, card)
+        self._log(Kind.EXPIRY, expires=expiry.due, reason="recorded")
+        return expiry
+
+    def _identify_card(self) -> str | None:
+        """The id of the card in the slot, written on it first if it has none; None (and a report) if it
+        cannot be: the sessions recorded on it meanwhile are never receipted as gone from it."""
         try:
-            self.ledger.append(kind, self._setup.id if self._setup else None, at=self.clock.now(), **fields)
-        except LedgerWriteError as error:
-            # The recording itself is unaffected; the journal (and journald) say the ledger failed.
-            self._report({"t": round(self.clock.now(), 6), "event": "ledger", "error": str(error)})
+            return card_identity(self.card.path)
+        except (CardIdError, OSError) as error:
+            self._report(card_entry(self.clock.now(), error))
+            return None
 
     def _require_setup(self) -> _Setup:
         if self._setup is None:
@@ -332,12 +372,12 @@ class Box:
             self.audio.open()
             if setup.files is None:
                 started = self._wall_clock()
-                if self._retention is not None:  # in the index before any file exists, so none escapes the wipe
-                    self._retention.add(setup.id, started.timestamp(), self.policy.retention_days)
+                setup.expiry = self._set_expiry(setup.id, started)
                 setup.files = SessionFiles.create(
                     self.card.path, setup.id, self.recipients, self.policy,
                     headcount=setup.headcount, consents=setup.consents, started=started,
                     ledger_range=lambda: self._ledger_range(setup.id),
+                    on_seal=lambda seal: record_seal(self.ledger, self._report, setup.id, seal, at=self.clock.now()),
                     journal=self.journal,
                 )
                 self._report_file(now, manifest_name(setup.id))
@@ -386,7 +426,8 @@ class Box:
             else:
                 files = setup.files.segment_count + 1  # and the manifest
                 setup.files.destroy()
-                self._log(Kind.DESTRUCTION, files=files, cause="withdrawal")
+                assert setup.expiry is not None, "set with the files"
+                self._log(Kind.DESTRUCTION, files=files, cause="withdrawal", due=setup.expiry.due)
                 if self._retention is not None:
                     self._retention.remove(setup.id)
         except HardwareError as error:
@@ -430,6 +471,7 @@ class Box:
         self.machine, self.audio, self.card = feed.parts(settings.policy, self.clock.now())
         self.policy = settings.policy
         self.recipients = settings.recipients
+        self.auditors = settings.auditors
         self._problems = None  # the new machine learns how things stand below
         self._report(settings_entry(self.clock.now(), settings))
         self._run_self_test(listen=False)  # the new policy may need more room on the card

@@ -15,6 +15,7 @@ from typing import Any
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.crypto.exposure import shown
 from consentbox.hw.ports import PanelConfig, StatusLeds
 
 
@@ -27,6 +28,7 @@ class Config:
     audio_device: str
     card_path: Path
     require_mount: bool
+    card_file_systems: frozenset[str]  # the types a required card mount may have (exfat, vfat as deployed)
     recipients: tuple[X25519Recipient, ...]  # until a provisioning bundle is installed
     org_key: Path  # the organisation's public key file: provisioning bundles must verify with it
     state_dir: Path  # the box's own files (ledger, device key, journal, installed bundle), never on the card
@@ -76,7 +78,7 @@ def _build(values: dict[str, Any], source: str) -> Config:
     leds = get.choice(panel, "panel.status_leds", tuple(s.value for s in StatusLeds))
     bounce = panel["bounce_time"]
     if isinstance(bounce, bool) or not isinstance(bounce, (int, float)) or not 0 <= bounce <= 0.5:
-        raise PolicyError(f"{source} key panel.bounce_time: expected 0 to 0.5 seconds, got {bounce!r}")
+        raise PolicyError(f"{source} key panel.bounce_time: expected 0 to 0.5 seconds, got {shown(bounce)}")
     recipients = []
     for text in get.strings(values["keys"], "keys.recipients"):
         try:
@@ -100,6 +102,7 @@ def _build(values: dict[str, Any], source: str) -> Config:
         audio_device=get.string(values["audio"], "audio.device"),
         card_path=Path(get.string(values["card"], "card.path")),
         require_mount=get.boolean(values["card"], "card.require_mount"),
+        card_file_systems=_file_systems(get, values["card"]),
         recipients=tuple(recipients),
         org_key=Path(get.string(values["keys"], "keys.org_key")),
         state_dir=Path(get.string(values["box"], "box.state_dir")),
@@ -107,10 +110,17 @@ def _build(values: dict[str, Any], source: str) -> Config:
     )
 
 
+def _file_systems(get: _Getter, card: dict[str, Any]) -> frozenset[str]:
+    names = get.strings(card, "card.file_systems")
+    if not names:  # no type would refuse every card; naming the accepted ones keeps the choice explicit
+        raise get.fail("card.file_systems", "at least one file system type, such as 'exfat'", names)
+    return frozenset(names)
+
+
 def _web_port(port: Any, source: str) -> int:
     # 0 lets the system choose a free port (the page's address is printed at start).
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise PolicyError(f"{source} key web.port: expected a TCP port, 0 to 65535, got {port!r}")
+        raise PolicyError(f"{source} key web.port: expected a TCP port, 0 to 65535, got {shown(port)}")
     return port
 
 
@@ -124,7 +134,8 @@ class _Getter:
         return table[key.split(".")[-1]]
 
     def fail(self, key: str, expected: str, value: Any) -> PolicyError:
-        return PolicyError(f"{self.source} key {key}: expected {expected}, got {value!r}")
+        # A secret key pasted into the file (recipients = "AGE-SECRET-KEY-1…", say) is never shown.
+        return PolicyError(f"{self.source} key {key}: expected {expected}, got {shown(value)}")
 
     def string(self, table: dict[str, Any], key: str, *, allow_empty: bool = False) -> str:
         value = self._value(table, key)

@@ -1,7 +1,9 @@
 """The box's self-test, at start and after each session (so before the next one).
 
 It checks what the once-a-second readiness check cannot see cheaply:
-- the card takes a write: a probe file of random bytes is written, synced and removed;
+- the card takes a write: a probe file of random bytes is written, synced and removed (made anew
+  with O_EXCL in the card's directory: whatever has the probe's name is unlinked first, never
+  followed or opened; a directory there fails the test: `storage/card_files.py`);
 - it has room for a whole `max_session` of audio, sealed, beyond `min_free_mb`;
 - the microphone opens.
 At start it also listens, with the REC LED lit as always while audio is captured, until it hears a
@@ -13,6 +15,7 @@ writable, clock trusted, recipients installed). Failures are STATUS blink codes 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -24,7 +27,9 @@ from consentbox.core.reasons import Problem
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
 from consentbox.hw.errors import HardwareError
 from consentbox.hw.ports import AudioSource
+from consentbox.storage.card_files import ForeignEntry, card_directory, create_file
 from consentbox.storage.durable import write_all
+from consentbox.storage.file_times import hide_times
 
 PROBE_NAME = ".consentbox-selftest.tmp"
 _PROBE_BYTES = 4096
@@ -57,18 +62,22 @@ def self_test(card: Path, audio: AudioSource, policy: Policy, *, listen: bool) -
 
 
 def _card_checks(card: Path, policy: Policy) -> list[tuple[Problem, str]]:
-    probe = card / PROBE_NAME
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            write_all(fd, os.urandom(_PROBE_BYTES))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            probe.unlink(missing_ok=True)
-        status = os.statvfs(card)
+        with card_directory(card) as directory:
+            fd = create_file(directory, PROBE_NAME, 0o600, replace=True)
+            try:
+                write_all(fd, os.urandom(_PROBE_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(PROBE_NAME, dir_fd=directory)
+            hide_times(directory)  # the probe's name came and went: the directory would date every check
+            status = os.fstatvfs(directory)
     except FileNotFoundError:
         return [(Problem.NO_CARD, f"card {card} is not there")]
+    except ForeignEntry as error:  # a directory with the probe's name: the card cannot be tested
+        return [(Problem.CARD_WRITE_ERROR, f"card {card} cannot take the test write: {error}")]
     except OSError as error:
         problem = (Problem.CARD_READ_ONLY if error.errno in _READ_ONLY
                    else Problem.CARD_FULL if error.errno in _FULL else Problem.CARD_WRITE_ERROR)

@@ -12,7 +12,7 @@ and a new provisioning result is shown on the panel.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,19 @@ class Settings:
     version: int  # the installed bundle's version; 0 when the configuration's own settings are used
     problem: str = ""  # why an installed bundle is not obeyed, if it is not
     bundle_sha256: str | None = None  # the installed bundle file's digest, when it is obeyed
+    auditors: tuple[X25519Recipient, ...] = ()  # the bundle's: they read the ledger extracts, not the audio
+
+    @property
+    def ledger_readers(self) -> tuple[X25519Recipient, ...]:
+        """Whom the card's ledger extracts are encrypted to (see `ledger_readers`)."""
+        return ledger_readers(self.recipients, self.auditors)
+
+
+def ledger_readers(recipients: Sequence[X25519Recipient],
+                   auditors: Sequence[X25519Recipient]) -> tuple[X25519Recipient, ...]:
+    """The recipients and the auditors, each once: a supervisor may read the record of the sessions they
+    can hear anyway, and an auditor the record alone."""
+    return tuple(dict.fromkeys((*recipients, *auditors)))
 
 
 def load_settings(config: Config) -> Settings:
@@ -57,7 +70,8 @@ def load_settings(config: Config) -> Settings:
         SessionMachine(bundle.policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent)
     except PolicyError as error:
         return Settings(config.policy, (), 0, f"installed bundle not obeyed: this panel cannot run it: {error}")
-    return Settings(bundle.policy, bundle.recipients, bundle.version, bundle_sha256=verified.sha256)
+    return Settings(bundle.policy, bundle.recipients, bundle.version, bundle_sha256=verified.sha256,
+                    auditors=bundle.auditors)
 
 
 class StateWatch:

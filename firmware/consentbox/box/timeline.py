@@ -3,6 +3,8 @@
 Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
 `capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`, and from the box
 itself `file`, `fault`, `recovered` (a session finished at start-up), `journal` (the box's journal failed),
+`ledger` (the box's ledger file failed), `card` (the card's id could not be read or written), `foreign`
+(start-up recovery met an entry on the card that the box did not write, and left it there),
 `provisioning` (a stick was installed or refused), `settings` (the box took up new settings), `clock`
 (the wall clock was found below the clock floor) and `selftest` (at start, listening with the REC LED
 lit, and after each session).
@@ -30,9 +32,11 @@ from consentbox.core.commands import (
     ShowStatus,
 )
 from consentbox.core.table import State
+from consentbox.ledger.writer import LedgerWriteError
 from consentbox.provisioning.installed import Result
 from consentbox.recording.journal import JournalError
 from consentbox.recording.recovery import Recovered
+from consentbox.storage.card_files import ForeignEntry
 
 
 def state_entry(at: float, state: State) -> dict[str, Any]:
@@ -49,6 +53,23 @@ def recovered_entry(at: float, recovered: Recovered) -> dict[str, Any]:
 def journal_entry(at: float, error: JournalError) -> dict[str, Any]:
     """The entry for a failure of the box's journal (recording goes on)."""
     return {"t": round(at, 6), "event": "journal", "error": str(error)}
+
+
+def ledger_entry(at: float, error: LedgerWriteError) -> dict[str, Any]:
+    """The entry for a failure of the box's ledger file (recording goes on)."""
+    return {"t": round(at, 6), "event": "ledger", "error": str(error)}
+
+
+def card_entry(at: float, error: Exception) -> dict[str, Any]:
+    """The entry for a card whose id could not be read or written (it records all the same)."""
+    return {"t": round(at, 6), "event": "card", "error": str(error)}
+
+
+def foreign_entry(at: float, found: ForeignEntry) -> dict[str, Any]:
+    """The entry for an entry on the card that the box did not write, left where it is: its name, quoted and
+    escaped as Python's ascii() does (a card's names may hold control characters or bytes that are not
+    UTF-8), and what it is."""
+    return {"t": round(at, 6), "event": "foreign", "name": ascii(found.name), "what": found.what}
 
 
 def command_entry(at: float, command: Command, session_id: str) -> dict[str, Any]:
@@ -106,6 +127,10 @@ def describe(entry: dict[str, Any]) -> str:
         "recovered": lambda e: f"session {e['id']} left unfinished by the last run: "
         + ("its destruction completed" if e["destroyed"] else f"ended ({e['end']}), {e['segments']} segment(s)"),
         "journal": lambda e: f"JOURNAL: {e['error']}",
+        "ledger": lambda e: f"LEDGER: {e['error']}",
+        "card": lambda e: f"CARD: {e['error']}",
+        "foreign": lambda e: f"CARD: {e['name']} is {e['what']}, which the box did not put there: left as it is; "
+        "remove it from the card",
         "settings": lambda e: (f"settings: provisioning bundle version {e['bundle_version']}" if e["bundle_version"]
                                else "settings: the configuration's (not provisioned by USB)")
         + f", {e['recipients']} recipient(s)" + (f"; {e['problem']}" if "problem" in e else ""),

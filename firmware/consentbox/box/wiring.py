@@ -11,18 +11,20 @@ from collections.abc import Callable
 
 from gpiozero.pins import Factory
 
-from consentbox.box.box import Box, Report
+from consentbox.box.box import Box, Report, record_seal
 from consentbox.box.config import Config
-from consentbox.box.settings import ProvisioningFeed, Settings, load_settings
-from consentbox.box.timeline import journal_entry, recovered_entry, settings_entry
+from consentbox.box.settings import ProvisioningFeed, Settings, ledger_readers, load_settings
+from consentbox.box.timeline import foreign_entry, journal_entry, recovered_entry, settings_entry
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
+from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
 from consentbox.hw.gpio import GpioPanel
 from consentbox.hw.ports import Clock
 from consentbox.ledger import Kind
+from consentbox.ledger.card_extracts import Readers
 from consentbox.ledger.writer import Ledger
 from consentbox.recording.journal import Journal
 from consentbox.recording.recovery import recover_interrupted
@@ -32,13 +34,21 @@ from consentbox.state.files import DEVICE_KEY, LEDGER
 from consentbox.state.session_lock import SessionLock
 
 
+def open_card(config: Config, policy: Policy) -> CardDirectory:
+    """The card of `config`: its path, whether it must be a mount, and the file systems it may have."""
+    return CardDirectory(config.card_path, policy, require_mount=config.require_mount,
+                         file_systems=config.card_file_systems)
+
+
 def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, monotonic: Callable[[], float],
-                boot: bool) -> Ledger:
+                boot: bool, readers: Readers) -> Ledger:
     """The box's ledger, with its device key (made on the box's first start), its entries stamped with
-    the trusted clock (each raising the clock floor); `boot` as `Ledger.open`."""
+    the trusted clock (each raising the clock floor); `boot` as `Ledger.open`; the card's extracts
+    encrypted to `readers()`, the recipients and auditors in force."""
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = DeviceSigningKey.load_or_create(config.state_dir / DEVICE_KEY)
-    return Ledger.open(config.state_dir / LEDGER, card, key, wall_clock=clock.now, monotonic=monotonic, boot=boot)
+    return Ledger.open(config.state_dir / LEDGER, card, key, wall_clock=clock.now, monotonic=monotonic, boot=boot,
+                       readers=readers)
 
 
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
@@ -49,12 +59,22 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
     """
     settings = load_settings(config)
     report(settings_entry(clock.now(), settings))
-    card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
+    card = open_card(config, settings.policy)
     trusted = TrustedClock(config.state_dir)
-    ledger = open_ledger(config, card, trusted, monotonic=clock.now, boot=True)  # the boot raises the floor
+    running: list[Box] = []  # the box, once it is made: it takes up new settings when idle
+
+    def readers() -> tuple[X25519Recipient, ...]:
+        return ledger_readers(running[0].recipients, running[0].auditors) if running else settings.ledger_readers
+
+    ledger = open_ledger(config, card, trusted, monotonic=clock.now, boot=True,  # the boot raises the floor
+                         readers=readers)
     journal = Journal(config.state_dir, on_failure=lambda error: report(journal_entry(clock.now(), error)))
     retention = RetentionIndex(config.state_dir)
-    for recovered in recover_interrupted(card, journal, settings.recipients):
+    recovered_sessions = recover_interrupted(
+        card, journal, settings.recipients,
+        on_seal=lambda session, seal: record_seal(ledger, report, session, seal, at=clock.now()),
+        on_foreign=lambda found: report(foreign_entry(clock.now(), found)))
+    for recovered in recovered_sessions:
         report(recovered_entry(clock.now(), recovered))
         ledger.append(Kind.END, recovered.session, reason=recovered.end_reason, kept=not recovered.destroyed)
         if recovered.destroyed:
@@ -64,18 +84,18 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
     def parts(policy: Policy, now: float) -> tuple[SessionMachine, AlsaSource, CardDirectory]:
         machine = SessionMachine(policy, seats=config.panel.seats, shared_consent=config.panel.shared_consent,
                                  start=now)
-        return machine, AlsaSource(audio_device, policy), CardDirectory(
-            config.card_path, policy, require_mount=config.require_mount)
+        return machine, AlsaSource(audio_device, policy), open_card(config, policy)
 
     machine, audio, card = parts(settings.policy, clock.now())
     box: Box
     panel = GpioPanel(config.panel, pin_factory=pin_factory, clock=clock.now, on_event=lambda e: box.post(e))
     box = Box(
         machine=machine, panel=panel, audio=audio, card=card, recipients=settings.recipients,
-        policy=settings.policy, clock=clock, journal=journal, ledger=ledger,
+        auditors=settings.auditors, policy=settings.policy, clock=clock, journal=journal, ledger=ledger,
         session_lock=SessionLock(config.state_dir), provisioning=ProvisioningFeed(config, parts),
         retention=retention, trusted_clock=trusted, audio_tap=audio_tap, self_testing=True, report=report,
     )
+    running.append(box)
     return box
 
 

@@ -14,6 +14,7 @@ from consentbox import __version__
 from consentbox.box.config import Config, load_config
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import X25519Recipient
+from consentbox.crypto.exposure import ArgumentParser, safe_message
 
 if TYPE_CHECKING:
     from consentbox.box.daemon import PinFactoryMaker
@@ -23,7 +24,7 @@ EXIT_REFUSED = 2  # `provision`: the stick was refused (nothing changed)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `consentbox`."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="consentbox",
         description="ConsentBox: records a session only when everyone present has consented, "
         "and only ever writes it encrypted.",
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "after the box's service stops, so a crash never leaves REC lit.")
     _add_config(off)
     off.set_defaults(main=_panel_off)
+
+    key = commands.add_parser("device-key", help="print the box's device public key (for IT's trusted boxes)",
+                              description="Print the public key of the device key that signs this box's consent "
+                              "ledger, as `consentbox-admin trust-box` takes it. Never the private key; changes "
+                              "nothing. Exit 1 if the box has not made its key yet (it does at its first start).")
+    _add_config(key)
+    key.set_defaults(main=_device_key)
 
     # The simulated front panel as a local web page (`make run`).
     web = commands.add_parser(
@@ -182,6 +190,21 @@ def _panel_web(args: argparse.Namespace) -> None:
               shared_consent=args.shared_consent, say=lambda line: print(line, flush=True))
 
 
+def _device_key(args: argparse.Namespace) -> int:
+    from consentbox.crypto.signing import DeviceSigningKey
+    from consentbox.state.files import DEVICE_KEY
+
+    path = load_config(args.config).state_dir / DEVICE_KEY
+    try:
+        key = DeviceSigningKey.load(path)  # never load_or_create: reading the key must not make one
+    except FileNotFoundError:
+        print(f"consentbox: no device key yet: {path} does not exist; the box makes it when it first starts "
+              "(systemctl start consentbox)", file=sys.stderr)
+        return 1
+    print(key.public_key)
+    return 0
+
+
 def _wipe(args: argparse.Namespace) -> int:
     from consentbox.jobs.wipe import wipe_card
 
@@ -197,6 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = args.main(args)
     except (ConsentBoxError, OSError) as error:
-        print(f"consentbox: {error}", file=sys.stderr)
+        print(f"consentbox: {safe_message(str(error))}", file=sys.stderr)
         return 1
     return status or 0

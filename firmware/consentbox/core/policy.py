@@ -15,6 +15,10 @@ from typing import Any
 
 from consentbox.core.errors import PolicyError
 
+#: The largest segment file a policy allows (`segment_bytes`, its age header included): 1 GiB, so that
+#: segments fit any FAT32/exFAT card. A file larger than this is no segment the box wrote.
+MAX_SEGMENT_BYTES = 1 << 30
+
 
 class SampleFormat(enum.Enum):
     """PCM sample formats the box records (ALSA names); all little-endian signed integers."""
@@ -70,8 +74,8 @@ class Policy:
         _check_int(self, "rate", 8000, 192_000)
         _check_int(self, "channels", 1, 8)
         _check_int(self, "period_frames", 32, 65_536)
-        # At least a few chunks per segment; at most 1 GiB so segments fit any FAT32/exFAT card.
-        _check_int(self, "segment_bytes", 1 << 20, 1 << 30)
+        # At least a few chunks per segment; at most MAX_SEGMENT_BYTES.
+        _check_int(self, "segment_bytes", 1 << 20, MAX_SEGMENT_BYTES)
         _check_int(self, "min_free_mb", 0, 1 << 20)
         _check_seconds(self, "consent_timeout", 10.0, 24 * 3600.0)
         _check_seconds(self, "pause_timeout", 10.0, 24 * 3600.0)

@@ -12,6 +12,7 @@ import enum
 from consentbox.core.commands import Flash, PlayTone
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.feedback import Colour, Tone
+from consentbox.core.timekeeping import FLOOR_CEILING_DAYS, floor_ceiling
 
 
 class BundleRefusal(enum.Enum):
@@ -52,13 +53,16 @@ _DAY = 86_400
 
 
 def check_acceptable(*, version: int, created: int, installed_version: int, trusted_now: float,
-                     ahead_limit_days: int) -> None:
+                     ahead_limit_days: int, built: float) -> None:
     """Raise `Refused` unless a verified bundle may replace the installed configuration.
 
     Times are POSIX seconds. Anti-rollback: the version must be above the installed one. The bundle
     may be dated after the box's clock (a Pi without a real-time clock often runs behind), but not
     by more than `ahead_limit_days`: its date raises the box's clock floor, and a date far ahead
-    would expire every recording at once.
+    would expire every recording at once. Nor may it be dated after the ceiling of the firmware
+    built at `built` (core/timekeeping.py) while the box's time has not passed that ceiling: the
+    limit above is set by the signed policies themselves, so only a fixed ceiling stops a run of
+    sticks from walking the floor forward.
     """
     if version <= installed_version:
         raise Refused(BundleRefusal.NOT_NEWER, f"bundle version {version}, installed {installed_version}")
@@ -66,6 +70,12 @@ def check_acceptable(*, version: int, created: int, installed_version: int, trus
     if ahead > ahead_limit_days * _DAY:
         raise Refused(BundleRefusal.FROM_THE_FUTURE,
                       f"created {ahead / _DAY:.1f} days after the box's time; the limit is {ahead_limit_days}")
+    ceiling = floor_ceiling(built)
+    if created > ceiling >= trusted_now:
+        raise Refused(BundleRefusal.FROM_THE_FUTURE,
+                      f"created after the latest date this firmware takes from a stick ({FLOOR_CEILING_DAYS} "
+                      "days after its build), which the box's time has not reached: set the box's clock, "
+                      "or update its firmware")
 
 
 def result_feedback(refusal: BundleRefusal | None) -> tuple[Flash, PlayTone]:

@@ -21,6 +21,8 @@ class Problem(enum.Enum):
     NO_AUDIO_DEVICE = (7, "no audio device")
     AUDIO_LOST = (8, "audio lost")
     CLOCK_UNTRUSTED = (9, "clock untrusted")
+    #: A card mounted with a file system the box was not set up for (an ext4 or NTFS card): never written to.
+    CARD_WRONG_FORMAT = (10, "card wrong format")
 
     def __init__(self, code: int, text: str) -> None:
         self.code = code

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import bech32
 from consentbox.crypto.errors import HeaderError, KeyFormatError
+from consentbox.crypto.exposure import SECRET_KEY, holds_secret, shown
 from consentbox.crypto.format import Stanza, decode_base64, encode_base64
 from consentbox.crypto.kdf import hkdf_sha256
 
@@ -62,18 +63,16 @@ class X25519Recipient:
 
     @classmethod
     def parse(cls, text: str) -> "X25519Recipient":
-        """Parse an `age1…` recipient string; errors quote it, unless it is a secret key."""
+        """Parse an `age1…` recipient string; errors show it (`exposure.shown`: never a secret key)."""
         text = text.strip()
-        if text.upper().startswith(_IDENTITY_HRP.upper()):
-            raise KeyFormatError(
-                "a secret key (AGE-SECRET-KEY-1…) was given where a recipient (age1…) belongs"
-            )
+        if holds_secret(text):
+            raise KeyFormatError(f"{SECRET_KEY} was given where a recipient (age1…) belongs")
         try:
             hrp, data = bech32.decode(text)
         except KeyFormatError as error:
-            raise KeyFormatError(f"age recipient {text!r} is not valid: {error}") from None
+            raise KeyFormatError(f"age recipient {shown(text)} is not valid: {error}") from None
         if hrp != _RECIPIENT_HRP:
-            raise KeyFormatError(f"{text!r} is not an age X25519 recipient (age1…)")
+            raise KeyFormatError(f"{shown(text)} is not an age X25519 recipient (age1…)")
         return cls(data)
 
     def to_string(self) -> str:
@@ -122,7 +121,7 @@ class X25519Identity:
         if hrp == _RECIPIENT_HRP:
             raise KeyFormatError("this is an age public key (age1…), not a secret key")
         if hrp != _IDENTITY_HRP:
-            raise KeyFormatError("not an age X25519 secret key: it must start with AGE-SECRET-KEY-1")
+            raise KeyFormatError("not an age X25519 secret key: it must start with AGE-SECRET-KEY-1…")
         return cls(data)
 
     def to_string(self) -> str:

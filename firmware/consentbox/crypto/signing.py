@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from consentbox.core.errors import ConsentBoxError
+from consentbox.crypto.exposure import shown
 from consentbox.storage.durable import sync_directory, write_all
 
 PUBLIC_KEY_PREFIX = "consentbox-device-ed25519:"
@@ -72,16 +73,16 @@ class PublicKey:
     def parse(cls: type[_Public], text: str) -> _Public:
         """Parse the one-line form; only the canonical base64 is accepted, so each key has one spelling."""
         text = text.strip()
-        shown = text if len(text) <= 80 else text[:80] + "…"
+        given = shown(text)  # the private key's file or text, given by mistake, is never shown
         if not text.startswith(cls.prefix):
-            raise SigningKeyError(f"{cls.role} public key {shown!r} does not start with {cls.prefix}")
+            raise SigningKeyError(f"{cls.role} public key {given} does not start with {cls.prefix}")
         encoded = text.removeprefix(cls.prefix)
         try:
             raw = base64.b64decode(encoded, validate=True)
         except binascii.Error:
-            raise SigningKeyError(f"{cls.role} public key {shown!r} is not valid base64") from None
+            raise SigningKeyError(f"{cls.role} public key {given} is not valid base64") from None
         if len(raw) != KEY_SIZE or base64.b64encode(raw).decode("ascii") != encoded:
-            raise SigningKeyError(f"{cls.role} public key {shown!r} is not {KEY_SIZE} bytes in canonical base64")
+            raise SigningKeyError(f"{cls.role} public key {given} is not {KEY_SIZE} bytes in canonical base64")
         return cls(raw)
 
     def to_string(self) -> str:

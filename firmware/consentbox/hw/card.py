@@ -2,7 +2,9 @@
 
 `CardDirectory` is the real adapter and works on any directory, so a plain directory or a
 loop-mounted image stands in for the card off the box; on the box `require_mount` makes an empty
-mount point (the card pulled out) count as no card, instead of filling the root file system.
+mount point (the card pulled out) count as no card, instead of filling the root file system, and
+`file_systems` names the types the card may be mounted with (exFAT and FAT32 as deployed): a card of
+another type (ext4, NTFS) is the wrong format, refused whole.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from consentbox.core.policy import Policy
@@ -17,6 +21,7 @@ from consentbox.core.reasons import Problem
 
 _MIB = 1 << 20
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 # Super options the kernel sets when it stops writing to a file system (ext4's errors=remount-ro,
@@ -24,13 +29,26 @@ _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 _KERNEL_READ_ONLY = {"emergency_ro", "abort", "shutdown"}
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A mounted file system as the kernel lists it in mountinfo."""
+
+    file_system: str  # the kernel's name for its type: vfat, exfat, ext4, ntfs3, fuseblk (NTFS-3G, exfat-fuse), …
+    options: frozenset[str]  # its super options: errors=remount-ro, discard, …
+
+
 class CardDirectory:
     """A card as a directory: missing, read-only or short of `policy.min_free_mb` MiB free are problems."""
 
-    def __init__(self, path: Path, policy: Policy, *, require_mount: bool = False) -> None:
+    def __init__(self, path: Path, policy: Policy, *, require_mount: bool = False, file_systems: Collection[str] = (),
+                 mountinfo: Path = MOUNTINFO) -> None:
+        """`file_systems`: the types a required mount may have (empty: any); `mountinfo`: where the kernel lists
+        mounts."""
         self._path = path
         self._min_free = policy.min_free_mb * _MIB
         self._require_mount = require_mount
+        self._file_systems = frozenset(file_systems)
+        self._mountinfo = mountinfo
 
     @property
     def path(self) -> Path:
@@ -38,41 +56,53 @@ class CardDirectory:
         return self._path
 
     def problems(self) -> frozenset[Problem]:
-        """NO_CARD, or any of CARD_READ_ONLY and CARD_FULL; empty when a session can be recorded."""
+        """NO_CARD or CARD_WRONG_FORMAT, or any of CARD_READ_ONLY and CARD_FULL; empty when a session can be
+        recorded."""
         try:
             if not os.path.isdir(self._path) or (self._require_mount and not os.path.ismount(self._path)):
                 return frozenset({Problem.NO_CARD})
+            mount = mount_at(self._path, self._mountinfo)
+            if self._require_mount and not self._formatted_for_box(mount):
+                # Not looked at further: a card the box was not set up for is refused whole, never half-used.
+                return frozenset({Problem.CARD_WRONG_FORMAT})
             status = os.statvfs(self._path)
         except OSError as error:
             # A card that answers with I/O errors is there but failing; anything else means it is gone.
             return frozenset({Problem.CARD_WRITE_ERROR if error.errno == errno.EIO else Problem.NO_CARD})
         problems = set()
-        if status.f_flag & os.ST_RDONLY or not os.access(self._path, os.W_OK) or _kernel_made_read_only(self._path):
+        stopped = mount is not None and bool(mount.options & _KERNEL_READ_ONLY)
+        if status.f_flag & os.ST_RDONLY or not os.access(self._path, os.W_OK) or stopped:
             problems.add(Problem.CARD_READ_ONLY)
         if status.f_bavail * status.f_frsize < self._min_free:
             problems.add(Problem.CARD_FULL)
         return frozenset(problems)
 
+    def _formatted_for_box(self, mount: Mount | None) -> bool:
+        # A mount point the kernel does not list (mountinfo unreadable) has no type the box can trust.
+        return not self._file_systems or (mount is not None and mount.file_system in self._file_systems)
 
-def _kernel_made_read_only(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
-    """Whether the kernel stopped writing to the file system mounted at `path` (see _KERNEL_READ_ONLY)."""
-    return bool(super_options(path, mountinfo) & _KERNEL_READ_ONLY)
 
-
-def super_options(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> set[str]:
+def super_options(path: Path, mountinfo: Path = MOUNTINFO) -> set[str]:
     """The file system options (`errors=remount-ro`, `discard`, …) of the mount at `path`; empty if none."""
+    mount = mount_at(path, mountinfo)
+    return set() if mount is None else set(mount.options)
+
+
+def mount_at(path: Path, mountinfo: Path = MOUNTINFO) -> Mount | None:
+    """The file system mounted at `path` (its mount point, not a directory inside it); None if none is."""
     try:
-        lines = mountinfo.read_text().splitlines()
+        # Mount points are bytes: decoded as os.path.realpath decodes them, so any name still compares.
+        lines = mountinfo.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:
-        return set()
+        return None
     target = os.path.realpath(path)
-    options: set[str] = set()
+    found = None
     for line in lines:  # the last mount on a path is the one in use
         mount, _, source = line.partition(" - ")
         before, after = mount.split(), source.split()
         if len(before) > 4 and len(after) > 2 and _unescape(before[4]) == target:
-            options = set(after[2].split(","))
-    return options
+            found = Mount(after[0], frozenset(after[2].split(",")))
+    return found
 
 
 def _unescape(field: str) -> str:

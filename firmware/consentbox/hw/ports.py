@@ -74,9 +74,10 @@ class AudioSource(Protocol):
 
 
 #: Problems that make a card take no writes at all: an empty mount point is not the card (the root
-#: file system would fill), and a read-only or failing card takes nothing. A full card is not among
-#: them: a small write (a ledger entry, a wipe's truncation) may still fit.
-UNUSABLE = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_WRITE_ERROR})
+#: file system would fill), a read-only or failing card takes nothing, and a card of the wrong format
+#: is refused whole, not half-used. A full card is not among them: a small write (a ledger entry, a
+#: wipe's truncation) may still fit.
+UNUSABLE = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_WRITE_ERROR, Problem.CARD_WRONG_FORMAT})
 
 
 class Card(Protocol):

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
-from consentbox.box.wiring import open_ledger
+from consentbox.box.wiring import open_card, open_ledger
 from consentbox.core.provisioning import Refused
-from consentbox.hw.card import CardDirectory
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.provisioning.stick import read_bundle
@@ -42,9 +41,10 @@ def provision_from(config: Config, source: Path) -> Result:
         return stick
 
     settings = load_settings(config)
-    card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
+    card = open_card(config, settings.policy)
     clock = TrustedClock(config.state_dir)
-    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False)
+    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False,
+                         readers=lambda: settings.ledger_readers)
     try:
         provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock,
                                   seats=config.panel.seats, shared_consent=config.panel.shared_consent)

@@ -6,9 +6,8 @@ import time
 
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
-from consentbox.box.wiring import open_ledger
+from consentbox.box.wiring import open_card, open_ledger
 from consentbox.core.reasons import worst
-from consentbox.hw.card import CardDirectory
 from consentbox.hw.ports import UNUSABLE
 from consentbox.retention.wipe import Wiper, WipeReport
 from consentbox.state.clock_floor import TrustedClock
@@ -17,12 +16,13 @@ from consentbox.state.clock_floor import TrustedClock
 def wipe_card(config: Config, *, wait: bool) -> WipeReport:
     """Destroy the expired sessions on the card of `config`'s box (see `Wiper`)."""
     settings = load_settings(config)
-    card = CardDirectory(config.card_path, settings.policy, require_mount=config.require_mount)
+    card = open_card(config, settings.policy)
     problems = card.problems() & UNUSABLE
     if problems:
         return WipeReport(stopped=f"{worst(problems).text} at {config.card_path}")
     clock = TrustedClock(config.state_dir)
-    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False)
+    ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False,
+                         readers=lambda: settings.ledger_readers)
     try:
         wiper = Wiper(config.card_path, config.state_dir, ledger, clock, settings.policy.retention_days)
         return wiper.run(wait=wait)

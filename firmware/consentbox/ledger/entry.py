@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, NoReturn
 
@@ -37,6 +37,7 @@ _GENESIS_CONTEXT = b"consentbox-ledger/v1 genesis\n"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SHOWN = 40
 
 
@@ -58,9 +59,11 @@ class Kind(enum.Enum):
     START = "start"
     PAUSE = "pause"
     RESUME = "resume"
+    SEAL = "seal"
     END = "end"
     WITHDRAWAL = "withdrawal"
     DESTRUCTION = "destruction"
+    EXPIRY = "expiry"
     FAULT = "fault"
     PROVISIONING = "provisioning"
     PROVISIONING_REFUSED = "provisioning_refused"
@@ -101,6 +104,12 @@ def _seat_or_null(value: Any, where: str) -> int | None:
     return None if value is None else _count(1)(value, where)
 
 
+def _count_or_null(value: Any, where: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        _fail(where, "expected a whole number of at least 0, or null", value)
+    return value
+
+
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         _fail(where, "expected true or false", value)
@@ -133,6 +142,18 @@ def _one_of(words: tuple[str, ...]) -> Field:
     return check
 
 
+def _date(value: Any, where: str) -> str:
+    if isinstance(value, date):
+        value = value.isoformat()
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        _fail(where, "expected a date, YYYY-MM-DD", value)
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        _fail(where, "expected a date, YYYY-MM-DD", value)
+    return value
+
+
 def _problem_code(value: Any, where: str) -> int:
     if isinstance(value, Problem):
         return value.code
@@ -161,7 +182,8 @@ def _version(value: Any, where: str) -> str:
 #: The refusal words an entry can hold: the refusals of a ready box, and the not-ready problems.
 REFUSAL_WORDS = tuple(r.value for r in Refusal) + tuple(p.text for p in Problem)
 END_REASONS = tuple(r.value for r in EndReason)
-DESTRUCTION_CAUSES = ("withdrawal", "retention")
+DESTRUCTION_CAUSES = ("withdrawal", "retention", "absent", "off_box")
+EXPIRY_REASONS = ("recorded", "bundle", "policy")
 BUNDLE_REFUSALS = tuple(r.text for r in BundleRefusal)
 
 
@@ -186,9 +208,14 @@ RULES: Mapping[Kind, KindRule] = MappingProxyType({
     Kind.START: KindRule(SessionRule.REQUIRED, {}),
     Kind.PAUSE: KindRule(SessionRule.REQUIRED, {}),
     Kind.RESUME: KindRule(SessionRule.REQUIRED, {}),
+    # `segment` and `frames` are null for the session's manifest (docs/formats.md, "Seals").
+    Kind.SEAL: KindRule(SessionRule.REQUIRED, {"segment": _count_or_null, "bytes": _count(0), "sha256": _sha256,
+                                               "frames": _count_or_null, "final": _flag}),
     Kind.END: KindRule(SessionRule.REQUIRED, {"reason": _one_of(END_REASONS), "kept": _flag}),
     Kind.WITHDRAWAL: KindRule(SessionRule.REQUIRED, {"seat": _seat_or_null}),
-    Kind.DESTRUCTION: KindRule(SessionRule.REQUIRED, {"files": _count(0), "cause": _one_of(DESTRUCTION_CAUSES)}),
+    Kind.DESTRUCTION: KindRule(SessionRule.REQUIRED, {"files": _count(0), "cause": _one_of(DESTRUCTION_CAUSES),
+                                                      "due": _date}),
+    Kind.EXPIRY: KindRule(SessionRule.REQUIRED, {"expires": _date, "reason": _one_of(EXPIRY_REASONS)}),
     Kind.FAULT: KindRule(SessionRule.OPTIONAL, {"problem": _problem_code}),
     Kind.PROVISIONING: KindRule(SessionRule.NONE, {"bundle_version": _count(1), "recipients": _count(1),
                                                    "bundle_sha256": _sha256}),

@@ -1,15 +1,13 @@
 """Finding whole lines from the end of a ledger file, without reading the rest of it.
 
-The box's ledger and the card's copy both grow for years; at each start (and each new card) only
-their last line matters, so both are read backwards from the end.
+The box's ledger grows for years; at each start only its last line matters, so it is read backwards
+from the end.
 """
 
 from __future__ import annotations
 
 import os
 
-#: The ledger's file name on the card (the box's own is `state.files.LEDGER`, the same name).
-LEDGER_NAME = "ledger.jsonl"
 #: Longer lines are not entries (a real one is a few hundred bytes); the cap bounds memory on a bad file.
 MAX_LINE = 64 * 1024
 _STEP = 4096

@@ -1,4 +1,4 @@
-"""The box's side of the ledger: appending signed entries durably, surviving power cuts, mirroring to the card.
+"""The box's side of the ledger: appending signed entries durably, surviving power cuts, copying to the card.
 
 Each entry is one `write` of its line followed by `fdatasync`, so when `append` returns the entry is
 on the box's storage. A power cut can leave at most the entry being written torn; opening the ledger
@@ -7,8 +7,9 @@ lost, so the ledger is never left corrupt and the loss is never silent.
 
 Several processes may append to one ledger (the box, and the provisioning and wipe jobs that systemd
 starts beside it): each append holds an exclusive `flock` on the file, first catches up with entries
-the others wrote (their last entry's hash is the next `prev`), and mirrors to the card before it
-lets go, so there is one chain.
+the others wrote (their last entry's hash is the next `prev`), and writes the session's extract on
+the card (`consentbox.ledger.card_extracts`) before it lets go, so there is one chain, and each
+extract is written in the chain's order.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from consentbox import __version__
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.ports import Card
+from consentbox.ledger.card_extracts import CardExtracts, Readers
 from consentbox.ledger.entry import Entry, Kind, LedgerError, SessionRange, genesis
 from consentbox.ledger.lines import MAX_LINE, last_newline
-from consentbox.ledger.mirror import CardMirror
 from consentbox.storage.durable import sync_directory, write_all
 
 _FILE_MODE = 0o644  # the ledger holds nothing secret; the clinic's IT may read it
@@ -39,19 +40,19 @@ class LedgerWriteError(ConsentBoxError, OSError):
 
 
 class Ledger:
-    """The box's ledger file, open for appending, and the card's mirror of it.
+    """The box's ledger file, open for appending, and the card's copy of it (an extract per session).
 
     Open it with `Ledger.open`; the box then calls `append` for everything it does, and `close`
     when it stops. Other processes may append to the same file at the same time (see above).
     """
 
-    def __init__(self, path: Path, fd: int, key: DeviceSigningKey, mirror: CardMirror | None,
+    def __init__(self, path: Path, fd: int, key: DeviceSigningKey, extracts: CardExtracts | None,
                  wall_clock: Callable[[], datetime], monotonic: Callable[[], float],
                  size: int, next_seq: int, head: str) -> None:
         self.path = path
         self._fd = fd
         self._key = key
-        self._mirror = mirror
+        self._extracts = extracts
         self._wall_clock = wall_clock
         self._monotonic = monotonic
         self._size = size
@@ -71,13 +72,15 @@ class Ledger:
         monotonic: Callable[[], float] = time.monotonic,
         version: str = __version__,
         boot: bool = True,
+        readers: Readers = lambda: (),
     ) -> Ledger:
         """Open (or create) the box's ledger at `path` and record this start.
 
         A torn last line is cut off. Then a `boot` entry is appended (the device's public key and
         the firmware `version`; when `boot` is false, for a job beside the running box, only if the
-        ledger is new), then a
-        `gap` entry if a tail was cut, and the card is caught up.
+        ledger is new), then a `gap` entry if a tail was cut.
+        `card`, if given, gets the extracts of its sessions, encrypted to `readers()` (the recipients
+        and auditors in force; none: no extract is written).
         `monotonic` is the box's clock, the one session manifests measure offsets on; `wall_clock`
         gives the time with its UTC offset. LedgerError if the last whole entry is not this key's
         (the file was edited, or the key replaced); LedgerWriteError if the file cannot be used.
@@ -93,8 +96,8 @@ class Ledger:
         except BaseException:
             os.close(fd)
             raise
-        mirror = None if card is None else CardMirror(card)
-        ledger = cls(path, fd, key, mirror, wall_clock, monotonic, size, next_seq, head)
+        extracts = None if card is None else CardExtracts(card, key, readers)
+        ledger = cls(path, fd, key, extracts, wall_clock, monotonic, size, next_seq, head)
         if boot or next_seq == 0:  # a ledger always begins with a boot entry: it names the device key
             ledger.append(Kind.BOOT, device_key=key.public_key, version=version)
         if cut:
@@ -103,13 +106,14 @@ class Ledger:
 
     def append(self, kind: Kind | str, session: str | None = None, /, *, at: float | None = None,
                **fields: Any) -> Entry:
-        """Append one entry, durably, and mirror it to the card; returns it (with its `seq` and `digest`).
+        """Append one entry, durably, and rewrite its session's extract on the card; returns it (with its `seq`
+        and `digest`).
 
         `fields` are exactly the kind's documented fields (an enum such as EndReason or Problem may
         be passed for its word or code); `at` is the event's time on the box's clock, default now.
         LedgerError for a field the kind does not have; LedgerWriteError if the box's file fails
         (the file is then cut back, so it never holds half an entry). A card that is missing or
-        failing only leaves its copy behind (see `mirrored`).
+        failing only leaves its extracts behind.
         """
         if self._fd < 0:
             if self._failed:
@@ -131,7 +135,8 @@ class Ledger:
             if session is not None:
                 known = self._ranges.get(session)
                 self._ranges[session] = SessionRange.starting(entry) if known is None else known.extended(entry)
-            self._sync_mirror()
+                if self._extracts is not None:
+                    self._extracts.write(self._fd, self._size, session)
         return entry
 
     def _catch_up(self) -> int:
@@ -142,8 +147,22 @@ class Ledger:
             raise LedgerWriteError(f"cannot read the box's ledger {self.path}: {error.strerror or error}") from None
         if size == self._size:
             return 0
+        known = self._size
         self._size, self._next_seq, self._head, cut = _recover(self._fd, self.path, self._key)
+        if self._extracts is not None:
+            self._take_others(known)
         return cut
+
+    def _take_others(self, known: int) -> None:
+        """Tell the card's extracts of the entries other processes appended after our first `known` bytes."""
+        assert self._extracts is not None
+        try:
+            if known > self._size:
+                raise LedgerError(f"the box's ledger {self.path} is shorter than this process wrote it")
+            for line in os.pread(self._fd, self._size - known, known).splitlines():
+                self._extracts.take(Entry.parse(line, f"the box's ledger {self.path}, another process's entry"))
+        except (OSError, LedgerError):
+            self._extracts.forget()  # its sessions are then found in the file again
 
     def _write(self, entry: Entry) -> None:
         line = entry.line + b"\n"
@@ -163,6 +182,8 @@ class Ledger:
         self._size += len(line)
         self._next_seq += 1
         self._head = entry.digest
+        if self._extracts is not None:
+            self._extracts.take(entry)
 
     def _cut_back(self) -> bool:
         """Whether the file ends after the last whole entry again."""
@@ -193,21 +214,14 @@ class Ledger:
         except KeyError:
             raise LedgerError(f"session {session} has no entries in the ledger since the box started") from None
 
-    def sync_mirror(self) -> bool:
-        """Catch the card's copy up with every entry (done on each append; call it when a card comes back)."""
-        if self._fd < 0:
+    def sync_card(self) -> bool:
+        """Rewrite the extract of every session of the ledger that has files on the card (each append
+        rewrites its own session's; call this when a card comes back); whether the card took them all."""
+        if self._fd < 0 or self._extracts is None:
             return False
         with _locked(self._fd):
             self._catch_up()
-            return self._sync_mirror()
-
-    def _sync_mirror(self) -> bool:
-        return self._mirror is not None and self._mirror.sync(self._fd, self._size)
-
-    @property
-    def mirrored(self) -> bool:
-        """Whether the card's copy held every entry after the last append or sync."""
-        return self._mirror is not None and self._mirror.current
+            return self._extracts.write_all(self._fd, self._size)
 
     @property
     def next_seq(self) -> int:

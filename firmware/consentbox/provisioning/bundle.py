@@ -26,6 +26,7 @@ from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.crypto.exposure import shown
 from consentbox.crypto.signing import SIGNATURE_SIZE, OrgPublicKey, OrgSigningKey, SignatureError
 from consentbox.storage import strict_json
 from consentbox.storage.canonical import canonical_json
@@ -34,6 +35,7 @@ from consentbox.storage.strict_json import StrictJsonError
 #: The largest bundle a box reads; a real one with 64 recipients is under 6 KiB.
 MAX_BUNDLE_BYTES = 64 * 1024
 MAX_RECIPIENTS = 64
+MAX_AUDITORS = 64
 MAX_VERSION = 2**53 - 1  # every JSON reader keeps it exact
 #: The name a bundle has on a stick: anything ending in this (any case) at the stick's top level.
 SUFFIX = ".cbundle"
@@ -45,11 +47,10 @@ _HEADER = re.compile(re.escape(_MAGIC + _SIGNATURE_LABEL) + rb"([A-Za-z0-9+/]{86
 HEADER_BYTES = len(_MAGIC) + len(_SIGNATURE_LABEL) + _SIGNATURE_TEXT + 2
 #: Prefixed to what is signed, so a bundle signature can never pass for any other use of the key.
 _SIGNING_CONTEXT = b"consentbox-bundle/v1 payload\n"
-_FIELDS = {"version", "created", "recipients", "policy", "retention"}
+_FIELDS = {"version", "created", "recipients", "policy", "retention", "auditors"}
 _RETENTION_FIELDS = {"existing_days"}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-_SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Bundle:
 
     `existing_days`, when given, shortens the retention of recordings already made to at most that
     many days from their start (it never lengthens one); absent, they keep their own expiry unless
-    the new policy's `retention_days` is shorter.
+    the new policy's `retention_days` is shorter. `auditors` can read each session's ledger extract
+    on the card (with the recipients), never its audio; none when absent.
     """
 
     version: int
@@ -66,6 +68,7 @@ class Bundle:
     recipients: tuple[X25519Recipient, ...]
     policy: Policy
     existing_days: int | None = None
+    auditors: tuple[X25519Recipient, ...] = ()
 
     def payload(self) -> bytes:
         """The canonical JSON payload of this bundle."""
@@ -77,6 +80,8 @@ class Bundle:
         }
         if self.existing_days is not None:
             value["retention"] = {"existing_days": self.existing_days}
+        if self.auditors:
+            value["auditors"] = [auditor.to_string() for auditor in self.auditors]
         return canonical_json(value)
 
 
@@ -107,6 +112,10 @@ def check_bundle(bundle: Bundle) -> None:
         raise PolicyError(f"a bundle needs 1 to {MAX_RECIPIENTS} recipients, got {len(bundle.recipients)}")
     if len(set(bundle.recipients)) != len(bundle.recipients):
         raise PolicyError("a bundle names each recipient once")
+    if len(bundle.auditors) > MAX_AUDITORS:
+        raise PolicyError(f"a bundle has at most {MAX_AUDITORS} auditors, got {len(bundle.auditors)}")
+    if len(set(bundle.auditors)) != len(bundle.auditors):
+        raise PolicyError("a bundle names each auditor once")
     if bundle.existing_days is not None and not 0 <= bundle.existing_days <= 3650:
         raise PolicyError(f"retention existing_days must be 0 to 3650, got {bundle.existing_days}")
 
@@ -148,10 +157,10 @@ def _parse_payload(payload: bytes) -> Bundle:
     try:
         value = strict_json.loads(payload)
     except StrictJsonError as error:
-        _invalid("payload", str(error), payload[:_SHOWN])
+        _invalid("payload", str(error), payload)
     if not isinstance(value, dict):
         _invalid("payload", "must be a JSON object", value)
-    _closed(value, _FIELDS, "payload", required=_FIELDS - {"retention"})
+    _closed(value, _FIELDS, "payload", required=_FIELDS - {"retention", "auditors"})
     retention = value.get("retention", {})
     if not isinstance(retention, dict):
         _invalid("retention", "must be an object", retention)
@@ -166,6 +175,9 @@ def _parse_payload(payload: bytes) -> Bundle:
     recipients = value["recipients"]
     if not isinstance(recipients, list):
         _invalid("recipients", "must be a list", recipients)
+    auditors = value.get("auditors", [])
+    if not isinstance(auditors, list):
+        _invalid("auditors", "must be a list", auditors)
     bundle = Bundle(
         version=_integer(value["version"], "version"),
         created=_time(value["created"], "created"),
@@ -173,6 +185,7 @@ def _parse_payload(payload: bytes) -> Bundle:
         policy=parsed_policy,
         existing_days=None if "existing_days" not in retention
         else _integer(retention["existing_days"], "retention.existing_days"),
+        auditors=tuple(_recipient(text, f"auditors[{n}]") for n, text in enumerate(auditors)),
     )
     try:
         check_bundle(bundle)
@@ -218,9 +231,4 @@ def _recipient(value: Any, where: str) -> X25519Recipient:
 
 
 def _invalid(where: str, problem: str, value: Any) -> NoReturn:
-    shown = repr(value)
-    if "AGE-SECRET-KEY-" in shown.upper():
-        shown = "(an age secret key: not shown; destroy it, it has been exposed)"
-    elif len(shown) > _SHOWN:
-        shown = shown[:_SHOWN] + "…"
-    raise Refused(BundleRefusal.INVALID, f"{where} {problem}: {shown}")
+    raise Refused(BundleRefusal.INVALID, f"{where} {problem}: {shown(value)}")

@@ -8,7 +8,7 @@ and a result the running box shows on its panel. docs/provisioning.md tells the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,14 @@ from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused, check_acceptable
 from consentbox.core.session import SessionMachine
+from consentbox.core.timekeeping import floor_from_bundle
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
 from consentbox.ledger import Kind
 from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.provisioning.bundle import Bundle, Verified, open_sealed
 from consentbox.provisioning.installed import InstalledBundleError, Result, install, read_installed, write_result
 from consentbox.provisioning.stick import read_bundle, shown_name
-from consentbox.retention.index import RetentionIndex
+from consentbox.retention.index import Expiry, RetentionIndex
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
 
@@ -67,17 +68,18 @@ class Provisioner:
             self._check(verified, org_key)
             # Before the install: a power cut between the two must not leave the new policy in force
             # with the recordings it shortens still kept longer.
-            RetentionIndex(self.state_dir).shorten(_existing_limit(verified.bundle))
+            moved = RetentionIndex(self.state_dir).shorten(_existing_limit(verified.bundle))
+            unrecorded_expiries = self._record_expiries(moved)
             install(self.state_dir, data)
         except Refused as refused:
             unrecorded = self._record(Kind.PROVISIONING_REFUSED, reason=refused.reason, bundle_sha256=digest)
             return Result(refused.reason, str(refused) + unrecorded, None)
         bundle = verified.bundle
-        self.clock.floor.raise_to(bundle.created)
+        self.clock.floor.raise_to(floor_from_bundle(bundle.created, self.clock.built))
         unrecorded = self._record(Kind.PROVISIONING, bundle_version=bundle.version,
                                   recipients=len(bundle.recipients), bundle_sha256=verified.sha256)
         return Result(None, f"installed {shown_name(name)}: version {bundle.version}, "
-                      f"{len(bundle.recipients)} recipient(s){unrecorded}", bundle.version)
+                      f"{len(bundle.recipients)} recipient(s){unrecorded or unrecorded_expiries}", bundle.version)
 
     def _org_key(self) -> OrgPublicKey:
         try:
@@ -94,19 +96,26 @@ class Provisioner:
             installed = None  # replaced only by a bundle that verifies now; there is no version to hold to
         check_acceptable(version=verified.bundle.version, created=verified.bundle.created,
                          installed_version=0 if installed is None else installed.bundle.version,
-                         trusted_now=self.clock.reading().now, ahead_limit_days=self.policy.bundle_ahead_days)
+                         trusted_now=self.clock.reading().now, ahead_limit_days=self.policy.bundle_ahead_days,
+                         built=self.clock.built)
         try:  # the rules the box applies at start: a policy its panel cannot run would stop it for good
             SessionMachine(verified.bundle.policy, seats=self.seats, shared_consent=self.shared_consent)
         except PolicyError as error:
             raise Refused(BundleRefusal.INVALID, f"this box's panel cannot run the policy: {error}") from None
 
-    def _record(self, kind: Kind, **fields: Any) -> str:
+    def _record(self, kind: Kind, session: str | None = None, /, **fields: Any) -> str:
         """Append to the ledger; "" when done, else words for the result (the install stands either way)."""
         try:
-            self.ledger.append(kind, **fields)
+            self.ledger.append(kind, session, **fields)
         except LedgerWriteError as error:
             return f"; not recorded in the ledger: {error}"
         return ""
+
+    def _record_expiries(self, moved: Mapping[str, Expiry]) -> str:
+        """An `expiry` entry for each session whose expiry the bundle moved; as `_record`, for the first failure."""
+        failures = [self._record(Kind.EXPIRY, session, expires=expiry.due, reason="bundle")
+                    for session, expiry in moved.items()]
+        return next((failure for failure in failures if failure), "")
 
 
 def _existing_limit(bundle: Bundle) -> int:

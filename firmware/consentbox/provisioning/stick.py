@@ -10,6 +10,7 @@ link or a FIFO cannot redirect or block the read, and checked again on the open 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import stat
@@ -49,19 +50,31 @@ def read_bundle_from_directory(root: Path) -> tuple[str, bytes]:
     except OSError as error:
         raise Refused(BundleRefusal.UNREADABLE, f"{root}: {error.strerror}") from None
     try:
-        names = sorted(entry.name for entry in os.scandir(root_fd)
-                       if entry.name.lower().endswith(SUFFIX) and not entry.name.startswith("."))
-        if not names:
+        names, count = _bundle_names(root_fd)
+        if not count:
             raise Refused(BundleRefusal.NO_BUNDLE, f"no *{SUFFIX} file at the top of the stick")
-        if len(names) > 1:
-            listed = ", ".join(shown_name(name) for name in names[:_LISTED])
-            raise Refused(BundleRefusal.SEVERAL_BUNDLES, listed + (f" and {len(names) - _LISTED} more"
-                                                                   if len(names) > _LISTED else ""))
+        if count > 1:
+            listed = ", ".join(shown_name(name) for name in names)
+            raise Refused(BundleRefusal.SEVERAL_BUNDLES, listed + (f" and {count - len(names)} more"
+                                                                   if count > len(names) else ""))
         return names[0], _read_regular_file(root_fd, names[0])
     except OSError as error:
         raise Refused(BundleRefusal.UNREADABLE, f"{root}: {error.strerror or error}") from None
     finally:
         os.close(root_fd)
+
+
+def _bundle_names(root_fd: int) -> tuple[list[str], int]:
+    """The first few bundle names at the top of the stick, in order, and how many there are: a stick can
+    hold millions of them, and only a few are ever shown."""
+    first: list[str] = []
+    count = 0
+    for entry in os.scandir(root_fd):
+        if entry.name.lower().endswith(SUFFIX) and not entry.name.startswith("."):
+            count += 1
+            bisect.insort(first, entry.name)
+            del first[_LISTED:]
+    return first, count
 
 
 def shown_name(name: str) -> str:

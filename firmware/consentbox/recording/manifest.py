@@ -26,6 +26,12 @@ from consentbox.storage.strict_json import StrictJsonError
 
 #: The manifest layout this code writes and reads; a reader refuses any other.
 FORMAT_VERSION = 1
+#: A session has at most this many segment files, numbered 000 to 999: always three digits. The cap
+#: bounds every reader of a card (a file named with a 200-digit number must not make an export count
+#: that far); the box ends a session that would need a thousandth-and-first segment as if the card were
+#: full, which at the default `segment_bytes` (1 GiB) is a terabyte of audio.
+MAX_SEGMENTS = 1000
+_SEGMENT_SUFFIX = ".wav.age"
 
 _SHOWN = 40  # characters of a bad value an error message quotes
 
@@ -37,19 +43,47 @@ class ManifestError(ConsentBoxError, ValueError):
     """A manifest does not parse or contradicts itself; the message names the field."""
 
 
+class SegmentNameError(ConsentBoxError, ValueError):
+    """A file on the card is named as one of a session's segments, but not as the box names them."""
+
+
 def policy_digest(policy: Policy) -> str:
     """SHA-256 (hex) of the canonical JSON of the policy a session was recorded under."""
     return hashlib.sha256(canonical_json(policy.to_mapping())).hexdigest()
 
 
 def segment_name(session: str, index: int) -> str:
-    """The file name of segment `index` (0, 1, …) of `session` on the card."""
-    return f"{session}.{index:03d}.wav.age"
+    """The file name of segment `index` (0 to `MAX_SEGMENTS` - 1) of `session` on the card."""
+    return f"{session}.{index:03d}{_SEGMENT_SUFFIX}"
+
+
+def segment_index(session: str, name: str) -> int | None:
+    """The number of the card file `name` if it is one of `session`'s segments, None if it is not named
+    as one; SegmentNameError if it is, but its number is not three digits as the box writes them."""
+    prefix = f"{session}."
+    if not name.startswith(prefix) or not name.endswith(_SEGMENT_SUFFIX) \
+            or len(name) < len(prefix) + len(_SEGMENT_SUFFIX):
+        return None
+    number = name[len(prefix):len(name) - len(_SEGMENT_SUFFIX)]
+    # Three ASCII digits, checked before int(): int() takes other scripts' digits, and any length.
+    if len(number) != 3 or not number.isascii() or not number.isdigit():
+        shown = name if name.isascii() and name.isprintable() else ascii(name)
+        raise SegmentNameError(f"{shown} is named as a segment of session {session}, but the box numbers "
+                               f"segments with three digits (000 to {MAX_SEGMENTS - 1}): it did not write this file")
+    return int(number)
 
 
 def manifest_name(session: str) -> str:
     """The file name of the manifest of `session` on the card."""
     return f"{session}.manifest.age"
+
+
+def extract_name(session: str) -> str:
+    """The file name of the card's encrypted copy of `session`'s ledger entries (`consentbox.ledger.extract`).
+
+    It is the session's record, not its recording: it stays on the card when the recording is destroyed.
+    """
+    return f"{session}.ledger.age"
 
 
 @dataclass(frozen=True)
@@ -130,6 +164,8 @@ class Manifest:
                 _fail(f"{where}.end", "only the last interval can be open", None)
             if interval.end is not None and interval.end < interval.start:
                 _fail(f"{where}.end", f"ends before it starts ({interval.start})", interval.end)
+        if len(self.segments) > MAX_SEGMENTS:
+            _fail("segments", f"a session has at most {MAX_SEGMENTS}", len(self.segments))
         last_interval = 0
         for index, segment in enumerate(self.segments):
             where = f"segments[{index}]"

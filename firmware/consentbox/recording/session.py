@@ -30,19 +30,31 @@ from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import (
+    MAX_SEGMENTS,
     Consent,
     Interval,
     LedgerRange,
     Manifest,
     ManifestError,
     Segment,
+    extract_name,
     manifest_name,
     policy_digest,
     segment_name,
 )
+from consentbox.recording.seal import CHECKPOINT_CHUNKS, Seal, chunk_frames, manifest_seal
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
-from consentbox.storage.atomic import replace_file
-from consentbox.storage.durable import sync_directory
+from consentbox.storage.atomic import replace_file_at, temporary_name
+from consentbox.storage.card_files import (
+    ForeignEntry,
+    card_directory,
+    create_file,
+    listed_names,
+    open_directory,
+    remove_file,
+)
+from consentbox.storage.durable import sync_open_directory
+from consentbox.storage.file_times import hide_times
 
 _FILE_MODE = 0o644  # ciphertext only; readable by the supervisor's account on an ext4 card
 _LOST = frozenset({errno.EROFS, errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTDIR})
@@ -55,6 +67,10 @@ class SessionFilesError(ConsentBoxError, RuntimeError):
 
 def card_error(error: OSError, card: Path, doing: str) -> HardwareError:
     """The hardware error that `error`, met while `doing` something on `card`, stands for."""
+    if isinstance(error, HardwareError):
+        return error  # raised here already, saying what it is
+    if isinstance(error, ForeignEntry):
+        return CardWriteError(f"card {card}: {error}")
     reason = error.strerror or str(error)
     if error.errno in _FULL:
         return CardFull(f"card {card} is full ({doing}): give it to the supervisor to export, or replace it")
@@ -71,42 +87,65 @@ def _plaintext_capacity(ciphertext_budget: int) -> int:
 
 
 def write_manifest(
-    card: Path,
+    card: Path | int,
     manifest: Manifest,
     recipients: Sequence[X25519Recipient],
     random_bytes: Callable[[int], bytes] = os.urandom,
-) -> None:
-    """Encrypt `manifest` to `recipients` and make it the card's manifest of its session, atomically."""
+) -> Seal:
+    """Encrypt `manifest` to `recipients` and make it the card's manifest of its session, atomically, in the
+    card's directory (a path, or a descriptor open on it); returns the seal of what was written."""
     sealed = io.BytesIO()
     with AgeWriter(sealed, recipients, random_bytes=random_bytes) as writer:
         writer.write(manifest.to_json())
-    replace_file(card, manifest_name(manifest.session), sealed.getvalue(), _FILE_MODE)
+    ciphertext = sealed.getvalue()
+    with card_directory(card) as directory:
+        replace_file_at(directory, manifest_name(manifest.session), ciphertext, _FILE_MODE, hidden_times=True)
+    return manifest_seal(ciphertext)
 
 
-def session_files(card: Path, session: str) -> list[Path]:
-    """Every file of `session` on `card`, a half-written manifest included; OSError if it cannot be listed."""
+def session_files(card: Path | int, session: str) -> list[str]:
+    """The name of every file of `session`'s recording in the card's directory (a path, or a descriptor
+    open on it), a half-written manifest included, but not its ledger extract (`extract_name`), which
+    outlives the recording; OSError if the card cannot be listed."""
     pattern = re.compile(rf"\.?{re.escape(session)}\..+")
-    return [card / name for name in os.listdir(card) if pattern.fullmatch(name)]
+    extract = extract_name(session)
+    with card_directory(card) as directory:
+        return listed_names(directory, lambda name: pattern.fullmatch(name) is not None
+                            and name not in (extract, temporary_name(extract)))
 
 
-def remove_session_files(card: Path, session: str) -> None:
-    """Unlink every file of `session`, the manifest last, and sync the directory; OSError if that fails."""
+def remove_session_files(card: int, session: str) -> list[ForeignEntry]:
+    """Unlink every file of `session` from the card's directory open as `card`, the manifest last, and sync
+    the directory; OSError if that fails. What the box did not write there (a link, a FIFO, a directory…)
+    is left as it is: returned, for the caller to report."""
     manifest = manifest_name(session)
-    for path in sorted(session_files(card, session), key=lambda path: (path.name == manifest, path.name)):
-        path.unlink(missing_ok=True)
-    sync_directory(card)
+    left = []
+    for name in sorted(session_files(card, session), key=lambda name: (name == manifest, name)):
+        try:
+            remove_file(card, name)
+        except ForeignEntry as error:
+            left.append(error)
+    sync_open_directory(card)
+    return left
 
 
 class _SyncedFile:
-    """A file whose every write is on the card when `write` returns.
+    """A file whose every write is on the card when `write` returns, and the SHA-256 of what it holds.
 
-    AgeWriter writes each sealed chunk with one call, so syncing per write is syncing per chunk.
-    fdatasync skips the timestamp update that fsync would also force out.
+    AgeWriter writes its header (with the payload nonce) with one call and then each sealed chunk with
+    one call, so syncing per write is syncing per chunk, and every write after the first is a chunk.
+    fdatasync skips the timestamp update that fsync would also force out. The digest runs over each
+    write once it is synced (the card is never read back). Every CHECKPOINT_CHUNKS chunks, the
+    file's (chunks, size, SHA-256) so far waits in `checkpoints` for its owner to take: one write of
+    plaintext to the AgeWriter may seal several chunks.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self.size = 0
+        self.digest = hashlib.sha256()  # of the `size` bytes written
+        self._writes = 0
+        self.checkpoints: list[tuple[int, int, str]] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write all of `data` and sync it; returns its length."""
@@ -114,6 +153,7 @@ class _SyncedFile:
         try:
             while view:
                 view = view[os.write(self._fd, view):]
+            hide_times(self._fd)  # each write dates the file again
             os.fdatasync(self._fd)
         except OSError:
             # A partly written chunk can never authenticate; cutting it off frees its blocks, which
@@ -122,7 +162,20 @@ class _SyncedFile:
                 os.ftruncate(self._fd, self.size)
             raise
         self.size += len(data)
+        self.digest.update(data)
+        self._writes += 1
+        if self.chunks and self.chunks % CHECKPOINT_CHUNKS == 0:
+            self.checkpoints.append((self.chunks, self.size, self.digest.hexdigest()))
         return len(data)
+
+    @property
+    def chunks(self) -> int:
+        """Sealed chunks written (the first write is the age header)."""
+        return max(0, self._writes - 1)
+
+    def seal(self, segment: int, frames: int, *, final: bool) -> Seal:
+        """The seal of everything written so far, as segment number `segment` holding `frames` frames."""
+        return Seal(segment, self.size, self.digest.hexdigest(), frames, final)
 
     def close(self) -> None:
         """Close the file descriptor."""
@@ -130,17 +183,20 @@ class _SyncedFile:
 
 
 class _OpenSegment:
-    """The segment being written: its writer, its running digest, and how much audio still fits."""
+    """The segment being written: its number, its writer, its running digests, and how much audio still fits."""
 
-    def __init__(self, file: _SyncedFile, writer: AgeWriter, room: int) -> None:
+    def __init__(self, number: int, file: _SyncedFile, writer: AgeWriter, room: int, frame_bytes: int) -> None:
+        self.number = number
         self.file = file
         self.writer = writer
         self.room = room
-        self.digest = hashlib.sha256()
+        self._frame_bytes = frame_bytes
+        self.digest = hashlib.sha256()  # of the plaintext, for the manifest (the file keeps the ciphertext's)
         self.plaintext_bytes = 0
         # Set when a write failed: the file was cut back to its last whole chunk (as far as the card
         # allowed) and is never touched again, so it reads as cut short, never as garbled.
         self.broken = False
+        self.closed = False
 
     def add(self, plaintext: memoryview | bytes) -> None:
         """Encrypt and append `plaintext` (the WAV header, or audio that fits `room`)."""
@@ -163,9 +219,24 @@ class _OpenSegment:
             except OSError:
                 self.broken = True
                 raise
+            self.closed = True
             return True
         finally:
             self.file.close()
+
+    def take_checkpoints(self) -> list[Seal]:
+        """The checkpoint seals its chunks have passed since the last call."""
+        passed, self.file.checkpoints = self.file.checkpoints, []
+        return [Seal(self.number, size, sha256, chunk_frames(chunks, self._frame_bytes), final=False)
+                for chunks, size, sha256 in passed]
+
+    def seal(self) -> Seal:
+        """What the card holds of it: the whole file once closed; its header and the whole chunks written
+        before a failure otherwise (the failed write was cut off again)."""
+        if self.closed:
+            return self.file.seal(self.number, (self.plaintext_bytes - HEADER_SIZE) // self._frame_bytes,
+                                  final=True)
+        return self.file.seal(self.number, chunk_frames(self.file.chunks, self._frame_bytes), final=False)
 
 
 class SessionFiles:
@@ -174,6 +245,10 @@ class SessionFiles:
     Card failures raise CardFull, CardLost or CardWriteError, and the first one becomes the
     session's fault: after it `write` and `start_interval` raise it again, while `stop_interval`,
     `finalise` and `note_overruns` do what the card still allows without raising it a second time.
+
+    Each file's ciphertext is sealed (`consentbox.recording.seal`) as it reaches the card, and each
+    seal goes to `on_seal`: a segment when it is closed (or, cut short by a failed write, as far as it
+    got), every CHECKPOINT_CHUNKS chunks while it is written, and every manifest version written.
     """
 
     def __init__(
@@ -189,17 +264,18 @@ class SessionFiles:
         journal: Journal,
         random_bytes: Callable[[int], bytes],
         ledger_range: Callable[[], LedgerRange | None],
+        on_seal: Callable[[Seal], None],
     ) -> None:
         """Use `SessionFiles.create`, which also picks the id and writes the first manifest."""
         self.card = card
         # Every name is looked up through a handle on the card's directory, never by its path: a card
-        # unmounted under the box (umount -l) still gets its session's files, and nothing lands in
-        # the empty mount point on the box's own disk. (/proc/self/fd/N is that directory itself.)
-        self._card_fd = os.open(card, os.O_RDONLY | os.O_DIRECTORY)
-        self._directory = Path(f"/proc/self/fd/{self._card_fd}")
+        # unmounted under the box (umount -l) still gets its session's files, nothing lands in the
+        # empty mount point on the box's own disk, and no link on the card is followed (card_files).
+        self._card_fd = open_directory(card)
         self.session = session
         self._journal = journal
         self._ledger_range = ledger_range
+        self._on_seal = on_seal
         self._recipients = tuple(recipients)
         self._random_bytes = random_bytes
         self._segment_bytes = policy.segment_bytes
@@ -235,18 +311,26 @@ class SessionFiles:
         journal: Journal,
         random_bytes: Callable[[int], bytes] = os.urandom,
         ledger_range: Callable[[], LedgerRange | None] = lambda: None,
+        on_seal: Callable[[Seal], None] = lambda seal: None,
     ) -> SessionFiles:
         """Start the files of `session` (see `new_session_id`) with its first manifest.
 
         `started` must carry a UTC offset. `journal` is the box's journal (see `Journal`), which
         keeps each manifest version until the session is finalised or destroyed. `ledger_range` says
-        where the session's consent-ledger entries are, for each manifest version to carry.
+        where the session's consent-ledger entries are, for each manifest version to carry. `on_seal`
+        is told of each seal as it is made (the first manifest's before this returns); it must not raise.
         """
-        if any(card.glob(f"{session}.*")):
-            raise SessionFilesError(f"session id {session} is already on card {card}")
+        try:
+            taken = session_files(card, session)
+        except OSError as error:
+            raise card_error(error, card, "opening the card's directory") from error
+        if taken:  # a new id drawn at random: only a card made to meet this box has it already
+            raise CardWriteError(f"card {card} already holds {ascii(taken[0])}, named for the new session "
+                                 f"{session}, which the box did not put there: remove it from the card")
         try:
             files = cls(card, session, recipients, policy, headcount=headcount, consents=consents,
-                        started=started, journal=journal, random_bytes=random_bytes, ledger_range=ledger_range)
+                        started=started, journal=journal, random_bytes=random_bytes, ledger_range=ledger_range,
+                        on_seal=on_seal)
         except OSError as error:
             raise card_error(error, card, "opening the card's directory") from error
         try:
@@ -338,6 +422,8 @@ class SessionFiles:
                 assert segment is not None  # a capture interval without a segment has a fault
                 take = min(len(view), segment.room)
                 segment.add(view[:take])
+                for seal in segment.take_checkpoints():
+                    self._on_seal(seal)
                 self._interval_frames += take // self._frame_bytes
                 view = view[take:]
                 if not view:
@@ -400,7 +486,7 @@ class SessionFiles:
         if not self._journal.save(self.manifest(), destroy=True):
             self._journal.remove(self.session)
         try:
-            remove_session_files(self._directory, self.session)
+            remove_session_files(self._card_fd, self.session)
         except OSError as error:
             raise card_error(error, self.card, "removing the session's files") from error
         finally:
@@ -419,27 +505,43 @@ class SessionFiles:
             self._attempt("sealing a segment", self._close_segment)
 
     def _open_segment(self) -> None:
-        name = segment_name(self.session, len(self._segments))
-        fd = os.open(self._directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        number = len(self._segments)
+        if number == MAX_SEGMENTS:  # segment names have three digits (recording/manifest.py)
+            raise CardFull(f"session {self.session} has used all {MAX_SEGMENTS} of its segment names on card "
+                           f"{self.card}: raise the policy's segment_bytes for longer sessions")
+        name = segment_name(self.session, number)
+        fd = create_file(self._card_fd, name, _FILE_MODE)  # ForeignEntry if anything has the name
         # Listed from the moment the file exists, so that destroy() and the manifest know of it.
         self._segments.append(Segment(name, len(self._intervals) - 1))
         file = _SyncedFile(fd)
         try:
+            hide_times(self._card_fd)  # the new name dated the directory (each write dates the file)
             writer = AgeWriter(file, self._recipients, random_bytes=self._random_bytes)
         except OSError:
+            # Its header was cut off again: the manifest lists an empty file, sealed as the box's own.
+            self._on_seal(file.seal(number, 0, final=False))
             file.close()
             raise
+        # Its age header, bound at once: a segment swapped before its first checkpoint (a power cut in
+        # its first 22 s, never recovered) has another header, so it matches no seal.
+        self._on_seal(file.seal(number, 0, final=False))
         plaintext = _plaintext_capacity(self._segment_bytes - file.size)
         audio_room = (plaintext - HEADER_SIZE) // self._frame_bytes * self._frame_bytes
-        self._open = _OpenSegment(file, writer, room=HEADER_SIZE + audio_room)
+        self._open = _OpenSegment(number, file, writer, room=HEADER_SIZE + audio_room,
+                                  frame_bytes=self._frame_bytes)
         self._open.add(streaming_header(self._audio))
 
     def _close_segment(self) -> None:
         segment, self._open = self._open, None
         assert segment is not None
-        if segment.close():
-            self._segments[-1] = replace(self._segments[-1], plaintext_bytes=segment.plaintext_bytes,
-                                         sha256=segment.digest.hexdigest())
+        try:
+            if segment.close():
+                self._segments[-1] = replace(self._segments[-1], plaintext_bytes=segment.plaintext_bytes,
+                                             sha256=segment.digest.hexdigest())
+        finally:
+            # Cut short by a card failure, it is sealed as far as it got, now: once the final manifest
+            # is on the card, start-up recovery never sees the session.
+            self._on_seal(segment.seal())
 
     def _rotate(self) -> None:
         self._close_segment()
@@ -450,4 +552,4 @@ class SessionFiles:
         # Journal first: it is never behind the card, so recovery never writes an older version.
         manifest = self.manifest()
         self._journal.save(manifest)
-        write_manifest(self._directory, manifest, self._recipients, self._random_bytes)
+        self._on_seal(write_manifest(self._card_fd, manifest, self._recipients, self._random_bytes))

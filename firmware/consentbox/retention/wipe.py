@@ -1,11 +1,17 @@
-"""The retention wipe: destroy every expired session on the card, and leave a receipt for each.
+"""The retention wipe: destroy every expired session on the card, and account for every session gone from it.
 
-One run: apply the retention limits in force to the index (they only ever shorten), then for each
-session that has expired by the trusted clock, or whose destruction an earlier run began, shred its
-files (the manifest last), sync the directory, record a `destruction` entry in the ledger, and drop
-it from the index; finally discard the freed blocks. The session lock is taken for each chunk
-written and let go between chunks, so a session that begins stops the wipe within one chunk; the
-next run resumes where it stopped. Sessions the index does not know (another box's) are not touched.
+One run: apply the retention limits in force to the index (they only ever shorten; each expiry moved
+gets an `expiry` entry in the ledger), then for each session that has expired by the trusted clock,
+or whose destruction an earlier run began, shred its recording (the manifest last), sync the
+directory, record a `destruction` entry in the ledger, and drop it from the index; finally discard
+the freed blocks. A session recorded on the card in the slot (the index knows its card's id) whose
+recording is all gone from it gets one `destruction` receipt too, cause `absent`, or `off_box` when
+`consentbox-admin destroy` left its mark, and leaves the index. The session lock is taken for each
+chunk written and let go between chunks, so a session that begins stops the wipe within one chunk;
+the next run resumes where it stopped. Sessions the index does not know (another box's) are not touched.
+Every name is looked up in the card's directory without following a link (`storage.card_files`): an
+entry named as a recording that the box did not write (a link, a FIFO, a directory, a device, a hard
+link, a file larger than any segment, one it may not open) is never opened or removed, only reported.
 """
 
 from __future__ import annotations
@@ -15,19 +21,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consentbox.core.policy import MAX_SEGMENT_BYTES
 from consentbox.hw.card import super_options
 from consentbox.ledger import Kind
 from consentbox.ledger.writer import Ledger
+from consentbox.recording.card_id import CardIdError, read_card_id
 from consentbox.recording.manifest import manifest_name
-from consentbox.recording.session import session_files
+from consentbox.recording.recorded import destroyed_mark_name, recorded_names, recorded_sessions
+from consentbox.retention.discard import discard_free_space
 from consentbox.retention.index import Expiry, RetentionIndex
-from consentbox.retention.shred import Paused, discard_free_space, shred
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.session_lock import SessionLock
-from consentbox.storage.durable import sync_directory
-from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
+from consentbox.storage.card_files import ForeignEntry, card_directory, foreign, look, remove_file, sort_out
+from consentbox.storage.durable import sync_open_directory
+from consentbox.storage.shred import Paused, shred_at
 
 _YIELD_SECONDS = 0.01  # between chunks, for a box waiting on the lock to take it
+
+#: How a session came to be gone from its card, by the cause its receipt gives.
+_GONE = {"absent": "its files were removed without the box", "off_box": "destroyed with consentbox-admin destroy"}
 
 
 @dataclass
@@ -35,17 +47,25 @@ class WipeReport:
     """What one run did."""
 
     destroyed: list[tuple[str, int]] = field(default_factory=list)  # (session, files)
+    gone: list[tuple[str, str]] = field(default_factory=list)  # (session, cause): found gone from its card
     waiting: list[str] = field(default_factory=list)  # expired, but not on this card
     failed: list[str] = field(default_factory=list)  # could not be destroyed: why, one line each
+    foreign: list[str] = field(default_factory=list)  # entries the box did not write, left where they are
     unknown: int = 0  # sessions on the card that the index does not know
+    unidentified: str = ""  # why the card in the slot has no id the wipe can use, if it has a bad one
     stopped: str = ""  # why the run stopped early, if it did
     discard: str = ""
 
     def lines(self) -> list[str]:
         """The report in words, one line each."""
         out = [f"destroyed session {session} ({files} files)" for session, files in self.destroyed]
+        out += [f"session {session} is gone from this card ({_GONE[cause]}): recorded as {cause}"
+                for session, cause in self.gone]
         out += [f"session {session} has expired but is not on this card" for session in self.waiting]
         out += [f"could not destroy {failure}; the next run tries again" for failure in self.failed]
+        out += self.foreign
+        if self.unidentified:
+            out.append(f"cannot tell which sessions are gone from this card: {self.unidentified}")
         if self.unknown:
             out.append(f"{self.unknown} session(s) on the card are not in this box's index: not touched")
         if self.stopped:
@@ -76,22 +96,36 @@ class Wiper:
             return report
         index = RetentionIndex(self.state_dir)
         try:
-            index.shorten(self.limit_days)
+            # The index first: a ledger that cannot be written must not keep a recording longer.
+            for session, expiry in index.shorten(self.limit_days).items():
+                self.ledger.append(Kind.EXPIRY, session, expires=expiry.due, reason="policy")
             now = self.clock.reading().now
             entries = index.entries()
-            report.unknown = len(_sessions_on(self.card) - entries.keys())
-            for session, expiry in sorted(entries.items(), key=lambda item: item[1].expires):
-                if expiry.destroying is None and expiry.expires > now:
-                    continue
-                try:
-                    count = self._destroy(session, expiry, index, lock)
-                except OSError as error:  # one bad file must not keep every later session from the wipe
-                    report.failed.append(f"session {session}: {error.strerror or error}")
-                    continue
-                if count is None:
-                    report.waiting.append(session)
-                else:
-                    report.destroyed.append((session, count))
+            card = self._card_id(report)
+            with card_directory(self.card) as directory:  # one card for the whole run, whatever is mounted
+                report.unknown = len(recorded_sessions(directory) - entries.keys())
+                for session, expiry in sorted(entries.items(), key=lambda item: item[1].expires):
+                    try:
+                        # Entries named as its files that the box did not write are not its recording:
+                        # never opened, written or removed; reported when the wipe acts on the session.
+                        files, left = sort_out(directory, recorded_names(directory, session), MAX_SEGMENT_BYTES)
+                        if card is not None and expiry.card == card and not files:
+                            report.foreign += [str(error) for error in left]
+                            cause = self._account_for_absence(directory, session, expiry, index, report)
+                            if cause is not None:
+                                report.gone.append((session, cause))
+                            continue
+                        if expiry.destroying is None and expiry.expires > now:
+                            continue
+                        report.foreign += [str(error) for error in left]
+                        count = self._destroy(directory, session, files, expiry, index, lock, report)
+                    except OSError as error:  # one bad file must not keep every later session from the wipe
+                        report.failed.append(f"session {session}: {error.strerror or error}")
+                        continue
+                    if count is None:
+                        report.waiting.append(session)
+                    else:
+                        report.destroyed.append((session, count))
         except Paused:
             report.stopped = "a session began"
         finally:
@@ -101,15 +135,16 @@ class Wiper:
             report.discard = _discard(self.card)
         return report
 
-    def _destroy(self, session: str, expiry: Expiry, index: RetentionIndex, lock: SessionLock) -> int | None:
-        """Destroy one session's files and record it; its file count, or None if it is not on this card.
+    def _destroy(self, directory: int, session: str, files: list[str], expiry: Expiry, index: RetentionIndex,
+                 lock: SessionLock, report: WipeReport) -> int | None:
+        """Destroy one session's `files` in the card's directory open as `directory` and record it; the count
+        of files destroyed, or None if it is not on this card.
 
         The manifest goes last, and is only emptied until the receipt is in the ledger: an empty
         manifest is the mark that this card holds a destruction begun and not yet recorded, so a
         run stopped half-way never records as done a session whose files are on another card.
         """
-        manifest = self.card / manifest_name(session)
-        files = sorted(session_files(self.card, session), key=lambda path: (path == manifest, path.name))
+        manifest = manifest_name(session)
         if expiry.destroying is None:
             if not files:
                 return None
@@ -119,16 +154,61 @@ class Wiper:
                 return None  # begun on another card: its files are there
             index.remove(session)  # recorded already; a stop came before the index was told
             return expiry.destroying
-        for path in files:
-            shred(path, lambda: _next_chunk(lock), unlink=path != manifest)
-        sync_directory(self.card)
-        count = len(files) if expiry.destroying is None else expiry.destroying
+        shredded = []
+        for name in files:
+            try:
+                shred_at(directory, name, lambda: _next_chunk(lock), unlink=name != manifest,
+                         max_bytes=MAX_SEGMENT_BYTES)
+            except ForeignEntry as error:  # one the box may not open, or swapped since: never written to
+                report.foreign.append(str(error))
+                continue
+            shredded.append(name)
+        sync_open_directory(directory)
+        count = len(shredded) if expiry.destroying is None else expiry.destroying
         if not self.ledger.has_entry(Kind.DESTRUCTION, session):
-            self.ledger.append(Kind.DESTRUCTION, session, files=count, cause="retention")
-        manifest.unlink(missing_ok=True)
-        sync_directory(self.card)
+            self.ledger.append(Kind.DESTRUCTION, session, files=count, cause="retention", due=expiry.due)
+        if manifest in shredded:
+            remove_file(directory, manifest)
+        if _marked(directory, session, report):  # a destruction off the box begun
+            remove_file(directory, destroyed_mark_name(session), max_bytes=0)
+        sync_open_directory(directory)
         index.remove(session)
         return count
+
+    def _account_for_absence(self, directory: int, session: str, expiry: Expiry, index: RetentionIndex,
+                             report: WipeReport) -> str | None:
+        """Receipt `session`, recorded on the card in the slot and gone from it, and drop it from the index;
+        the receipt's cause, or None if the ledger held its destruction already (a run stopped after it)."""
+        marked = _marked(directory, session, report)
+        cause = None
+        if not self.ledger.has_entry(Kind.DESTRUCTION, session):
+            cause = "off_box" if marked else "absent"
+            # The box removed none of its files: someone else did, by hand or with consentbox-admin destroy.
+            self.ledger.append(Kind.DESTRUCTION, session, files=0, cause=cause, due=expiry.due)
+        if marked:  # after the receipt, so a stop in between still gives `off_box`
+            remove_file(directory, destroyed_mark_name(session), max_bytes=0)
+        sync_open_directory(directory)
+        index.remove(session)
+        return cause
+
+    def _card_id(self, report: WipeReport) -> str | None:
+        """The id of the card in the slot; None if it has none (or an unreadable one, which the report says)."""
+        try:
+            return read_card_id(self.card)
+        except CardIdError as error:
+            report.unidentified = str(error)
+            return None
+
+
+def _marked(directory: int, session: str, report: WipeReport) -> bool:
+    """Whether the card holds the mark `consentbox-admin destroy` leaves for `session`: an empty regular
+    file with one name. Anything else by that name is no such mark: left there, and reported."""
+    name = destroyed_mark_name(session)
+    status = look(directory, name)
+    why = None if status is None else foreign(status, max_bytes=0)
+    if why is not None:
+        report.foreign.append(str(ForeignEntry(name, why)))
+    return status is not None and why is None
 
 
 def _discard(card: Path) -> str:
@@ -145,8 +225,3 @@ def _next_chunk(lock: SessionLock) -> bool:
     lock.release()
     time.sleep(_YIELD_SECONDS)
     return lock.acquire(wait=False)
-
-
-def _sessions_on(card: Path) -> set[str]:
-    return {name[:SESSION_ID_DIGITS] for name in (p.name for p in card.iterdir())
-            if name[SESSION_ID_DIGITS:SESSION_ID_DIGITS + 1] == "." and is_session_id(name[:SESSION_ID_DIGITS])}

@@ -3,7 +3,7 @@
 Makes a demo supervisor identity under .demo/, a test tone as the microphone, plays the shipped demo
 script through `consentbox simulate`'s wiring (gpiozero mock pins, real libasound through ALSA's file
 plugin, a directory as the card), prints the timeline readably, and exports the recording with the
-demo identity.
+demo identity, verified against the box's own device key (a supervisor pins it with trust-box).
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from consentbox.admin.boxes import accepted_boxes
 from consentbox.admin.export import export_card
 from consentbox.box.config import load_config
 from consentbox.box.timeline import describe
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
+from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
+from consentbox.state.files import DEVICE_KEY
 
 DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"
 QUIET_EVENTS = ("tone", "flash", "status")
@@ -85,8 +88,9 @@ def main(home: Path = Path(".demo")) -> int:
     print(f"\nThe card ({card}) holds encrypted session files and the signed consent ledger (no audio):")
     for path in sorted(card.iterdir()):
         print(f"  {path.name}  {path.stat().st_size} bytes")
-    print(f"\nExporting with the supervisor's key ({key_file}):")
-    status = export_card(card, exported, [identity], progress=sys.stderr.isatty())
+    device_key = DeviceSigningKey.load(state / DEVICE_KEY).public_key
+    print(f"\nExporting with the supervisor's key ({key_file}), from the box with device key {device_key}:")
+    status = export_card(card, exported, [identity], accepted_boxes(device_key, None), progress=sys.stderr.isatty())
     for path in sorted(exported.glob("*.wav")):
         print(f"  {path}  ({path.stat().st_size} bytes): play it with `aplay {path}`")
     return status

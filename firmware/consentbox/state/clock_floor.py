@@ -72,7 +72,7 @@ class TrustedClock:
     def __init__(self, state_dir: Path, *, built: float | None = None, wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.floor = ClockFloor(state_dir)
-        self._built = firmware_built() if built is None else built
+        self.built = firmware_built() if built is None else built  # POSIX seconds
         self._wall = wall
         self._monotonic = monotonic
         self._anchor: tuple[float, float] | None = None  # (floor, monotonic) when the wall was first behind it
@@ -86,7 +86,7 @@ class TrustedClock:
                 self._anchor = (floor, self._monotonic())
             since, then = self._anchor
             floor = max(floor, int(since + self._monotonic() - then))
-        reading = trusted_time(wall, floor, self._built)
+        reading = trusted_time(wall, floor, self.built)
         if reading.trusted and reading.now - (persisted or 0) >= FLOOR_STEP:
             self.floor.raise_to(reading.now)
         return reading

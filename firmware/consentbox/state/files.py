@@ -6,7 +6,7 @@ signed. docs/formats.md describes each file's contents.
 
 #: The box's Ed25519 signing key (0600, made once with O_EXCL): it signs the ledger.
 DEVICE_KEY = "device.key"
-#: The consent ledger: signed, hash-chained JSON lines (its copy on the card has the same name).
+#: The consent ledger: signed, hash-chained JSON lines (the card holds only encrypted extracts of it).
 LEDGER = "ledger.jsonl"
 #: Directory of the journal: the plaintext manifest of each open session, for recovery after a crash.
 JOURNAL = "journal"

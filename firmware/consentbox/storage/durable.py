@@ -22,10 +22,16 @@ def sync_directory(directory: Path) -> None:
     """Make the names created, renamed or removed in `directory` survive a power cut."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        sync_open_directory(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_open_directory(fd: int) -> None:
+    """`sync_directory` for a directory already open as `fd`."""
+    try:
         os.fsync(fd)
     except OSError as error:
         # Some file systems cannot sync a directory at all; their renames are as durable as they get.
         if error.errno != errno.EINVAL:
             raise
-    finally:
-        os.close(fd)

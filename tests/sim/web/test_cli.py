@@ -13,6 +13,7 @@ import pytest
 
 from consentbox.box.config import load_config
 from consentbox.core.errors import PolicyError
+from consentbox.crypto.signing import DeviceSigningKey
 
 BIN = Path(sys.executable).parent
 
@@ -69,13 +70,15 @@ def test_it_prints_its_address_serves_the_page_and_stops_cleanly(tmp_path, how):
     banner = "\n".join(lines)
     assert f"ConsentBox front panel: http://127.0.0.1:{port}/\n" in banner
     assert f"card:       {home / 'card'}/" in banner and "microphone: a generated test signal" in banner
-    export = f"consentbox-admin export -i {home / 'supervisor.key'} --out {home / 'export'} {home / 'card'}"
+    device_key = DeviceSigningKey.load(home / "state" / "device.key").public_key  # the export pins this box
+    export = (f"consentbox-admin export -i {home / 'supervisor.key'} --device-key {device_key} "
+              f"--out {home / 'export'} {home / 'card'}")
     assert export in banner and "Ctrl+C stops the box" in banner
     code, out = stop(process, how)
     assert code == 0
     assert f"ConsentBox stopped. Export the card with: {export}" in out
     assert (home / "supervisor.key").stat().st_mode & 0o777 == 0o600
-    assert (home / "card" / "ledger.jsonl").is_file() and (home / "state").is_dir()
+    assert (home / "card").is_dir() and (home / "state" / "ledger.jsonl").is_file()
 
 
 def test_the_port_comes_from_the_configuration(tmp_path):

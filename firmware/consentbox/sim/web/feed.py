@@ -10,6 +10,7 @@ the meter; the card's files from its directory.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from consentbox.core.table import State
 from consentbox.hw.gpio import GpioPanel
 from consentbox.sim.web.buttons import button_id
 from consentbox.sim.web.level import LevelMeter
+from consentbox.storage.card_files import listed_names, look, open_directory
 
 #: How often the pins are read: faster than the shortest blink or beep (50 ms).
 SAMPLE_SECONDS = 0.02
@@ -33,6 +35,8 @@ SAMPLE_SECONDS = 0.02
 LEVEL_SECONDS = 0.1
 #: How often the card's directory is listed.
 CARD_SECONDS = 0.5
+#: The most files of the card the panel lists.
+CARD_FILES_SHOWN = 1000
 #: Timeline entries kept for pages that connect later.
 TIMELINE_KEPT = 500
 
@@ -111,15 +115,26 @@ def read_lights(panel: GpioPanel, colours: dict[tuple[int, ...], str]) -> dict[s
 
 
 def card_files(card: Path) -> list[list[Any]] | None:
-    """[name, bytes] of each file on the card, by name; None when there is no card directory."""
+    """[name, bytes] of each regular file on the card (at most CARD_FILES_SHOWN of them), by name; None when
+    there is no card directory. Looked at as the box looks at its card (storage/card_files.py): no link
+    is followed, and a card with millions of names costs no more memory than one with a few."""
     try:
-        with os.scandir(card) as entries:
-            return sorted([entry.name, entry.stat().st_size] for entry in entries
-                          if entry.is_file() and not entry.name.startswith("."))
+        directory = open_directory(card)
     except FileNotFoundError:
         return None
     except OSError:
-        return []  # a file vanished between listing and stat (a withdrawal): the next listing shows it
+        return []
+    try:
+        shown = []
+        for name in listed_names(directory, lambda name: not name.startswith("."), limit=CARD_FILES_SHOWN):
+            status = look(directory, name)
+            if status is not None and stat.S_ISREG(status.st_mode):
+                shown.append([name, status.st_size])
+        return sorted(shown)
+    except OSError:
+        return []  # the card failed while it was listed: the next listing shows it
+    finally:
+        os.close(directory)
 
 
 class _Settled:

@@ -10,12 +10,28 @@ Guards, because a page on any web site can make the browser talk to 127.0.0.1:
 - a button press must come from the page itself: its Origin header must be http://127.0.0.1:PORT or
   http://localhost:PORT, and its body JSON (which a cross-site form cannot send);
 - the page may not be framed (clickjacking) and loads nothing but its own files (Content-Security-Policy).
+
+Limits, because anything on this machine can connect to 127.0.0.1 (docs/cli.md, `consentbox panel`):
+- at most MAX_CONNECTIONS connections at once; one more is closed as soon as it is accepted;
+- a connection that sends or takes nothing for IDLE_SECONDS is closed, and a request must arrive whole
+  (body included) within REQUEST_SECONDS, so a trickle of bytes cannot hold a connection either;
+- the event stream is the one connection that lasts (a page keeps it open as long as it is shown):
+  at most MAX_EVENT_STREAMS at once, the next one is answered 503, and a stream whose page stops
+  reading is closed when a write stalls for IDLE_SECONDS;
+- a press's body is at most MAX_BODY bytes, its length checked before a byte is read, and read by the
+  project's strict JSON reader: anything else gets 400 and one line saying why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import socket
+import sys
 import threading
+import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -24,12 +40,23 @@ from typing import Any
 from consentbox.core.errors import ConsentBoxError
 from consentbox.sim.web.buttons import PanelButtons, UnknownButton
 from consentbox.sim.web.feed import PanelFeed
+from consentbox.storage import strict_json
+from consentbox.storage.strict_json import StrictJsonError
 
 LOOPBACK = "127.0.0.1"
 #: A page's event stream gets a comment this often when nothing changes, so a dead one is noticed.
 KEEPALIVE_SECONDS = 15.0
 #: The largest request body taken (a button press is about 40 bytes).
 MAX_BODY = 1024
+#: Connections served at once: pages, their event streams and presses (a page uses two or three).
+MAX_CONNECTIONS = 64
+#: Event streams at once: one per open page.
+MAX_EVENT_STREAMS = 8
+#: A read or write that stalls this long closes its connection.
+IDLE_SECONDS = 5.0
+#: A request (line, headers and body) must arrive whole within this long, however it trickles in.
+REQUEST_SECONDS = 10.0
+_PRESS_FORM = 'expected {"button": NAME, "pressed": true|false}'
 
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/panel.css": ("panel.css", "text/css; charset=utf-8"),
@@ -52,6 +79,7 @@ class PanelServer(ThreadingHTTPServer):
     """Serves the simulated front panel on 127.0.0.1:`port` (0: a free port) once `serve` is called."""
 
     daemon_threads = True  # an open event stream never holds up the end of the program
+    request_queue_size = MAX_CONNECTIONS  # a burst waits to be accepted (and counted), not to connect
 
     def __init__(self, port: int) -> None:
         try:
@@ -68,6 +96,10 @@ class PanelServer(ThreadingHTTPServer):
         self.buttons: PanelButtons | None = None
         self.layout: dict[str, Any] = {}
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # Each open connection and the instant its request must have arrived by (never, for an event stream).
+        self._deadlines: dict[socket.socket, float] = {}
+        self._streams = 0
 
     def serve(self, feed: PanelFeed, buttons: PanelButtons, layout: dict[str, Any]) -> None:
         """Start answering, in a thread of its own: the page of `feed`, pressing `buttons`."""
@@ -83,9 +115,57 @@ class PanelServer(ThreadingHTTPServer):
             self._thread.join()
         self.server_close()
 
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Take a connection only while fewer than MAX_CONNECTIONS are open (socketserver closes the rest)."""
+        with self._lock:
+            if len(self._deadlines) >= MAX_CONNECTIONS:
+                return False
+            self._deadlines[request] = time.monotonic() + REQUEST_SECONDS
+            return True
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a connection, served or refused, and stop counting it."""
+        with self._lock:
+            self._deadlines.pop(request, None)
+        super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        """Cut off each connection whose request is late (the server's loop calls this every 50 ms)."""
+        now = time.monotonic()
+        with self._lock:
+            late = [connection for connection, deadline in self._deadlines.items() if deadline < now]
+            for connection in late:
+                self._deadlines[connection] = math.inf  # cut once
+        for connection in late:
+            # Its handler's read returns at once with nothing, and the handler ends.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def event_stream(self, connection: socket.socket) -> Iterator[bool]:
+        """Whether `connection` may stream events (False beyond MAX_EVENT_STREAMS); while it does, no
+        request deadline cuts it."""
+        with self._lock:
+            allowed = self._streams < MAX_EVENT_STREAMS
+            if allowed:
+                self._streams += 1
+                self._deadlines[connection] = math.inf
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with self._lock:
+                    self._streams -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A page that went away or stalled is no fault of the box: only other errors are printed."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: PanelServer
+    timeout = IDLE_SECONDS  # on every read and write of the connection (StreamRequestHandler sets it)
 
     def version_string(self) -> str:
         return "ConsentBox-panel"
@@ -120,27 +200,40 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get_content_type() != "application/json":
             self._send(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "text/plain; charset=utf-8", b"send JSON\n")
             return
+        length = self.headers.get("Content-Length", "")
+        # Checked before any of the body is read: a few digits only (int() would take "+1_0" or " 10 ",
+        # and raise on thousands of digits).
+        if not (length.isascii() and length.isdigit() and len(length) <= len(str(MAX_BODY))
+                and 0 < int(length) <= MAX_BODY):
+            self._bad(f"a press is a body of 1 to {MAX_BODY} bytes, with its Content-Length: {_PRESS_FORM}")
+            return
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-            if not 0 < length <= MAX_BODY:
-                raise ValueError("body size")
-            press = json.loads(self.rfile.read(length))
-            name, pressed = press["button"], press["pressed"]
-            if not isinstance(name, str) or not isinstance(pressed, bool):
-                raise ValueError("field types")
+            press = strict_json.loads(self.rfile.read(int(length)))
+        except StrictJsonError as error:
+            self._bad(f"the body {error}: {_PRESS_FORM}")
+            return
+        if not (isinstance(press, dict) and press.keys() == {"button", "pressed"}
+                and isinstance(press["button"], str) and isinstance(press["pressed"], bool)):
+            self._bad(_PRESS_FORM)
+            return
+        try:
             assert self.server.buttons is not None
-            self.server.buttons.drive(name, pressed)
+            self.server.buttons.drive(press["button"], press["pressed"])
         except UnknownButton as error:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", f"{error.args[0]}\n".encode())
-            return
-        except (ValueError, KeyError, TypeError):
-            self._send(HTTPStatus.BAD_REQUEST, "text/plain; charset=utf-8",
-                       b'expected {"button": NAME, "pressed": true|false}\n')
             return
         self.send_response(HTTPStatus.NO_CONTENT)
         self.end_headers()
 
     def _events(self) -> None:
+        with self.server.event_stream(self.connection) as allowed:
+            if allowed:
+                self._stream_events()
+            else:
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                           f"{MAX_EVENT_STREAMS} pages are open already: close one\n".encode())
+
+    def _stream_events(self) -> None:
         feed = self.server.feed
         assert feed is not None
         self.send_response(HTTPStatus.OK)
@@ -163,13 +256,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 if stopped:
                     return
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the page went away
+        except (ConnectionError, TimeoutError):
+            return  # the page went away, or stopped reading
 
     def end_headers(self) -> None:
         for name, value in _HEADERS.items():
             self.send_header(name, value)
         super().end_headers()
+
+    def _bad(self, why: str) -> None:
+        self._send(HTTPStatus.BAD_REQUEST, "text/plain; charset=utf-8", f"{why}\n".encode())
 
     def _refuse(self, why: str) -> None:
         self._send(HTTPStatus.FORBIDDEN, "text/plain; charset=utf-8", f"{why}\n".encode())

@@ -26,6 +26,7 @@ from consentbox.box.daemon import serve
 from consentbox.box.notify import Notifier
 from consentbox.box.timeline import describe
 from consentbox.box.wiring import assemble_box
+from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.sim.demo import QUIET_EVENTS, demo_identity
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.simulate import simulated_config
@@ -34,6 +35,7 @@ from consentbox.sim.web.feed import PanelFeed, Timeline
 from consentbox.sim.web.level import LevelMeter
 from consentbox.sim.web.microphone import TONE_SECONDS, Microphone, choose_microphone
 from consentbox.sim.web.server import PanelServer
+from consentbox.state.files import DEVICE_KEY
 
 
 class PanelSimulator:
@@ -126,7 +128,10 @@ def run_panel(config: Config, *, home: Path, microphone: str, seats: int | None,
     identity = demo_identity(key_file)
     config = simulated_config(config, card=card, recipients=[identity.recipient], seats=seats,
                               shared_consent=shared_consent, state_dir=state)
-    export = f"consentbox-admin export -i {key_file} --out {home / 'export'} {card}"
+    # The box makes its device key at its first start; made now, the export line can pin it.
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    device_key = DeviceSigningKey.load_or_create(state / DEVICE_KEY).public_key
+    export = f"consentbox-admin export -i {key_file} --device-key {device_key} --out {home / 'export'} {card}"
 
     def echo(entry: dict[str, Any]) -> None:
         if entry["event"] not in QUIET_EVENTS:
