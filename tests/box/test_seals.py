@@ -204,3 +204,18 @@ def test_a_ledger_that_cannot_take_recovery_s_seals_is_reported_and_the_box_stil
         "ledger", "ledger", "recovered"]
     assert [entry["kind"] for entry in rig.entries() if entry["session"] == files.session] == ["end"]
     assert read_manifest(rig.card / manifest_name(files.session), [IDENTITY]).end_reason is EndReason.INTERRUPTED
+
+
+def test_a_withdrawal_a_power_cut_interrupted_gets_its_destruction_receipt_once_at_the_next_start(tmp_path: Path):
+    files = _abandoned_session(tmp_path)
+    files.stop_interval(40.0, 0)
+    Journal(tmp_path / "state", on_failure=lambda error: None).save(files.manifest(), destroy=True)
+    on_card = len(list((tmp_path / "card").glob(f"{files.session}.*.age")))
+
+    rig = Rig(tmp_path)  # start-up recovery finishes the destruction the power cut interrupted
+    rig.box.shut_down()
+    Rig(tmp_path).box.shut_down()  # a second start finds nothing more to do
+
+    receipts = [e["fields"] for e in rig.entries() if e["kind"] == "destruction" and e["session"] == files.session]
+    assert receipts == [{"files": on_card, "cause": "withdrawal", "due": files.manifest().expires.isoformat()}]
+    assert not list((tmp_path / "card").glob(f"{files.session}.*.age"))

@@ -23,7 +23,7 @@ from consentbox.hw.card import CardDirectory
 from consentbox.recording.journal import Journal, JournalError
 from consentbox.recording.manifest import Manifest
 from consentbox.recording.recovery import Recovered, recover_interrupted
-from consentbox.recording.session import SessionFiles
+from consentbox.recording.session import SessionFiles, session_files
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.storage.ids import new_session_id
 from tests.support.replaced import replace_target, unlink_target
@@ -201,7 +201,9 @@ def test_a_destruction_cut_short_is_finished(card, journal, identity, started, p
     journal.save(files.manifest(), destroy=True)  # destroy() began: the power went after one unlink
     (card / f"{files.session}.000.wav.age").unlink()
 
-    assert _recover(card, journal, identity) == [Recovered(files.session, 0, EndReason.WITHDRAWN, True)]
+    left = len(session_files(card, files.session))  # the manifest: the segment went before the power
+    assert _recover(card, journal, identity) == [Recovered(files.session, 0, EndReason.WITHDRAWN, True,
+                                                           destroyed_files=left, expires=files.manifest().expires)]
     assert sorted(p.name for p in card.iterdir()) == kept
     assert journal.pending() == []
 

@@ -27,7 +27,7 @@ from consentbox.ledger import Kind
 from consentbox.ledger.card_extracts import Readers
 from consentbox.ledger.writer import Ledger
 from consentbox.recording.journal import Journal
-from consentbox.recording.recovery import recover_interrupted
+from consentbox.recording.recovery import Recovered, recover_interrupted
 from consentbox.retention.index import RetentionIndex
 from consentbox.state.clock_floor import TrustedClock
 from consentbox.state.files import DEVICE_KEY, LEDGER
@@ -78,6 +78,7 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
         report(recovered_entry(clock.now(), recovered))
         ledger.append(Kind.END, recovered.session, reason=recovered.end_reason, kept=not recovered.destroyed)
         if recovered.destroyed:
+            _receipt_recovered_withdrawal(ledger, retention, recovered)
             retention.remove(recovered.session)
     _record_unrecorded_install(ledger, settings)
 
@@ -105,3 +106,13 @@ def _record_unrecorded_install(ledger: Ledger, settings: Settings) -> None:
     if digest is not None and not ledger.has_entry(Kind.PROVISIONING, bundle_sha256=digest):
         ledger.append(Kind.PROVISIONING, bundle_version=settings.version, recipients=len(settings.recipients),
                       bundle_sha256=digest)
+
+
+def _receipt_recovered_withdrawal(ledger: Ledger, retention: RetentionIndex, recovered: Recovered) -> None:
+    """The destruction receipt of a withdrawal that a power cut interrupted and recovery finished; none if
+    the box had written it before the power went."""
+    if ledger.has_entry(Kind.DESTRUCTION, recovered.session):
+        return
+    expiry = retention.entries().get(recovered.session)
+    due = expiry.due if expiry is not None else recovered.expires
+    ledger.append(Kind.DESTRUCTION, recovered.session, files=recovered.destroyed_files, cause="withdrawal", due=due)

@@ -21,6 +21,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import BinaryIO
 
 from consentbox.core.policy import MAX_SEGMENT_BYTES
@@ -48,6 +49,8 @@ class Recovered:
     segments: int  # segment files its new manifest lists (0 when destroyed)
     end_reason: EndReason  # the end reason written: `interrupted`, unless the box had already ended it
     destroyed: bool  # its files were being destroyed (a withdrawal) and now are
+    destroyed_files: int = 0  # how many files of it recovery removed (when `destroyed`)
+    expires: date | None = None  # its expiry as its last manifest gave it (when `destroyed`): the receipt's due
 
 
 def recover_interrupted(
@@ -113,7 +116,8 @@ def _finish(
     if entry.destroy:
         for left in remove_session_files(card, session):
             on_foreign(left)
-        return Recovered(session, 0, entry.manifest.end_reason or EndReason.WITHDRAWN, destroyed=True)
+        return Recovered(session, 0, entry.manifest.end_reason or EndReason.WITHDRAWN, destroyed=True,
+                         destroyed_files=len(files), expires=entry.manifest.expires)
     # A journal that already holds the final manifest was cut off only before the card got it.
     manifest = (entry.manifest if entry.manifest.end_reason is not None
                 else interrupted(card, entry.manifest, on_foreign))
