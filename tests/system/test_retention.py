@@ -860,3 +860,31 @@ def test_a_session_on_the_other_card_waits_for_it_and_another_boxs_sessions_are_
     lines = box.wipe()
     assert lines[0] == destroyed(on_first, 2) and len(lines) == 2
     assert box.index() == {} and box.receipts() == {on_second: retention(2), on_first: retention(2)}
+
+
+def test_a_bundle_that_no_longer_verifies_lets_no_other_policy_shorten_or_destroy(
+        tmp_path, new_card, microphone, supervisor):
+    org, stranger = tmp_path / "org", tmp_path / "another-org"
+    for out in (org, stranger):
+        subprocess.run([BIN / "consentbox-admin", "init-org", "--out", out], capture_output=True, check=True)
+    box = Box(tmp_path, new_card().insert(tmp_path / "slot"), microphone, supervisor, require_mount=True,
+              org_key=org / "org.pub")
+    stick, policy = tmp_path / "stick", tmp_path / "policy.toml"
+    stick.mkdir()
+    policy.write_text("[policy]\nretention_days = 30\nmin_free_mb = 1\nmax_session = 60\n")
+    subprocess.run([BIN / "consentbox-admin", "bundle", "--org-key", org / "org.key", "--recipient", box.recipient,
+                    "--policy", policy, "--version", "1", "--out", stick], capture_output=True, check=True)
+    assert subprocess.run([BIN / "consentbox", "provision", "--config", box.config, stick]).returncode == 0
+    [session] = box.record("one")
+    box.backdate(session, 5)  # recorded five days ago, kept 30 by the bundle
+    expiry = box.index()[session]
+
+    # The organisation key is replaced, and the configuration would keep recordings two days.
+    shutil.copyfile(stranger / "org.pub", org / "org.pub")
+    box.config.write_text(box.config.read_text().replace("[policy]\n", "[policy]\nretention_days = 2\n", 1))
+    lines = box.wipe()
+    assert box.index() == {session: expiry} and box.files(session), f"destroyed by the configuration: {lines}"
+    assert any("installed bundle not obeyed" in line and "code 6" in line for line in lines), lines
+    entries = [json.loads(line) for line in (box.state / "ledger.jsonl").read_bytes().splitlines()]
+    assert not [e for e in entries if e["kind"] == "expiry" and e["fields"]["reason"] == "policy"], \
+        "an expiry shortened by a policy that is not in force"

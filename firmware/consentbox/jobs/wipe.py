@@ -24,7 +24,10 @@ def wipe_card(config: Config, *, wait: bool) -> WipeReport:
     ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False,
                          readers=lambda: settings.ledger_readers)
     try:
-        wiper = Wiper(config.card_path, config.state_dir, ledger, clock, settings.policy.retention_days)
-        return wiper.run(wait=wait)
+        # A bundle that no longer verifies is not obeyed, and the configuration never stands in for it.
+        limit = None if settings.problem else settings.policy.retention_days
+        report = Wiper(config.card_path, config.state_dir, ledger, clock, limit).run(wait=wait)
+        report.untrusted_policy = settings.problem
+        return report
     finally:
         ledger.close(shutdown=False)

@@ -54,6 +54,7 @@ class WipeReport:
     unknown: int = 0  # sessions on the card that the index does not know
     unidentified: str = ""  # why the card in the slot has no id the wipe can use, if it has a bad one
     stopped: str = ""  # why the run stopped early, if it did
+    untrusted_policy: str = ""  # why no policy shortened the expiries, if none could be trusted
     discard: str = ""
 
     def lines(self) -> list[str]:
@@ -64,6 +65,8 @@ class WipeReport:
         out += [f"session {session} has expired but is not on this card" for session in self.waiting]
         out += [f"could not destroy {failure}; the next run tries again" for failure in self.failed]
         out += self.foreign
+        if self.untrusted_policy:
+            out.append(f"{self.untrusted_policy}: expiries kept as recorded (code 6), no policy shortened them")
         if self.unidentified:
             out.append(f"cannot tell which sessions are gone from this card: {self.unidentified}")
         if self.unknown:
@@ -85,7 +88,10 @@ class Wiper:
     state_dir: Path
     ledger: Ledger
     clock: TrustedClock
-    limit_days: int  # no recording is kept longer than this from its start (the policy in force)
+    # No recording is kept longer than this from its start (the policy in force); None when no policy
+    # can be trusted (an installed bundle that no longer verifies): the expiries stay as recorded, each
+    # set under a policy that did verify, and no other policy (not the configuration's) shortens them.
+    limit_days: int | None
 
     def run(self, *, wait: bool) -> WipeReport:
         """One wipe. With `wait`, wait for an open session to end first; without, leave it to the next run."""
@@ -97,7 +103,8 @@ class Wiper:
         index = RetentionIndex(self.state_dir)
         try:
             # The index first: a ledger that cannot be written must not keep a recording longer.
-            for session, expiry in index.shorten(self.limit_days).items():
+            shortened = {} if self.limit_days is None else index.shorten(self.limit_days)
+            for session, expiry in shortened.items():
                 self.ledger.append(Kind.EXPIRY, session, expires=expiry.due, reason="policy")
             now = self.clock.reading().now
             entries = index.entries()
