@@ -14,6 +14,7 @@ from pathlib import Path
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
 from consentbox.box.wiring import open_card, open_ledger
+from consentbox.core.policy import Policy
 from consentbox.core.provisioning import Refused
 from consentbox.provisioning.installed import Result
 from consentbox.provisioning.provision import Provisioner
@@ -46,7 +47,10 @@ def provision_from(config: Config, source: Path) -> Result:
     ledger = open_ledger(config, card, clock, monotonic=time.monotonic, boot=False,
                          readers=lambda: settings.ledger_readers)
     try:
-        provisioner = Provisioner(config.state_dir, config.org_key, settings.policy, ledger, clock,
+        # An installed bundle that no longer verifies is not obeyed, and the configuration never stands in
+        # for it: the firmware's own defaults decide how far ahead a new bundle may be dated.
+        policy = Policy() if settings.problem else settings.policy
+        provisioner = Provisioner(config.state_dir, config.org_key, policy, ledger, clock,
                                   seats=config.panel.seats, shared_consent=config.panel.shared_consent)
         return provisioner.provision_with(read, lock)
     finally:
