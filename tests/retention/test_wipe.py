@@ -157,11 +157,17 @@ def test_a_wipe_never_runs_while_a_session_is_open(box: Box):
     assert box.wipe() == ["stopped: a session is open; the next run continues"]
     assert box.files() == before and box.receipts() == {} and A in box.index.entries()
 
-    release = threading.Timer(0.3, recording.release)
-    began = time.monotonic()
-    release.start()
+    untouched = []
+
+    def session_ends() -> None:
+        untouched.append(box.files() == before and A in box.index.entries())
+        recording.release()
+
+    ending = threading.Timer(0.3, session_ends)
+    ending.start()
     assert box.wipe(wait=True) == [destroyed(A, 2), NO_DISCARD]  # --now: waits for the session to end
-    assert time.monotonic() - began >= 0.3
+    ending.join(timeout=10)
+    assert untouched == [True], "the wipe touched the card before the session ended"
     assert box.files() == {}
 
 

@@ -449,10 +449,8 @@ def test_a_hostile_stick_is_refused_and_changes_nothing(box, keys, tmp_path, cas
     read = the_bundle_read(stick) if hostile.reason in READ_REFUSALS else None
     installed, before, entries_before = box.installed(), box.files(), len(box.entries())
     assert installed is not None
-    began = time.monotonic()
     with session_open(box, hostile.session_open):
-        done = box.provision(stick)
-    assert time.monotonic() - began < 10, "the stick was read slowly: by size, not whole"
+        done = box.provision(stick)  # its timeout fails a stick read whole (64 GiB would take minutes), not by size
     assert box.installed() == installed
     assert_refused_and_nothing_changed(box, done, hostile.reason, before, entries_before,
                                        None if read is None else hashlib.sha256(read).hexdigest())

@@ -37,7 +37,8 @@ FAULTS = frozenset(
 
 
 def worst(problems: frozenset[Problem]) -> Problem:
-    """The problem the STATUS LED shows when there are several: the lowest code, fixed first."""
+    """The problem the STATUS LED shows when there are several: the lowest code, so the card's own problems
+    (fixed at the panel) before those for IT or the microphone (docs/status-codes.md)."""
     return min(problems, key=lambda p: p.code)
 
 
