@@ -70,21 +70,36 @@ class ConsentRules(RuleBasedStateMachine):
         self.headcount = 0
         self.consents: list[int] = []
         self.session_open = False
+        # Shared button: the machine numbers the taps itself, so the shadow checks their times instead.
+        self.pressed_at: dict = {}
+        self.last_counted_tap: float | None = None
         self.steps = -1  # the check after initialisation is not a step
 
     # -- rules ------------------------------------------------------------------------------------
 
     def feed(self, event) -> None:
+        tap_pressed_at = None
+        if isinstance(event, Pressed):
+            self.pressed_at.setdefault(event.button, event.at)  # as the machine: the first press stands
+        elif isinstance(event, Released):
+            tap_pressed_at = self.pressed_at.pop(event.button, None)
         commands = self.machine.handle(event)
         for index, command in enumerate(commands):
             if isinstance(command, OpenSession):
                 assert not self.session_open and not self.consents, "consents carried over"
                 self.session_open, self.headcount = True, command.headcount
+                self.last_counted_tap = None
             elif isinstance(command, SetHeadcount):
                 assert self.session_open and not self.consents, "headcount changed after consent began"
                 self.headcount = command.headcount
             elif isinstance(command, RecordConsent):
                 assert self.session_open and command.seat not in self.consents
+                if self.machine.shared_consent:
+                    assert tap_pressed_at is not None, "a shared-button consent without a tap"
+                    last = self.last_counted_tap
+                    assert last is None or tap_pressed_at - last >= self.policy.shared_tap_gap, \
+                        "one person's taps less than shared_tap_gap apart counted as two consents"
+                    self.last_counted_tap = tap_pressed_at
                 self.consents.append(command.seat)
             elif isinstance(command, RecLed):
                 if command.on:
@@ -154,6 +169,20 @@ class ConsentRules(RuleBasedStateMachine):
             self.feed(Pressed(button, self.now))
             self.feed(Released(button, self.now + 0.1))
             self.now += 0.1
+
+    @precondition(lambda self: self.machine.shared_consent and self.machine.state is State.COLLECTING)
+    @rule(second=st.sampled_from([0.2, 0.5, 0.9]))
+    def double_tap(self, second):
+        """One person taps the shared button twice, less than the gap apart: at most one consent counts."""
+        button = ConsentButton(1)
+        if button in self.down:
+            return
+        before = len(self.consents)
+        for _ in range(2):
+            self.feed(Pressed(button, self.now))
+            self.feed(Released(button, self.now + 0.1))
+            self.now += second * self.policy.shared_tap_gap
+        assert len(self.consents) <= before + 1, "a double tap counted as two consents"
 
     @rule()
     def hold_record(self):

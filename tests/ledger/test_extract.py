@@ -168,6 +168,8 @@ def test_a_validly_signed_trailer_still_needs_each_entry_to_be_the_session_s_in_
 
     refused(signed(lines[1:-1]), match="begins with a boot entry")
     refused(signed(lines[:-2] + [other[1]]), match="not of session")
+    # One extract, one device key: a second boot entry (which could name another key) has no place in it.
+    refused(signed(lines[:-1] + [lines[0]]), match="an entry of no session, not of session")
     refused(signed([lines[0], lines[2], lines[1]] + lines[3:-1]), match="out of order")
     refused(signed([lines[0], lines[1], lines[1]] + lines[2:-1]), match="out of order")
     replaced_boot = lines_of(build_extract(other_box_key, *_parts(_other_box_entries(ledger.parent, other_box_key))))

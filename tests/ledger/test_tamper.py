@@ -308,3 +308,38 @@ def test_an_over_long_line_is_refused_without_reading_it_all(tmp_path: Path):
     path = tmp_path / "ledger.jsonl"
     path.write_bytes(b"x" * 200_000 + b"\n")
     assert "line 1 is over 65536 bytes" in error_of(path)
+
+
+def test_a_later_boot_naming_another_device_key_is_refused(ledger_file: Path, device_key, other_box_key):
+    # One ledger, one device key: a second boot that names another key, signed and chained by ours
+    # (only the box could make it), must not hand the rest of the ledger to another signer.
+    entries = [Entry.parse(line, "test") for line in lines_of(ledger_file.read_bytes())]
+    second_boot = [entry.seq for entry in entries if entry.kind is Kind.BOOT][1]
+    lines, prev = [], entries[0].prev
+    for entry in entries:
+        fields = dict(entry.fields)
+        if entry.seq == second_boot:
+            fields["device_key"] = other_box_key.public_key.to_string()
+        resigned = Entry.create(device_key, seq=entry.seq, kind=entry.kind, wall=entry.wall, mono=entry.mono,
+                                session=entry.session, fields=fields, prev=prev)
+        lines.append(resigned.line)
+        prev = resigned.digest
+    ledger_file.write_bytes(joined(lines))
+    assert error_of(ledger_file).endswith(
+        f"line {second_boot + 1} (seq {second_boot}): boot entry names device key {other_box_key.public_key}, "
+        f"not the ledger's {device_key.public_key}")
+
+
+@pytest.mark.parametrize("version", [2, "1", True])
+def test_an_entry_of_another_format_version_is_refused_even_if_signed(ledger_file: Path, device_key, version):
+    # Re-signed by the box's own key, so only the version differs: the reader must not guess at a format.
+    def other_format(lines):
+        values = json.loads(lines[3])
+        values["format"] = version
+        del values["sig"]
+        values["sig"] = device_key.sign(SIGNING_CONTEXT + canonical_json(values)).hex()
+        lines[3] = canonical_json(values)
+    rewrite(ledger_file, other_format)
+    message = error_of(ledger_file)
+    assert "\n" not in message
+    assert message.endswith(f"line 4: format {version!r}: this tool reads format 1; update consentbox-admin")
