@@ -14,6 +14,7 @@ from consentbox.crypto.errors import (
     KeyFormatError,
     NoIdentityMatch,
     PayloadError,
+    SealingError,
     TruncatedPayload,
 )
 from consentbox.crypto.keys import X25519Identity, X25519Recipient, identity_file_text, parse_identity_file
@@ -28,6 +29,7 @@ __all__ = [
     "KeyFormatError",
     "NoIdentityMatch",
     "PayloadError",
+    "SealingError",
     "TruncatedPayload",
     "X25519Identity",
     "X25519Recipient",

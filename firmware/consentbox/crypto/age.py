@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from consentbox.crypto.errors import HeaderError, HeaderMacError, NoIdentityMatch, PayloadError
+from consentbox.crypto.errors import HeaderError, HeaderMacError, NoIdentityMatch, PayloadError, SealingError
 from consentbox.crypto.format import Header, encode_header_without_mac, encode_mac, read_header
 from consentbox.crypto.kdf import hkdf_sha256
 from consentbox.crypto.keys import FILE_KEY_SIZE, X25519_KEY_SIZE, X25519Identity, X25519Recipient
@@ -103,7 +103,7 @@ class AgeWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Add plaintext, sealing and writing every chunk that is now known not to be the final one."""
         if self._closed:
-            raise ValueError("write to a closed AgeWriter")
+            raise SealingError("write to a closed AgeWriter: its final chunk is sealed, start a new file")
         view = memoryview(data).cast("B")
         while view:
             if self._filled == CHUNK_SIZE:

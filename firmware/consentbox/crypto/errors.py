@@ -31,5 +31,9 @@ class TruncatedPayload(PayloadError):
     """The file ends before a valid final chunk: it was cut short (a power cut, a copy that stopped)."""
 
 
+class SealingError(AgeError, ValueError):
+    """The writer was asked for a chunk the STREAM rules forbid: after the final one, or of the wrong size."""
+
+
 class KeyFormatError(AgeError, ValueError):
     """An age recipient or identity string, or an identity file, is malformed."""

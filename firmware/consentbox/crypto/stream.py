@@ -11,7 +11,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from consentbox.crypto.errors import PayloadError, TruncatedPayload
+from consentbox.crypto.errors import PayloadError, SealingError, TruncatedPayload
 from consentbox.crypto.kdf import hkdf_sha256
 
 NONCE_SIZE = 16
@@ -39,15 +39,19 @@ class ChunkSealer:
         self._finished = False
 
     def seal(self, chunk: bytes | bytearray | memoryview, last: bool) -> bytes:
-        """Seal the next chunk: exactly 64 KiB unless `last`; empty only if it is the only chunk."""
+        """Seal the next chunk: exactly 64 KiB unless `last`; empty only if it is the only chunk.
+
+        Raises SealingError for any other chunk, and for any chunk after the final one: age readers
+        reject an empty final chunk after others (c2sp.org/age, "Payload") and data after the final one.
+        """
         if self._finished:
-            raise ValueError("the final chunk of this payload is already sealed")
+            raise SealingError("the final chunk of this payload is already sealed: start a new file")
         size = len(chunk)
         if last:
             if size > CHUNK_SIZE or (size == 0 and self._index > 0):
-                raise ValueError(f"a final chunk of {size} bytes breaks the STREAM rules")
+                raise SealingError(f"a final chunk of {size} bytes breaks the STREAM rules")
         elif size != CHUNK_SIZE:
-            raise ValueError(f"a non-final chunk must be {CHUNK_SIZE} bytes, not {size}")
+            raise SealingError(f"a non-final chunk must be {CHUNK_SIZE} bytes, not {size}")
         # cryptography 38 (Debian bookworm's) takes only bytes; bytes() of bytes is no copy.
         sealed = self._aead.encrypt(_chunk_nonce(self._index, last), bytes(chunk), None)
         self._index += 1
