@@ -21,6 +21,7 @@ from consentbox.storage.card_files import (
     listed_names,
     open_directory,
     open_file,
+    open_for_reading,
     remove_file,
     sort_out,
 )
@@ -190,3 +191,21 @@ def test_a_listing_keeps_at_most_its_limit_however_many_names_the_card_holds(car
     assert len(listed_names(directory, lambda name: True, limit=100)) == 100
     assert listed_names(directory, lambda name: name == "wanted", limit=100) == ["wanted"]
     assert sorted(listed_names(card, lambda name: name.startswith("000"))) == [f"{n:04}.x" for n in range(10)]
+
+
+def test_the_workstation_opens_a_card_file_only_if_it_is_a_regular_file_and_never_through_a_link(tmp_path):
+    card, elsewhere = tmp_path / "card", tmp_path / "elsewhere"
+    card.mkdir()
+    elsewhere.write_bytes(b"not the card's")
+    (card / "real.age").write_bytes(b"age")
+    (card / "link.age").symlink_to(elsewhere)
+    os.mkfifo(card / "fifo.age")  # opening it for reading would block a naive reader for ever
+    (card / "dir.age").mkdir()
+
+    with open_for_reading(card / "real.age") as src:
+        assert src.read() == b"age"
+    for name, words in (("link.age", "a symbolic link"), ("fifo.age", "a FIFO"), ("dir.age", "a directory")):
+        with pytest.raises(ForeignEntry, match=words):
+            open_for_reading(card / name)
+    with pytest.raises(ForeignEntry, match="larger than any"):
+        open_for_reading(card / "real.age", max_bytes=2)

@@ -46,6 +46,7 @@ from consentbox.recording.manifest import (
 )
 from consentbox.recording.recorded import destroyed_mark_name
 from consentbox.recording.seal import Seal
+from consentbox.storage.card_files import open_for_reading
 from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
 
 _READ = 1 << 20  # bytes hashed at a time
@@ -312,7 +313,7 @@ def _digests(path: Path, offsets: set[int], on_read: BytesRead) -> tuple[int, di
     in one read."""
     found: dict[int, str] = {}
     digest = hashlib.sha256()
-    with open(path, "rb") as src:
+    with open_for_reading(path) as src:
         size = os.fstat(src.fileno()).st_size
         position = 0
         for offset in sorted(offsets):

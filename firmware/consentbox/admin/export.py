@@ -47,6 +47,7 @@ from consentbox.recording.wav import (
     exact_header,
     parse_header,
 )
+from consentbox.storage.card_files import open_for_reading
 
 _HASHED = 1 << 20  # bytes read at a time past where a decryption stopped
 # Real manifests are a few KiB; the cap only stops a hostile file from filling memory.
@@ -255,7 +256,7 @@ def card_bytes(listing: CardFiles, sessions: Sequence[str]) -> int:
 def read_manifest(path: Path, identities: Sequence[X25519Identity]) -> Manifest:
     """Decrypt and parse a manifest file; any damage is an error, since it is always replaced whole."""
     data = bytearray()
-    with open(path, "rb") as src:
+    with open_for_reading(path) as src:
         for chunk in AgeReader(src, identities).chunks():
             data += chunk
             if len(data) > _MAX_MANIFEST_BYTES:
@@ -359,7 +360,7 @@ def _copy_segment(
 ) -> SegmentReport:
     """Decrypt one segment into `joiner`: all of it, or with `sealed` only the bytes its seals bind,
     holding exactly the frames they bind."""
-    with open(path, "rb") as file:
+    with open_for_reading(path) as file:
         bound = None if sealed is None else _SealedBytes(file, sealed)
         src = file if bound is None else cast(BinaryIO, bound)  # AgeReader only reads, reads lines and tells
         try:

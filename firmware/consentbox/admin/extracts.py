@@ -14,6 +14,7 @@ from consentbox.crypto.format import VERSION_LINE
 from consentbox.crypto.signing import DevicePublicKey
 from consentbox.ledger.extract import Extract, decrypt_extract, read_extract
 from consentbox.recording.manifest import extract_name
+from consentbox.storage.card_files import open_for_reading
 from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
 
 
@@ -30,7 +31,7 @@ def named_session(path: Path) -> str | None:
 
 def is_extract(path: Path) -> bool:
     """Whether the file at `path` is an age file (an extract), not a ledger's plain lines."""
-    with open(path, "rb") as src:
+    with open_for_reading(path) as src:
         return src.read(len(VERSION_LINE)) == VERSION_LINE
 
 
@@ -39,6 +40,6 @@ def load_extract(path: Path, identities: Sequence[X25519Identity], *, session: s
     """Decrypt the extract at `path` with `identities` and verify it (see `read_extract`): `session`, if
     given, is the one it must be; `device_key` the key that must have signed it (default: the key its
     boot entry names, reported in `Extract.device_key`). ExtractError (a LedgerError) or OSError."""
-    with open(path, "rb") as src:
+    with open_for_reading(path) as src:
         plaintext = decrypt_extract(src, identities, str(path))
     return read_extract(plaintext, str(path), session=session, device_key=device_key)

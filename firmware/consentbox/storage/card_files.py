@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from consentbox.core.errors import ConsentBoxError
 
@@ -173,6 +174,23 @@ def listed_names(directory: int | Path, wanted: Callable[[str], bool], limit: in
                 if len(kept) == limit:
                     break
     return kept
+
+
+def open_for_reading(path: Path, *, max_bytes: int | None = None) -> BinaryIO:
+    """A file on a card, opened for reading by the workstation's tools as the box opens one (`open_file`):
+    only a regular file, never through a link, never blocking on a FIFO. Where the OS has no directory
+    descriptors (Windows) the same look is taken at the path, then at the open file."""
+    if hasattr(os, "O_DIRECTORY"):
+        with card_directory(path.parent) as directory:
+            return os.fdopen(open_file(directory, path.name, max_bytes=max_bytes), "rb")
+    _refuse_foreign(path.name, os.lstat(path), max_bytes)
+    src = open(path, "rb")
+    try:
+        _refuse_foreign(path.name, os.fstat(src.fileno()), max_bytes)
+    except BaseException:
+        src.close()
+        raise
+    return src
 
 
 def _refuse_foreign(name: str, status: os.stat_result, max_bytes: int | None) -> None:
