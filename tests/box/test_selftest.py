@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from consentbox.box import selftest as selftest_module
 from consentbox.box.box import Box
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
@@ -153,3 +154,12 @@ def test_a_failed_self_test_stands_on_the_status_led_until_a_retry_passes(tmp_pa
     assert box.status_line() == "IDLE: ready"
     assert [e["ok"] for e in timeline if e["event"] == "selftest"] == [False, True]
     box.shut_down()
+
+
+def test_a_card_the_box_already_refuses_gets_no_test_write(tmp_path, monkeypatch):
+    def no_write(*args, **kwargs):
+        raise AssertionError("the self-test wrote to a card the box refuses")
+
+    monkeypatch.setattr(selftest_module, "create_file", no_write)
+    result = self_test(tmp_path, GeneratedSource(POLICY), POLICY, listen=False, write_card=False)
+    assert result.problems == frozenset()

@@ -190,7 +190,8 @@ class Box:
         if listen:
             self.panel.show(RecLed(True))  # audio is captured, if only to be looked at
         try:
-            result = self_test(self.card.path, self.audio, self.policy, listen=listen)
+            result = self_test(self.card.path, self.audio, self.policy, listen=listen,
+                               write_card=not self.card.problems() & UNUSABLE)
         finally:
             if listen:
                 self.panel.show(RecLed(False))

@@ -53,10 +53,14 @@ def session_bytes(policy: Policy) -> int:
     return math.ceil(audio / CHUNK_SIZE) * SEALED_CHUNK_SIZE
 
 
-def self_test(card: Path, audio: AudioSource, policy: Policy, *, listen: bool) -> SelfTestResult:
-    """Run the checks; `listen` to capture a moment of audio too (the caller lights the REC LED)."""
+def self_test(card: Path, audio: AudioSource, policy: Policy, *, listen: bool,
+              write_card: bool = True) -> SelfTestResult:
+    """Run the checks; `listen` to capture a moment of audio too (the caller lights the REC LED). Without
+    `write_card` (a card the box already refuses: missing, read-only, of the wrong format) nothing is
+    written to it: the card's own problem is what the panel shows."""
     found: list[tuple[Problem, str]] = []
-    found += _card_checks(card, policy)
+    if write_card:
+        found += _card_checks(card, policy)
     found += _audio_checks(audio, policy, listen=listen)
     return SelfTestResult(frozenset(problem for problem, _ in found), tuple(detail for _, detail in found), listen)
 
