@@ -9,6 +9,13 @@ import sys
 import textwrap
 
 from consentbox.box.logs import choose_report, journal_fields, journal_report, stderr_report
+from consentbox.box.timeline import command_entry, provisioning_entry
+from consentbox.core.commands import ShowStatus
+from consentbox.core.feedback import status_pattern
+from consentbox.core.provisioning import BundleRefusal
+from consentbox.core.reasons import Problem
+from consentbox.core.table import State
+from consentbox.provisioning.installed import Result
 
 FAULT = {"t": 12.5, "event": "fault", "problem": "card full", "detail": "No space left on device"}
 SESSION_END = {"t": 40.0, "event": "session", "id": "0123456789abcdef", "end": "ended", "kept": True}
@@ -22,8 +29,23 @@ def test_each_entry_becomes_a_record_with_the_documented_fields():
     assert journal_fields(SESSION_END)["SESSION_ID"] == "0123456789abcdef"
     assert journal_fields(SESSION_END)["PRIORITY"] == "6"
     assert journal_fields(NOT_READY)["STATUS_CODE"] == "1" and journal_fields(NOT_READY)["PRIORITY"] == "7"
-    assert journal_fields(REFUSED_STICK)["STATUS_CODE"] == "3"
+    assert journal_fields(REFUSED_STICK)["PROVISIONING_CODE"] == "3"
     assert "SESSION_ID" not in journal_fields(FAULT) and "STATUS_CODE" not in journal_fields(SESSION_END)
+
+
+def test_blink_codes_and_provisioning_codes_have_a_field_each():
+    # Two numberings: provisioning code 3 (version not newer) is not blink code 3 (card full). Each from the
+    # code that makes the entry: every red code the STATUS LED can show, and every refusal of a stick.
+    for problem in Problem:
+        shown = command_entry(0.0, ShowStatus(status_pattern(State.IDLE, frozenset({problem}), 0)), "")
+        assert journal_fields(shown)["STATUS_CODE"] == str(problem.code)
+        assert "PROVISIONING_CODE" not in journal_fields(shown)
+    for refusal in BundleRefusal:
+        refused = provisioning_entry(3.0, Result(refusal, refusal.text, None))
+        assert journal_fields(refused)["PROVISIONING_CODE"] == str(refusal.code)
+        assert "STATUS_CODE" not in journal_fields(refused)
+    installed = journal_fields(provisioning_entry(3.0, Result(None, "installed bundle version 2", 2)))
+    assert "STATUS_CODE" not in installed and "PROVISIONING_CODE" not in installed
 
 
 def test_systemd_s_journal_stream_chooses_journald_and_its_absence_stderr(monkeypatch):

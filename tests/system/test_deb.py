@@ -33,6 +33,7 @@ from consentbox.testing.signal import position_pcm, spans, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "debootstrap"
+GUIDE = REPO / "deploy" / "README.md"
 SUITE = "bookworm"
 VARIANT = "minbase"
 POLICY = Policy()
@@ -51,6 +52,10 @@ SCENARIO = """\
 """
 # Two separate CONSENT buttons (the defaults have three).
 TWO_SEATS = '[panel]\nconsent_pins = ["GPIO27", "GPIO22"]\n'
+# Debian's hook for what maintainer scripts may start: deb-systemd-invoke asks it about each unit and action
+# before it calls systemctl. This one writes the question down and allows it; no systemd runs in the
+# chroot (systemctl finds no bus), so nothing starts.
+POLICY_RC_D = '#!/bin/sh\necho "$1 $2" >> /tmp/policy-rc.d.log\nexit 0\n'
 
 
 def required_tool(name: str) -> str:
@@ -249,6 +254,51 @@ def test_it_installs_with_the_distro_packages_and_sets_the_box_up(installed: Pat
     assert (wants / "multi-user.target.wants/consentbox.service").is_symlink()
     assert (wants / "timers.target.wants/consentbox-wipe.timer").is_symlink()
     assert (wants / "media-consentbox\\x2dcard.mount.wants/consentbox-wipe.service").is_symlink()
+
+
+def guide_check(command: str) -> list[str]:
+    """The units that step 9 of deploy/README.md checks with `systemctl COMMAND`, from its sh blocks."""
+    step = re.search(r"^## 9\. .*?(?=^## 10\. )", GUIDE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    assert step is not None, "deploy/README.md has no step 9"
+    blocks = re.findall(r"^```sh\n(.*?)^```", step.group(0), re.MULTILINE | re.DOTALL)
+    commands = [line.split("#", 1)[0].split() for block in blocks for line in block.splitlines()]
+    found = [words[2:] for words in commands if words[:2] == ["systemctl", command]]
+    assert len(found) == 1 and found[0], f"step 9 of deploy/README.md should run `systemctl {command} UNIT…` once"
+    return found[0]
+
+
+def test_it_enables_exactly_the_units_the_guide_checks(installed: Path) -> None:
+    units = guide_check("is-enabled")
+    links = {link.name: link.readlink() for link in (installed / "etc/systemd/system").glob("*.wants/consentbox*")}
+    assert sorted(links) == sorted(units), "the units postinst enabled are not those step 9 checks"
+    assert all(target == Path("/lib/systemd/system") / name for name, target in links.items()), links
+    # The guide's command, as IT types it on the box.
+    assert in_chroot(installed, "systemctl", "is-enabled", *units).stdout.split() == ["enabled"] * len(units)
+
+
+def postinst_invocations(root: Path, *upgraded_from: str) -> list[str]:
+    """The "unit action" pairs the installed postinst asks deb-systemd-invoke for where systemd runs: run by
+    hand as dpkg runs it, `configure` on a first install, `configure VERSION` on an upgrade from VERSION."""
+    policy, running, log = root / "usr/sbin/policy-rc.d", root / "run/systemd/system", root / "tmp/policy-rc.d.log"
+    assert not policy.exists() and not running.exists() and not log.exists()
+    policy.write_text(POLICY_RC_D)
+    policy.chmod(0o755)
+    running.mkdir(parents=True)  # how maintainer scripts tell that systemd is the running init
+    try:
+        run("chroot", root, "/var/lib/dpkg/info/consentbox.postinst", "configure", *upgraded_from,
+            env={**CHROOT_ENV, "DPKG_MAINTSCRIPT_PACKAGE": "consentbox", "DPKG_MAINTSCRIPT_NAME": "postinst"})
+        return sorted(log.read_text().splitlines()) if log.exists() else []
+    finally:
+        policy.unlink()
+        running.rmdir()
+        log.unlink(missing_ok=True)
+
+
+def test_postinst_starts_exactly_the_units_the_guide_finds_active_and_an_upgrade_restarts_them(
+        installed: Path) -> None:
+    units = sorted(guide_check("is-active"))
+    assert postinst_invocations(installed) == [f"{unit} start" for unit in units]
+    assert postinst_invocations(installed, "0.0.1") == [f"{unit} restart" for unit in units]
 
 
 def test_bookworm_python3_alsaaudio_cannot_capture_so_the_box_uses_libasound(installed: Path) -> None:

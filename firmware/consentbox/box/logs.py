@@ -2,8 +2,11 @@
 
 Under systemd (which tells a service its stderr is the journal with `JOURNAL_STREAM`) each timeline
 entry is one journal record sent through `systemd.journal`: MESSAGE is the entry as compact JSON, and
-the fields `CONSENTBOX_EVENT`, `SESSION_ID` and `STATUS_CODE` (a blink code) let IT filter, as in
-`journalctl -u consentbox CONSENTBOX_EVENT=fault`. Elsewhere the same JSON goes to stderr, one line each.
+the fields `CONSENTBOX_EVENT`, `SESSION_ID`, `STATUS_CODE` (a blink code: why the box cannot record) and
+`PROVISIONING_CODE` (why a stick was refused) let IT filter, as in `journalctl -u consentbox
+CONSENTBOX_EVENT=fault`. The two are separate numberings (3 is "card full" as a blink code and "version
+not newer" as a provisioning code), so each has its own field. Elsewhere the same JSON goes to stderr,
+one line each.
 Timeline entries hold events, ids, codes and words only: never audio, never a key.
 """
 
@@ -43,6 +46,9 @@ def journal_fields(entry: dict[str, Any]) -> dict[str, str]:
     code = _status_code(entry)
     if code is not None:
         fields["STATUS_CODE"] = str(code)
+    provisioning = _provisioning_code(entry)
+    if provisioning is not None:
+        fields["PROVISIONING_CODE"] = str(provisioning)
     return fields
 
 
@@ -67,11 +73,16 @@ def _priority(event: str) -> int:
 
 
 def _status_code(entry: dict[str, Any]) -> int | None:
-    """The blink code an entry shows or names: a red code on the STATUS LED, a fault, a provisioning code."""
+    """The blink code an entry shows or names: a red code on the STATUS LED, a fault, a refused gesture."""
     if entry.get("event") == "status" and entry.get("rhythm") == "code" and entry.get("colour") == "red":
         return int(entry["count"])
     if entry.get("event") in ("fault", "refused"):
         return _PROBLEM_CODES.get(str(entry.get("problem", entry.get("reason"))))
+    return None
+
+
+def _provisioning_code(entry: dict[str, Any]) -> int | None:
+    """The provisioning code of a refused stick (flashed in amber), from the box's `provisioning` entry."""
     if entry.get("event") == "provisioning" and entry.get("code") is not None:
         return int(entry["code"])
     return None
