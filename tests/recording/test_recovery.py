@@ -93,9 +93,10 @@ def test_an_interrupted_session_is_ended_as_interrupted_without_reading_the_card
 
     assert recovered == [Recovered(files.session, 3, EndReason.INTERRUPTED, destroyed=False)]
     assert not [name for name, mode in opened if name.endswith(".manifest.age") and "r" in mode]
-    # Read: the open segment's public header (to count its sealed chunks) and directories, to sync them.
+    # Read: the open segment's public header (to count its sealed chunks), directories, to sync them, and
+    # the journal's key for the session (its entry is the box's own, decrypted with it).
     assert {name for name, mode in opened if "r" in mode} <= {f"{files.session}.002.wav.age", card.name,
-                                                              journal.directory.name}
+                                                              journal.directory.name, f"{files.session}.key"}
 
     manifest = _card_manifest(card, files, identity)
     assert (manifest.end_reason, manifest.withdrawn) == (EndReason.INTERRUPTED, False)

@@ -279,7 +279,8 @@ def made(ram: Path, microphone: Path, supervisor: tuple[Path, str]) -> Path:
     status = _wait(child, BOUND)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, \
         failure.read_text() if failure.exists() else status
-    assert [path.name[:16] for path in (box.state / JOURNAL).iterdir()] == [S], "S was not left open"
+    assert sorted(path.name for path in (box.state / JOURNAL).iterdir()) == [f"{S}.json", f"{S}.key"], \
+        "S was not left open"
     return root
 
 

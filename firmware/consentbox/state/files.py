@@ -8,7 +8,7 @@ signed. docs/formats.md describes each file's contents.
 DEVICE_KEY = "device.key"
 #: The consent ledger: signed, hash-chained JSON lines (the card holds only encrypted extracts of it).
 LEDGER = "ledger.jsonl"
-#: Directory of the journal: the plaintext manifest of each open session, for recovery after a crash.
+#: Directory of the journal: each open session's manifest, encrypted under a key of its own, for recovery.
 JOURNAL = "journal"
 #: The `flock` held from a session's set-up to its end; provisioning and the wipe take it too.
 SESSION_LOCK = "session.lock"
