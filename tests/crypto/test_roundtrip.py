@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import random
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentbox.crypto import AgeReader, AgeWriter, TruncatedPayload, X25519Identity
+from tests.support.buffers import held_buffers, holding_anything
 
 CHUNK = 64 * 1024
 SEALED = CHUNK + 16
@@ -120,3 +123,42 @@ def test_an_exception_inside_the_writer_leaves_the_file_unfinished(identity):
 
     assert b"".join(reader.chunks(salvage=True)) == bytes(2 * CHUNK)
     assert isinstance(reader.damage, TruncatedPayload)
+
+
+class _FailingSink(io.BytesIO):
+    """A sink whose writes fail once `failing` is set, as a pulled card's do."""
+
+    failing = False
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return super().write(data)
+
+
+def _end(writer: AgeWriter, sink: _FailingSink, how: str) -> None:
+    if how == "close":
+        writer.close()
+    elif how == "exception":
+        with pytest.raises(RuntimeError), writer:
+            raise RuntimeError("capture failed")
+    elif how == "failed close":
+        sink.failing = True
+        with pytest.raises(OSError):
+            writer.close()
+    else:
+        writer.wipe()
+
+
+@pytest.mark.parametrize("how", ["close", "exception", "failed close", "wipe"])
+def test_the_plaintext_the_writer_held_is_zeroed_however_the_file_ends(how, identity):
+    sink = _FailingSink()
+    writer = AgeWriter(sink, [identity.recipient])
+    writer.write(os.urandom(CHUNK + 1000))  # one chunk sealed, the next one's first 1000 bytes held
+    buffers = held_buffers(writer)
+    assert holding_anything(buffers), "the writer holds its unsealed plaintext in no buffer found"
+
+    _end(writer, sink, how)
+    assert holding_anything(buffers) == []
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(b"late")

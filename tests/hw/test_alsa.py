@@ -24,6 +24,7 @@ from consentbox.hw.ports import AudioSource
 from consentbox.sim.file_microphone import FileMicrophone, WavFormatError
 from consentbox.testing.fakes import GeneratedSource
 from consentbox.testing.signal import Silence, position_pcm, spans, write_wav
+from tests.support.buffers import held_buffers, holding_anything
 from tests.support.plaintext import files_holding, temp_directories
 
 MONO = Policy()
@@ -85,6 +86,16 @@ def test_open_while_open_starts_again(microphone: FileMicrophone) -> None:
 def test_silence_goes_on_long_past_the_end(microphone: FileMicrophone) -> None:
     recording = capture(AlsaSource(microphone.device, MONO), 200)
     assert spans(recording, MONO) == [range(0, INPUT_FRAMES), Silence(200 * MONO.period_frames - INPUT_FRAMES)]
+
+
+def test_closing_zeroes_the_audio_the_source_held(microphone: FileMicrophone) -> None:
+    source = AlsaSource(microphone.device, MONO)
+    source.open()
+    source.read()
+    buffers = held_buffers(source)
+    assert holding_anything(buffers), "the source holds the period it read in no buffer found"
+    source.close()
+    assert holding_anything(buffers) == []
 
 
 def test_generated_source_gives_what_the_simulated_microphone_gives(microphone: FileMicrophone) -> None:
@@ -246,6 +257,19 @@ def test_device_periods_of_another_size_still_give_whole_policy_periods(scripted
     source = AlsaSource("mic", SMALL)
     source.open()
     assert [spans(source.read(), SMALL) for _ in range(3)] == [[range(0, 32)], [range(32, 64)], [range(64, 96)]]
+
+
+def test_a_buffer_outgrown_by_device_periods_is_zeroed_as_it_is_replaced(scripted: type[ScriptedPcm]) -> None:
+    scripted.script = [_frames(0, 20), _frames(20, 20), _frames(40, 100)]
+    source = AlsaSource("mic", SMALL)
+    source.open()
+    source.read()
+    [first] = held_buffers(source)
+    source.read()  # 16 bytes held and 200 more read: a bigger buffer
+    [second] = held_buffers(source)
+    assert holding_anything([first, second]) == [second]
+    source.close()
+    assert holding_anything([first, second]) == []
 
 
 def test_a_failing_read_is_audio_lost_naming_the_device(scripted: type[ScriptedPcm]) -> None:

@@ -20,6 +20,7 @@ from consentbox.hw.alsa_ctypes import AlsaError, CapturePcm
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.testing.signal import position_pcm, spans, write_wav
+from tests.support.buffers import held_buffers, holding_anything
 
 MONO = Policy()
 STEREO = Policy(channels=2)
@@ -101,6 +102,17 @@ def test_reading_a_closed_pcm_fails_and_close_is_idempotent() -> None:
     pcm.close()
     with pytest.raises(AlsaError, match=r"closed \[null\]"):
         pcm.read()
+
+
+def test_closing_zeroes_the_audio_libasound_and_the_source_held(tmp_path: Path, old_pyalsaaudio: None) -> None:
+    with _microphone(tmp_path, MONO) as simulated:
+        source = AlsaSource(simulated.device, MONO)
+        source.open()
+        source.read()
+        buffers = held_buffers(source)
+        assert len(holding_anything(buffers)) == 2, "not both the period read and the source's buffer hold audio"
+        source.close()
+    assert holding_anything(buffers) == []
 
 
 # --- What libasound reports only with real hardware: overruns and failures, by scripting snd_pcm_readi.

@@ -22,6 +22,7 @@ from consentbox.recording.session import SessionFiles, SessionFilesError, card_e
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
 from consentbox.storage.file_times import FIXED_TIME
 from consentbox.storage.ids import new_session_id
+from tests.support.buffers import held_buffers, holding_anything
 from tests.support.cards import small_card
 from tests.support.replaced import replace_target
 
@@ -389,3 +390,32 @@ def test_the_journal_holds_the_open_session_until_it_is_finalised_or_destroyed(j
     withdrawn.destroy()
     assert journal.pending() == [] and list(journal.directory.iterdir()) == []
     assert stat.S_IMODE(journal.directory.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("ending", ["ended", "paused", "withdrawn", "card full"])
+def test_the_audio_the_session_held_in_memory_is_zeroed_when_capture_ends(ending, journal, tmp_path, identity,
+                                                                          started, pcm):
+    card = tmp_path / "card"
+    with small_card(card, 3 << 20):  # real enough to fill up
+        files = _start(card, identity, started, journal)
+        files.start_interval(0.0)
+        _feed(files, pcm(SMALL, 48_000 * 2 + 100))  # sealed chunks, and an unsealed tail held
+        buffers = held_buffers(files)
+        assert holding_anything(buffers), "the session holds its unsealed audio in no buffer found"
+        if ending == "card full":
+            filler = card / "filler"  # leaves less room than the rest of this segment needs
+            status = os.statvfs(card)
+            filler.write_bytes(bytes(status.f_bavail * status.f_frsize - (64 << 10)))
+            with pytest.raises(CardFull):
+                _feed(files, pcm(SMALL, 48_000 * 4))
+            assert holding_anything(buffers), "the write that failed left nothing unsealed to zero"
+        if ending == "withdrawn":
+            files.destroy()  # capture still open, as when a CONSENT hold withdraws
+        else:
+            files.stop_interval(10.0, 48_000 * 2)
+            if ending != "paused":
+                files.finalise(EndReason.CARD_FULL if ending == "card full" else EndReason.ENDED, 10.0,
+                               withdrawn=False)
+        assert holding_anything(buffers) == []
+        if ending == "paused":
+            files.finalise(EndReason.ENDED, 10.0, withdrawn=False)  # lets go of the card

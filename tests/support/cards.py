@@ -69,8 +69,9 @@ def card_image(directory: Path) -> Path:
 
 
 @contextlib.contextmanager
-def ext4_card(directory: Path, size_bytes: int) -> Iterator[Path]:
-    """A new ext4 image of `size_bytes`, `card_image(directory)`, loop-mounted on `directory/card`.
+def ext4_card(directory: Path, size_bytes: int, *, options: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A new ext4 image of `size_bytes`, `card_image(directory)`, loop-mounted on `directory/card` with the
+    mount `options` given (`discard`: the loop device then punches a hole in the image for each block freed).
 
     Made with mkfs.ext4's defaults (a journal; the kernel mounts it data=ordered) but no blocks
     reserved for root, so root's tests fill it exactly as the box's own user would. However the
@@ -82,7 +83,7 @@ def ext4_card(directory: Path, size_bytes: int) -> Iterator[Path]:
     with open(image, "xb") as file:
         file.truncate(size_bytes)
     _run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
-    mount_image(image, mount)
+    mount_image(image, mount, options)
     try:
         yield mount
     finally:
@@ -92,9 +93,10 @@ def ext4_card(directory: Path, size_bytes: int) -> Iterator[Path]:
         _detach(image)
 
 
-def mount_image(image: Path, mount: Path) -> None:
-    """Loop-mount the ext4 `image` on `mount`, read-write: the card inserted (again)."""
-    _mount("-t", "ext4", "-o", "loop", str(image), str(mount))
+def mount_image(image: Path, mount: Path, options: tuple[str, ...] = ()) -> None:
+    """Loop-mount the ext4 `image` on `mount`, read-write, with the mount `options` given: the card inserted
+    (again)."""
+    _mount("-t", "ext4", "-o", ",".join(("loop", *options)), str(image), str(mount))
 
 
 def unmount(mount: Path) -> None:

@@ -52,7 +52,8 @@ class ChunkSealer:
                 raise SealingError(f"a final chunk of {size} bytes breaks the STREAM rules")
         elif size != CHUNK_SIZE:
             raise SealingError(f"a non-final chunk must be {CHUNK_SIZE} bytes, not {size}")
-        # cryptography 38 (Debian bookworm's) takes only bytes; bytes() of bytes is no copy.
+        # cryptography 38 (Debian bookworm's) takes only bytes; bytes() of bytes is no copy. Of the
+        # AgeWriter's buffer it is one, which Python frees without zeroing (docs/threat-model.md).
         sealed = self._aead.encrypt(_chunk_nonce(self._index, last), bytes(chunk), None)
         self._index += 1
         self._finished = last

@@ -3,7 +3,8 @@
 The fake for tests is `consentbox.testing.fakes.GeneratedSource`. Where the installed pyalsaaudio is too
 old to capture (Debian bookworm's 0.8.4), the adapter reaches libasound through `hw.alsa_ctypes` instead.
 
-A source holds no device and no audio until `open()`: capture exists only while it is allowed.
+A source holds no device and no audio until `open()`: capture exists only while it is allowed. Audio
+read but not yet returned waits in one buffer, zeroed by `close()`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,46 @@ def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
     return alsa_ctypes.CapturePcm(device, **settings)
 
 
+class _HeldAudio:
+    """Audio read from the device and not yet returned, in one buffer that `wipe` zeroes.
+
+    A bytearray left to grow and shrink by itself hands its old storage, audio and all, back to the
+    allocator at every period; this one is only ever replaced when it must grow, and zeroed first.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        """Hold `data` after what is held."""
+        end = self.size + len(data)
+        if end > len(self._buffer):
+            grown = bytearray(end)
+            grown[: self.size] = memoryview(self._buffer)[: self.size]
+            _zero(self._buffer)
+            self._buffer = grown
+        self._buffer[self.size : end] = data
+        self.size = end
+
+    def take(self, size: int) -> bytes:
+        """The first `size` bytes held, which are held no longer."""
+        view = memoryview(self._buffer)
+        taken = bytes(view[:size])
+        view[: self.size - size] = view[size : self.size]
+        self.size -= size
+        return taken
+
+    def wipe(self) -> None:
+        """Zero the buffer and hold nothing."""
+        _zero(self._buffer)
+        self.size = 0
+
+
+def _zero(buffer: bytearray) -> None:
+    buffer[:] = bytes(len(buffer))  # in place: same length, so the storage is not replaced
+
+
 class AlsaSource:
     """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
 
@@ -58,7 +99,7 @@ class AlsaSource:
         self._policy = policy
         self._pcm: _CapturePcm | None = None
         # Audio read from the device but not yet returned: device periods need not match the policy's.
-        self._pending = bytearray()
+        self._held = _HeldAudio()
         self._overruns = 0
 
     @property
@@ -91,18 +132,16 @@ class AlsaSource:
     def read(self) -> bytes:
         """Block until one period is captured and return it; overruns are counted and capture goes on."""
         size = self._policy.period_frames * self._policy.frame_bytes
-        while len(self._pending) < size:
-            self._pending += self._read_device()
-        period = bytes(self._pending[:size])
-        del self._pending[:size]
-        return period
+        while self._held.size < size:
+            self._held.add(self._read_device())
+        return self._held.take(size)
 
     def close(self) -> None:
-        """Close the device and drop any audio held; closing a closed source does nothing."""
+        """Close the device and zero the audio held; closing a closed source does nothing."""
         if self._pcm is not None:
             self._pcm.close()
             self._pcm = None
-        self._pending.clear()
+        self._held.wipe()
 
     def _read_device(self) -> bytes:
         """One read of the device: whatever it captured, empty after an overrun."""

@@ -2,9 +2,10 @@
 
 Audio goes from memory straight into an age writer; plaintext never reaches a file. Every sealed
 64 KiB chunk is synced to the card as soon as it is written, so a power cut loses at most the
-unsealed tail. The manifest is replaced atomically whenever the session changes shape (start, each
-capture interval opening or closing, each new segment, the end), so the card always holds a
-complete manifest. Each version goes to the box's journal first, so that after a crash the box
+unsealed tail; when a segment is done (sealed, cut short by a fault, or destroyed) the audio its
+writer held is zeroed. The manifest is replaced atomically whenever the session changes shape
+(start, each capture interval opening or closing, each new segment, the end), so the card always
+holds a complete manifest. Each version goes to the box's journal first, so that after a crash the box
 knows what the card holds without reading it (`consentbox.recording.recovery`). docs/formats.md
 describes the files.
 """
@@ -222,7 +223,12 @@ class _OpenSegment:
             self.closed = True
             return True
         finally:
-            self.file.close()
+            self.drop()
+
+    def drop(self) -> None:
+        """Zero the audio its writer still holds and close the file: sealed or not, the segment is done."""
+        self.writer.wipe()
+        self.file.close()
 
     def take_checkpoints(self) -> list[Seal]:
         """The checkpoint seals its chunks have passed since the last call."""
@@ -480,7 +486,7 @@ class SessionFiles:
         if self._open is not None:
             segment, self._open = self._open, None
             with contextlib.suppress(OSError):  # the file is about to be removed
-                segment.file.close()
+                segment.drop()
         # Should the box stop half-way, recovery finishes the destruction; without that mark it must
         # not find the session at all, or it would keep what is left of a withdrawn recording.
         if not self._journal.save(self.manifest(), destroy=True):
