@@ -13,7 +13,7 @@ import pytest
 
 from consentbox.box.clock import RealClock
 from consentbox.box.config import load_config
-from consentbox.box.daemon import serve
+from consentbox.box.daemon import StopRequest, serve
 from consentbox.box.notify import Notifier
 from consentbox.box.wiring import assemble_box
 from consentbox.core.policy import Policy
@@ -75,8 +75,8 @@ def test_a_hung_main_loop_stops_feeding_the_watchdog_and_a_free_one_feeds_it_aga
                        audio_device=microphone.device, report=lambda entry: None)
     card = HangingCard(box.card)
     box.card = card
-    stopping = threading.Event()
-    loop = threading.Thread(target=serve, args=(box, clock, Notifier(), stopping))
+    stop = StopRequest(clock)
+    loop = threading.Thread(target=serve, args=(box, clock, Notifier(), stop))
     loop.start()
     try:
         assert notify.receive() == "READY=1\nSTATUS=IDLE: ready"
@@ -92,8 +92,7 @@ def test_a_hung_main_loop_stops_feeding_the_watchdog_and_a_free_one_feeds_it_aga
     finally:
         card.hang.clear()
         card.release.set()
-        stopping.set()
-        clock.wake()
+        stop.request()
         loop.join(timeout=10)
     assert not loop.is_alive()
     assert notify.receive() == "STOPPING=1\nSTATUS=stopping"

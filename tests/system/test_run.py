@@ -19,10 +19,24 @@ from .conftest import BIN, SimulatedBox
 
 
 def start(tmp_path: Path, card: Path, recipient: str, *, provisioned: bool = True) -> subprocess.Popen[str]:
-    """`consentbox run` on mock pins with no microphone ("null"), `card` and `tmp_path`/state, encrypting to
-    `recipient` (to nobody, as a box never provisioned, unless `provisioned`)."""
+    """`consentbox run` on mock pins with a microphone that hears noise, `card` and `tmp_path`/state,
+    encrypting to `recipient` (to nobody, as a box never provisioned, unless `provisioned`)."""
     box = SimulatedBox(tmp_path, recipient, card=card)
-    return box.serve(audio_device="null", recipients=None if provisioned else [])
+    return box.serve(audio_device=NOISE, recipients=None if provisioned else [],
+                     env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{noise_config(tmp_path)}"})
+
+
+#: An ALSA capture device that hears random noise: real libasound, its `file` plugin reading /dev/urandom.
+#: The start-up self-test must hear something; ALSA's `null` device captures whatever the caller's buffer
+#: held, which is not a signal to rely on.
+NOISE = "consentbox_test_noise"
+
+
+def noise_config(directory: Path) -> Path:
+    config = directory / "asound.conf"
+    config.write_text(f'pcm.{NOISE} {{\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
+                      '  infile "/dev/urandom"\n  format "raw"\n}\n')
+    return config
 
 
 def first_status(process: subprocess.Popen[str]) -> dict:

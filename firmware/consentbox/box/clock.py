@@ -5,7 +5,8 @@ The session machine reads no clock; the box reads one of these and stamps every 
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import queue
 import time
 
 
@@ -39,7 +40,11 @@ class RealClock:
 
     def __init__(self) -> None:
         self._start = time.monotonic()
-        self._woken = threading.Event()
+        # Wakes are queued, not flagged on a threading.Event: `wake` is called from signal handlers, which
+        # run in the main thread between any two bytecodes, so also while that thread holds the Event's
+        # lock in `sleep_until`, and SIGTERM then hung the box until systemd killed it. SimpleQueue.put
+        # is reentrant: it takes no lock its own thread could be holding.
+        self._wakes: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._audio_mark: float | None = None
 
     def now(self) -> float:
@@ -47,14 +52,16 @@ class RealClock:
         return time.monotonic() - self._start
 
     def sleep_until(self, moment: float) -> None:
-        """Sleep until `moment`, or less if `wake()` is called."""
+        """Sleep until `moment`, or less if `wake()` is called (during the sleep, or since the last one)."""
         self._audio_mark = None
-        self._woken.wait(max(0.0, moment - self.now()))
-        self._woken.clear()
+        with contextlib.suppress(queue.Empty):
+            self._wakes.get(timeout=max(0.0, moment - self.now()))
+            while True:  # the wakes that came together end this one sleep
+                self._wakes.get_nowait()
 
     def wake(self) -> None:
-        """End the current sleep early (called from gpiozero's callback threads)."""
-        self._woken.set()
+        """End the current sleep early (safe from gpiozero's callback threads and from signal handlers)."""
+        self._wakes.put(None)
 
     def pace(self, seconds: float) -> None:
         """A real ALSA device already blocks for a period; a file device (simulation) is held back here."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Callable
 
@@ -32,32 +31,54 @@ def panel_off(config: Config, pin_factory: PinFactoryMaker) -> None:
               on_event=lambda event: None).close()
 
 
+class StopRequest:
+    """Whether the main loop has been asked to stop, by SIGTERM or SIGINT or by another thread.
+
+    Asking takes no lock (threading.Event.set takes one): a signal handler runs in the main thread
+    between any two bytecodes, so also while that thread holds the very lock, and a second signal runs
+    it again inside the first; a lock there would hang the box until systemd killed it.
+    """
+
+    def __init__(self, clock: RealClock) -> None:
+        self._clock = clock
+        self._requested = False
+
+    @property
+    def requested(self) -> bool:
+        """Whether `request` was called."""
+        return self._requested
+
+    def request(self) -> None:
+        """Ask the main loop to stop, waking it (safe from signal handlers and other threads)."""
+        self._requested = True
+        self._clock.wake()
+
+    def on_signals(self) -> None:
+        """Make SIGTERM (systemd stopping the box) and SIGINT (Ctrl+C) ask the main loop to stop."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda signum, frame: self.request())
+
+
 def run(config: Config, pin_factory: PinFactoryMaker) -> None:
     """Finish what a previous run left open, run the box until SIGTERM or SIGINT, then finalise what is
     open and release the hardware."""
     clock = RealClock()
-    stopping = threading.Event()
     box = assemble_box(config, clock=clock, pin_factory=pin_factory(clock.now),
                        audio_device=config.audio_device, report=choose_report())
-
-    def stop(signum: int, frame: object) -> None:
-        stopping.set()
-        clock.wake()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    serve(box, clock, Notifier(), stopping)
+    stop = StopRequest(clock)
+    stop.on_signals()
+    serve(box, clock, Notifier(), stop)
 
 
-def serve(box: Box, clock: RealClock, notifier: Notifier, stopping: threading.Event) -> None:
+def serve(box: Box, clock: RealClock, notifier: Notifier, stop: StopRequest) -> None:
     """The main loop: self-test and readiness checked, then READY=1; each turn feeds the watchdog; until
-    `stopping`."""
+    `stop` is requested."""
     box.start()
     box.check_readiness()
     box.pump()
     status = box.status_line()
     notifier.ready(status)
-    while not stopping.is_set():
+    while not stop.requested:
         notifier.watchdog()
         box.check_readiness()
         if box.status_line() != status:

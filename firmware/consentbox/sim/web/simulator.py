@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -22,7 +21,7 @@ from typing import Any
 from consentbox.box.box import Box, Report
 from consentbox.box.clock import RealClock
 from consentbox.box.config import Config
-from consentbox.box.daemon import serve
+from consentbox.box.daemon import StopRequest, serve
 from consentbox.box.notify import Notifier
 from consentbox.box.timeline import describe
 from consentbox.box.wiring import assemble_box
@@ -46,7 +45,6 @@ class PanelSimulator:
         """`config` as `simulated_config` makes it; `microphone` as `choose_microphone` takes it;
         `echo` also receives each timeline entry."""
         self.config = config
-        self.stopping = threading.Event()
         self._cleanup = contextlib.ExitStack()
         with self._cleanup:
             # The port first: a taken port stops us before the box touches its card or ledger.
@@ -54,6 +52,7 @@ class PanelSimulator:
             self.microphone: Microphone = choose_microphone(microphone, config.policy, self._cleanup,
                                                             tone_seconds=tone_seconds)
             self.clock = RealClock()
+            self._stop = StopRequest(self.clock)
             self.timeline = Timeline()
             box: Box | None = None
             meter = LevelMeter(lambda: box.policy.sample_format if box else config.policy.sample_format)
@@ -94,13 +93,12 @@ class PanelSimulator:
 
     def run(self) -> None:
         """The box's main loop (self-test, readiness, the session) until `stop`; then it shuts the box down."""
-        serve(self.box, self.clock, Notifier(), self.stopping)
+        serve(self.box, self.clock, Notifier(), self._stop)
         self._box_running = False  # serve shut it down
 
     def stop(self) -> None:
         """Make `run` finalise what is open and return (safe from signal handlers and other threads)."""
-        self.stopping.set()
-        self.clock.wake()
+        self._stop.request()
 
     def close(self) -> None:
         """Stop the page, shut the box down if `run` did not, release the microphone and the port."""
