@@ -70,6 +70,7 @@ class ConsentRules(RuleBasedStateMachine):
         self.headcount = 0
         self.consents: list[int] = []
         self.session_open = False
+        self.problems: frozenset[Problem] = frozenset()  # why the box is not ready, as the shell told it
         # Shared button: the machine numbers the taps itself, so the shadow checks their times instead.
         self.pressed_at: dict = {}
         self.last_counted_tap: float | None = None
@@ -83,6 +84,10 @@ class ConsentRules(RuleBasedStateMachine):
             self.pressed_at.setdefault(event.button, event.at)  # as the machine: the first press stands
         elif isinstance(event, Released):
             tap_pressed_at = self.pressed_at.pop(event.button, None)
+        elif isinstance(event, ReadinessChanged):
+            self.problems = event.problems
+        elif isinstance(event, Fault):
+            self.problems |= {event.problem}  # until the next readiness check says otherwise
         commands = self.machine.handle(event)
         for index, command in enumerate(commands):
             if isinstance(command, OpenSession):
@@ -111,6 +116,7 @@ class ConsentRules(RuleBasedStateMachine):
                 assert self.led, "capture opened before the REC LED was on"
                 assert self.session_open and len(set(self.consents)) == self.headcount, \
                     "capture without everyone's consent"
+                assert not self.problems, f"capture opened on a box that is not ready: {set(self.problems)}"
                 self.capture = True
             elif isinstance(command, CloseCapture):
                 assert isinstance(commands[index + 1], RecLed), "REC LED off must follow capture close"

@@ -1,0 +1,68 @@
+"""A box that is not ready for a reason only the shell can see refuses to record (docs/status-codes.md):
+no recipients installed (code 6), a clock it cannot trust (code 9). The core refuses on any problem
+(tests/core/test_not_ready.py); these check that the box finds these two and tells the machine. The
+box's own wiring plays a script in virtual time, in this process; tests/system/test_run.py and
+tests/system/test_retention.py show the same through `consentbox run` and `consentbox simulate`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from consentbox.box import wiring
+from consentbox.box.config import load_config
+from consentbox.core.policy import Policy
+from consentbox.crypto import X25519Identity
+from consentbox.sim.script import parse_script
+from consentbox.sim.simulate import simulate, simulated_config
+from consentbox.state.clock_floor import TrustedClock, firmware_built
+from consentbox.testing.signal import position_pcm, write_wav
+
+DAY = 86_400
+#: Set up, both consent, hold RECORD to start and again to end: on a box that is ready, a session is
+#: recorded from 5 s to 12 s. On one that is not, each of the three RECORD presses is refused.
+SESSION = "0 tap record\n1 tap consent 1\n2 tap consent 2\n4 hold record 1.5\n10 hold record 2.5\n15 end\n"
+
+
+def play(tmp_path: Path, *, provisioned: bool = True) -> list[dict[str, Any]]:
+    """`SESSION` through a box of two seats (encrypting to a new identity, or to nobody unless
+    `provisioned`) with a directory as its card; its timeline."""
+    write_wav(tmp_path / "input.wav", position_pcm(0, 20 * Policy().rate, Policy()), Policy())
+    (tmp_path / "card").mkdir()
+    recipients = [X25519Identity.generate().recipient] if provisioned else []
+    config = simulated_config(load_config(None), card=tmp_path / "card", recipients=recipients, seats=2,
+                              shared_consent=False, state_dir=tmp_path / "state")
+    timeline: list[dict[str, Any]] = []
+    simulate(config, parse_script(SESSION), audio=tmp_path / "input.wav", realtime=False, report=timeline.append)
+    return timeline
+
+
+def events(timeline: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    return [entry for entry in timeline if entry["event"] in names]
+
+
+def assert_refused_with(timeline: list[dict[str, Any]], code: int, reason: str) -> None:
+    """Nothing was set up, lit or recorded; RECORD was refused for `reason`, the STATUS LED blinking `code`."""
+    assert [(e["colour"], e["rhythm"], e["count"]) for e in events(timeline, "status")][-1] == ("red", "code", code)
+    assert [e["reason"] for e in events(timeline, "refused")] == [reason] * 3, "a RECORD press was not refused"
+    assert events(timeline, "setup", "capture", "file", "session") == [], "a box not ready set up or recorded"
+    assert [e for e in events(timeline, "led") if e.get("on")] == [], "the REC LED lit"
+
+
+def test_the_same_session_is_recorded_on_a_box_that_is_ready(tmp_path: Path):
+    timeline = play(tmp_path)
+    assert events(timeline, "refused") == []
+    assert [(e["end"], e["kept"]) for e in events(timeline, "session")] == [("ended", True)]
+
+
+def test_a_box_without_recipients_refuses_to_record_with_code_6(tmp_path: Path):
+    assert_refused_with(play(tmp_path, provisioned=False), 6, "not provisioned")
+
+
+def test_a_box_whose_clock_cannot_be_trusted_refuses_to_record_with_code_9(tmp_path: Path, monkeypatch):
+    # A Pi without a clock battery that never knew the time: its clock starts before the firmware was built.
+    wall = firmware_built() - 400 * DAY
+    monkeypatch.setattr(wiring, "TrustedClock", functools.partial(TrustedClock, wall=lambda: wall))
+    assert_refused_with(play(tmp_path), 9, "clock untrusted")
