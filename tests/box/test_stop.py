@@ -143,3 +143,16 @@ def test_sigterm_while_recording_finalises_the_session_and_stops_the_box(tmp_pat
     assert closed and closed[0]["t"] <= session["t"], "the session ended with capture open"
     manifest = read_manifest(tmp_path / "card" / manifest_name(session["id"]), [identity])
     assert manifest.end_reason is EndReason.SHUTDOWN and manifest.intervals, "the card's manifest was not finalised"
+
+
+def test_wakes_while_the_box_never_sleeps_do_not_pile_up():
+    # While capture is open the loop reads audio and never sleeps, and every event posted wakes the clock:
+    # a wake queued per event grew without bound over a long recording.
+    from consentbox.box.clock import RealClock
+
+    clock = RealClock()
+    for _ in range(10_000):
+        clock.wake()
+    assert clock._wakes.qsize() == 1  # what is queued is the point here
+    clock.sleep_until(clock.now() + 60)  # the one wake ends this sleep at once
+    assert clock._wakes.empty()

@@ -43,7 +43,9 @@ class RealClock:
         # Wakes are queued, not flagged on a threading.Event: `wake` is called from signal handlers, which
         # run in the main thread between any two bytecodes, so also while that thread holds the Event's
         # lock in `sleep_until`, and SIGTERM then hung the box until systemd killed it. SimpleQueue.put
-        # is reentrant: it takes no lock its own thread could be holding.
+        # is reentrant: it takes no lock its own thread could be holding. While the box captures it never
+        # sleeps, so `wake` adds a wake only to an empty queue: the queue stays at a wake or two however
+        # many events a long recording posts.
         self._wakes: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._audio_mark: float | None = None
 
@@ -61,7 +63,8 @@ class RealClock:
 
     def wake(self) -> None:
         """End the current sleep early (safe from gpiozero's callback threads and from signal handlers)."""
-        self._wakes.put(None)
+        if self._wakes.empty():  # two threads may both see it empty: two wakes, drained by one sleep
+            self._wakes.put(None)
 
     def pace(self, seconds: float) -> None:
         """A real ALSA device already blocks for a period; a file device (simulation) is held back here."""
