@@ -8,13 +8,16 @@ that the box did. The whole command on a card from real box runs is tests/system
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from consentbox.admin import cli
 from consentbox.admin.audit.csv_table import COLUMNS, render_csv
 from consentbox.admin.audit.html_page import render_html
 from consentbox.admin.audit.sessions import NOTHING_RECORDED, PASSED, AuditedSession, Concern
@@ -188,6 +191,16 @@ def test_a_recording_past_its_expiry_with_no_receipt_is_overdue(box: Box):
     assert [e.at.offset for e in session.expiries] == [2.0, None]
 
 
+def test_a_recording_whose_expiry_the_box_could_not_record_passes_with_a_note(box: Box):
+    box.set_up(2)
+    box(Kind.START)
+    box(Kind.END, 10, reason=EndReason.ENDED, kept=True)
+    session = box.session()
+    assert session.intact and session.expires is None
+    assert session.notes == ("no expiry is recorded (the box could not write it): its destruction receipt gives "
+                             "the date",)
+
+
 def test_a_set_up_that_recorded_nothing_passes_as_nothing_recorded(box: Box):
     box(Kind.SETUP, 0, headcount=2, policy_sha256=POLICY_SHA256)
     box(Kind.CONSENT, seat=1)
@@ -256,3 +269,28 @@ def test_every_value_in_the_page_is_escaped_and_the_page_loads_nothing(box: Box)
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
     assert "withdrawn (seat 1)" in page and "destroyed (withdrawal)" in page
     assert render_text(found).splitlines()[-1] == "Result: all 1 sessions: consent complete and evidence intact."
+
+
+def test_the_csv_and_html_files_are_the_readers_alone_and_appear_whole_or_not_at_all(box: Box, tmp_path, key_file,
+                                                                                     monkeypatch, capsys):
+    box.set_up(2)
+    box(Kind.START, 2)
+    box(Kind.END, 60, reason=EndReason.ENDED, kept=True)
+    box.ledger.close(shutdown=True)
+    csv_file, html_file = tmp_path / "report.csv", tmp_path / "report.html"
+    command = ["audit", "-i", str(key_file), "--device-key", str(KEY.public_key), "--csv", str(csv_file),
+               "--html", str(html_file), str(box.path)]
+    assert cli.main(command) == 0
+    assert oct(csv_file.stat().st_mode & 0o777) == oct(html_file.stat().st_mode & 0o777) == "0o600"
+    assert csv_file.read_text().count("\n") == 2 and html_file.read_text().rstrip().endswith("</html>")
+
+    # A report that fails half-way leaves the last one as it was, and no part of the new one.
+    before = sorted(tmp_path.iterdir()), html_file.read_bytes()
+
+    def half(report: Audit) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cli, "render_html", half)
+    assert cli.main(command) == 1
+    assert capsys.readouterr().err == "consentbox-admin: [Errno 28] No space left on device\n"
+    assert (sorted(tmp_path.iterdir()), html_file.read_bytes()) == before

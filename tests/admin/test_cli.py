@@ -162,3 +162,22 @@ def test_a_bad_identity_file_names_the_file_and_line(tmp_path):
     bad.write_text("# a comment\nAGE-SECRET-KEY-1NOTVALID\n")
     result = admin("decrypt", "-i", str(bad), stdin=b"age-encryption.org/v1\n")
     assert result.returncode == 1 and str(bad).encode() in result.stderr and b"line 2" in result.stderr
+
+
+def test_decrypting_to_stdout_streams_so_a_failure_part_way_leaves_what_was_written(tmp_path, supervisor_key):
+    # As `age` does: each chunk goes out once it authenticates, and a damaged one stops the stream there.
+    key, recipient = supervisor_key
+    sealed, plain = sealed_file(tmp_path, recipient, 3 * CHUNK + 500)
+    sealed.write_bytes(sealed.read_bytes()[:-300])  # the last chunk cut
+    result = admin("decrypt", "-i", str(key), str(sealed))
+    assert result.returncode == 1 and result.stderr.count(b"\n") == 1
+    assert result.stdout == plain[:3 * CHUNK]
+
+
+@pytest.mark.parametrize("command", [["consentbox-admin", "decrypt", "-i", "key", "--bogus"],
+                                     ["consentbox", "wipe", "--bogus"]], ids=["consentbox-admin", "consentbox"])
+def test_a_wrong_option_prints_the_usage_and_exits_2(command):
+    done = subprocess.run([str(BIN / command[0]), *command[1:]], capture_output=True, text=True, timeout=60)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and done.stdout == ""
+    assert lines[0].startswith(f"usage: {command[0]} ") and lines[-1].endswith("error: unrecognized arguments: --bogus")

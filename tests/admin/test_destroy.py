@@ -8,6 +8,7 @@ tests/retention/test_gone.py and, on the whole box, tests/system/test_destructio
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -103,3 +104,31 @@ def test_destroy_refuses_a_session_with_no_recording_on_the_card(card, tmp_path)
 
     done = admin("destroy", "--session", A, tmp_path / "no-such-card")
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1 and "is not a directory" in done.stderr
+
+
+def test_a_destroy_stopped_half_way_by_a_failing_card_is_finished_by_running_it_again(card, monkeypatch, capsys):
+    before = contents(card)
+    real = destroy_module.shred
+
+    def failing(path, may_continue, **options):
+        if path.name == segment_name(A, 1):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return real(path, may_continue, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(destroy_module, "shred", failing)
+        assert cli.main(["destroy", "--session", A, str(card)]) == 1
+    said = capsys.readouterr()
+    assert said.out.splitlines() == [
+        f"destroyed {temporary_name(manifest_name(A))}: 950 bytes overwritten, then removed",
+        f"destroyed {segment_name(A, 0)}: 70000 bytes overwritten, then removed"]
+    assert said.err.startswith("consentbox-admin: ") and said.err.count("\n") == 1
+    # The mark is there and the manifest still is (it goes last), so the session is still found on the card.
+    assert {segment_name(A, 1), manifest_name(A), destroyed_mark_name(A)} <= set(contents(card))
+
+    assert cli.main(["destroy", "--session", A, str(card)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"destroyed {segment_name(A, 1)}: 5000 bytes overwritten, then removed",
+        f"destroyed {manifest_name(A)}: 900 bytes overwritten, then removed"]
+    kept = {name: data for name, data in before.items() if not name.startswith((A, f".{A}"))}
+    assert contents(card) == {**kept, f"{A}.ledger.age": before[f"{A}.ledger.age"], destroyed_mark_name(A): b""}

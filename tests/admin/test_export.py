@@ -112,6 +112,7 @@ def test_export_writes_one_wav_and_one_report_per_session(journal, card, identit
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{s.session}.{ext}" for s in (first, second) for ext in ("wav", "json"))
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in out.iterdir())
+    assert oct(out.stat().st_mode & 0o777) == "0o700"  # recordings in the clear: the supervisor's alone
 
     found = report_of(out, first.session)
     assert found["session"] == first.session and found["end_reason"] == "ended"

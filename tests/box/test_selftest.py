@@ -18,6 +18,7 @@ from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.simulate import simulated_config
 from consentbox.testing.fakes import FailingSource, GeneratedSource
 from tests.support.cards import read_only_card, small_card
+from tests.support.simulated import play
 
 POLICY = Policy()
 SHORT = Policy(max_session=60.0, min_free_mb=0)  # a minute of audio: 5.5 MiB
@@ -163,3 +164,12 @@ def test_a_card_the_box_already_refuses_gets_no_test_write(tmp_path, monkeypatch
     monkeypatch.setattr(selftest_module, "create_file", no_write)
     result = self_test(tmp_path, GeneratedSource(POLICY), POLICY, listen=False, write_card=False)
     assert result.problems == frozenset()
+
+
+def test_the_self_test_runs_at_start_and_again_after_each_session_ends(tmp_path: Path):
+    # A session recorded and ended, then a set-up withdrawn from: three self-tests, the first listening.
+    timeline: list[dict] = []
+    play(tmp_path, "0 tap record\n1 tap consent 1\n2 tap consent 2\n4 hold record 1.2\n8 hold record 2.5\n"
+         "20 tap record\n21 hold consent 1 2.5\n30 end\n", timeline.append)
+    ran = [(entry["event"], entry.get("listened")) for entry in timeline if entry["event"] in ("selftest", "session")]
+    assert ran == [("selftest", True), ("selftest", False), ("session", None), ("selftest", False), ("session", None)]

@@ -203,3 +203,24 @@ def test_a_fault_while_recording_stops_capture_at_once_and_keeps_the_recording(p
 def test_after_a_fault_a_new_session_is_refused_until_ready_again(play):
     timeline = play(RECORDING + "10 card full\n12 tap record\n")
     assert first(timeline, "refused", reason="card full")["t"] == 12.1
+
+
+@pytest.mark.parametrize(("script", "tones", "end"), [
+    (RECORDING + "8 tap record\n9 tap record\n12 hold record 2.5\n", ["start", "pause", "start", "end"], "ended"),
+    (SETUP + "200 end\n", ["end"], "consent timeout"),
+    (RECORDING + "8 hold consent 1 2.5\n", ["start", "withdrawn"], "withdrawn"),
+    (RECORDING + "8 card full\n", ["start", "fault"], "card full"),
+], ids=["start-pause-end", "setup-timeout", "withdrawn", "fault"])
+def test_each_moment_of_a_session_sounds_its_tone(play, script, tones, end):
+    # docs/status-codes.md, "Flashes and tones": the tones past the consents (ack, all consented: above),
+    # each with the end it marks (a script's own end would end a session too: as a shutdown).
+    timeline = play(script)
+    assert [tone for tone in values(timeline, "tone", "tone") if tone not in ("ack", "all consented")] == tones
+    assert values(timeline, "session", "end") == [end]
+
+
+def test_the_hold_that_starts_a_recording_never_runs_on_into_the_one_that_ends_it(play):
+    # Held in READY for 3 s, past end_hold (2 s): one press, one gesture; it starts the recording, no more.
+    timeline = play(TWO_CONSENTS + "5 hold record 3\n12 end\n")
+    assert values(timeline, "capture", "open") == [True, False]
+    assert values(timeline, "session", "end") == ["shutdown"], "the long hold ended the session it started"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consentbox.core.errors import ConsentBoxError, PolicyError
-from consentbox.core.policy import OnWithdrawal, Policy, SampleFormat
+from consentbox.core.policy import MAX_SEGMENT_BYTES, OnWithdrawal, Policy, SampleFormat
 from consentbox.core.session import SessionMachine
 
 
@@ -57,3 +57,11 @@ def test_more_default_parties_than_separate_seats_is_refused():
 def test_audio_format_arithmetic():
     policy = Policy(rate=48_000, channels=2, sample_format=SampleFormat.S16_LE, period_frames=960)
     assert policy.frame_bytes == 4 and policy.period_seconds == 0.02
+
+
+def test_a_segment_may_be_1_gib_and_not_a_byte_more():
+    # docs/product.md and deploy/README.md: files of at most 1 GiB, within FAT32's 4 GiB.
+    assert Policy().segment_bytes == MAX_SEGMENT_BYTES == 1 << 30
+    assert Policy(segment_bytes=1 << 30).segment_bytes == 1 << 30
+    with pytest.raises(PolicyError, match="segment_bytes: 1073741825 is out of range"):
+        Policy(segment_bytes=(1 << 30) + 1)

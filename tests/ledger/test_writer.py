@@ -3,6 +3,7 @@ cut and recorded."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -13,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from consentbox.admin.extracts import load_extract
 from consentbox.core.policy import Policy
@@ -21,6 +23,7 @@ from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import Entry, Kind, LedgerError, Tail, genesis, verify
+from consentbox.ledger import writer as writer_module
 from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.recording.manifest import extract_name, manifest_name
 from tests.support.ledgers import RECORDED, TORN_LINE, SteppingClocks, in_run, open_ledger, sample_ledger
@@ -202,7 +205,8 @@ def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_
     card.mkdir()
     for session in (SESSION, OTHER):
         (card / manifest_name(session)).write_bytes(b"age ciphertext")
-    secret = device_key._key.private_bytes_raw()
+    # Not private_bytes_raw(): it came in cryptography 40, and the box runs Debian bookworm's 38.
+    secret = device_key._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     ledger = open_ledger(path, card, device_key, SteppingClocks(), readers=[reader.recipient])
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_append_consents, args=(path, secret, card, reader.recipient.to_string(), 40))
@@ -223,6 +227,41 @@ def test_processes_appending_at_once_keep_one_chain_on_the_box_and_the_card(tmp_
         assert extract.entries == verify(path, session=session).selected and len(extract.entries) == (
             40 if session == SESSION else 120)
     assert [e["kind"] for e in entries(path)].count("boot") == 1
+
+
+def test_each_entry_is_one_write_then_an_fdatasync_before_append_returns(tmp_path: Path, device_key, monkeypatch):
+    # A SIGKILL cannot show a missing fdatasync (the kernel keeps what was written): the calls can.
+    path = tmp_path / "ledger.jsonl"
+    calls: list[tuple[str, bytes]] = []
+    real_write, real_sync = writer_module.write_all, os.fdatasync
+
+    def write_all(fd: int, data: bytes) -> None:
+        calls.append(("write", data))
+        real_write(fd, data)
+
+    def fdatasync(fd: int) -> None:
+        calls.append(("fdatasync", os.pread(fd, 1 << 16, 0)))  # what the file holds when it is synced
+        real_sync(fd)
+
+    with open_ledger(path, None, device_key, SteppingClocks()) as ledger:
+        monkeypatch.setattr(writer_module, "write_all", write_all)
+        monkeypatch.setattr(os, "fdatasync", fdatasync)
+        consent = ledger.append(Kind.CONSENT, SESSION, seat=1)
+        monkeypatch.undo()
+        assert calls == [("write", consent.line + b"\n"), ("fdatasync", path.read_bytes())]
+
+        # An entry whose fdatasync fails does not count: cut back, and the next one takes its place.
+        def failing(fd: int) -> None:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        before = path.read_bytes()
+        monkeypatch.setattr(os, "fdatasync", failing)
+        with pytest.raises(LedgerWriteError, match="Input/output error"):
+            ledger.append(Kind.CONSENT, SESSION, seat=2)
+        monkeypatch.undo()
+        assert path.read_bytes() == before
+        assert ledger.append(Kind.CONSENT, SESSION, seat=2).seq == consent.seq + 1
+    assert verify(path).tail is Tail.COMPLETE
 
 
 def test_a_failed_write_is_cut_back_so_the_file_never_holds_half_an_entry(tmp_path: Path, device_key):

@@ -232,6 +232,11 @@ INVALID_PAYLOADS = {
 }
 
 
+def test_the_bounds_the_cases_below_go_past_are_the_documented_ones():
+    # docs/formats.md, "Provisioning bundle": version 1 to 2^53-1, 1 to 64 recipients, 0 to 64 auditors.
+    assert (MAX_VERSION, MAX_RECIPIENTS, MAX_AUDITORS) == (2**53 - 1, 64, 64)
+
+
 @pytest.mark.parametrize("case", INVALID_PAYLOADS)
 def test_a_signed_payload_that_is_not_a_valid_configuration_is_refused_as_invalid(org, make_bundle, sign, case):
     refused = refusal(sign(INVALID_PAYLOADS[case](make_bundle)), org.public_key)

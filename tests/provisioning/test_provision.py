@@ -247,6 +247,27 @@ def test_a_ledger_that_cannot_be_written_does_not_undo_the_install(provisioner, 
     assert json.loads((state / PROVISIONING_RESULT).read_bytes())["detail"] == result.detail
 
 
+def test_a_ledger_that_cannot_take_the_expiry_entries_leaves_the_bundle_s_shorter_expiries_in_force(
+        provisioner, state, stick, org, make_bundle, ledger, monkeypatch):
+    # The index is changed before the `expiry` entries: without them the shorter expiry still holds.
+    index = RetentionIndex(state)
+    index.add("00000000000000aa", CREATED - 20 * DAY, 30)
+    append = ledger.append
+
+    def failing(kind, session=None, /, **fields):
+        if kind is Kind.EXPIRY:
+            raise LedgerWriteError("cannot write the box's ledger: No space left on device")
+        return append(kind, session, **fields)
+
+    monkeypatch.setattr(ledger, "append", failing)
+    put(stick, seal(make_bundle(1, policy=Policy(retention_days=14)), org))
+    result = provisioner().provision(stick)
+    assert result.refusal is None and result.detail.endswith("; not recorded in the ledger: cannot write the box's "
+                                                             "ledger: No space left on device")
+    assert index.entries()["00000000000000aa"].expires == CREATED - 6 * DAY
+    assert [e for e in entries(state) if e.kind is Kind.EXPIRY] == []
+
+
 @pytest.mark.parametrize("reason, read", [
     (BundleRefusal.NO_BUNDLE, False), (BundleRefusal.NOT_A_FILE, False), (BundleRefusal.NOT_SIGNED, True),
     (BundleRefusal.BAD_SIGNATURE, True), (BundleRefusal.INVALID, True),

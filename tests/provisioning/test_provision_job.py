@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from consentbox.box.config import load_config
+from consentbox.cli.consentbox import main
 from consentbox.core.provisioning import BundleRefusal
 from consentbox.jobs.provision import provision_from
 from consentbox.provisioning.bundle import seal
@@ -33,3 +34,26 @@ def test_a_box_whose_bundle_no_longer_verifies_dates_new_bundles_by_the_firmware
     ahead = make_bundle(2, created=int(time.time()) + 1000 * DAY)
     result = provision_from(load_config(config), stick("second", seal(ahead, other_org)))
     assert result.refusal is BundleRefusal.FROM_THE_FUTURE, result.detail
+
+
+def test_the_command_exits_0_installed_2_refused_and_1_on_any_other_error(tmp_path: Path, org, org_pub, make_bundle,
+                                                                           capsys):
+    stick, card, state = tmp_path / "stick", tmp_path / "card", tmp_path / "state"
+    stick.mkdir()
+    card.mkdir()
+    (stick / "consentbox.cbundle").write_bytes(seal(make_bundle(1), org))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[card]\npath = "{card}"\nrequire_mount = false\n[box]\nstate_dir = "{state}"\n'
+                      f'[keys]\norg_key = "{org_pub}"\n')
+
+    assert main(["provision", "--config", str(config), str(stick)]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith("consentbox: installed 'consentbox.cbundle': version 1") and said.err == ""
+    assert main(["provision", "--config", str(config), str(stick)]) == 2  # the same version again
+    said = capsys.readouterr()
+    assert said.err.startswith("consentbox: provisioning refused (code 3): ") and said.err.count("\n") == 1
+    # Neither installed nor refused: the box's state directory cannot be used (here a file stands there).
+    config.write_text(config.read_text().replace(str(state), str(stick / "consentbox.cbundle")))
+    assert main(["provision", "--config", str(config), str(stick)]) == 1
+    said = capsys.readouterr()
+    assert said.err.startswith("consentbox: ") and "refused" not in said.err and said.err.count("\n") == 1

@@ -8,6 +8,8 @@ what the wipe said. The card is a plain directory: the wipe does not discard any
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -15,6 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from consentbox.ledger import Kind
+from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.retention import wipe as wipe_module
 from consentbox.retention.index import RetentionIndex, RetentionIndexError
@@ -309,3 +313,68 @@ def test_a_file_that_cannot_be_destroyed_neither_is_followed_nor_stops_the_wipe_
     assert (box.card / segment_name(A, 0)).is_symlink(), "the wipe removed what it did not write"
     assert box.receipts() == {A: [retention(1, NOW - 40 * DAY)], B: [retention(2, NOW - 35 * DAY)]}
     assert [name for name in box.files() if name.startswith(B)] == [], "one bad file kept every later session"
+
+
+def test_a_file_that_fails_with_an_io_error_is_reported_its_session_stays_marked_and_the_wipe_goes_on(
+        box: Box, monkeypatch):
+    # A card that fails one write (EIO): the session it belongs to is named in the report and keeps its
+    # mark (`destroying`) without a receipt; the sessions after it are destroyed as usual, and the next run,
+    # with the card well again, finishes it with one receipt.
+    box.record(A, started=NOW - 40 * DAY)
+    box.record(B, started=NOW - 35 * DAY)
+    real = wipe_module.shred_at
+
+    def failing(directory, name, may_continue, **options):
+        if name == segment_name(A, 0):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), name)
+        return real(directory, name, may_continue, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(wipe_module, "shred_at", failing)
+        assert box.wipe() == [destroyed(B, 2), f"could not destroy session {A}: Input/output error; the next run "
+                              "tries again", NO_DISCARD]
+    assert box.index.entries()[A].destroying == 2 and B not in box.index.entries()
+    assert box.receipts() == {B: [retention(2, NOW - 35 * DAY)]}
+    assert segment_name(A, 0) in box.files()
+
+    assert box.wipe() == [destroyed(A, 2), NO_DISCARD]
+    assert box.files() == {}
+    assert box.receipts() == {A: [retention(2, NOW - 40 * DAY)], B: [retention(2, NOW - 35 * DAY)]}
+
+
+def test_a_ledger_that_cannot_take_a_shortened_expiry_keeps_no_recording_longer(box: Box, monkeypatch):
+    # The index is changed first: the run stops at the failed `expiry` entry with the shorter expiry already
+    # in force, and the next run destroys the session by it, its receipt due on that date.
+    box.record(A, started=NOW - 10 * DAY)  # 30 days: expires in 20; 7 days: expired 3 days ago
+    append = Ledger.append
+
+    def failing(ledger, kind, session=None, /, **fields):
+        if kind is Kind.EXPIRY:
+            raise LedgerWriteError("cannot write the box's ledger: No space left on device")
+        return append(ledger, kind, session, **fields)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "append", failing)
+        with pytest.raises(LedgerWriteError):
+            box.wipe(limit_days=7)
+    assert box.index.entries()[A].expires == NOW - 3 * DAY and box.entries("expiry") == []
+
+    assert box.wipe(limit_days=7) == [destroyed(A, 2), NO_DISCARD]
+    assert box.receipts() == {A: [retention(2, NOW - 10 * DAY, days=7)]}
+
+
+def test_one_reading_of_the_clock_decides_the_whole_run(box: Box):
+    # A clock that jumps two days after the run's first reading (the ledger's entries read it again): every
+    # session is judged by that first reading, so B, due tomorrow, is kept though A's receipt is dated later.
+    box.record(A, started=NOW - 31 * DAY)  # expired yesterday
+    kept = box.record(B, started=NOW - 29 * DAY)  # expires tomorrow
+    box.ledger().close(shutdown=False)  # its first entry (boot) is written: the run's reading comes first now
+    readings: list[float] = []
+
+    def jumping() -> float:
+        readings.append(NOW if not readings else NOW + 2 * DAY)
+        return readings[-1]
+
+    box.wall = jumping  # type: ignore[assignment]
+    assert box.wipe() == [destroyed(A, 2), NO_DISCARD]
+    assert box.files() == kept and len(readings) > 1, "the clock was read once only: the test shows nothing"

@@ -5,8 +5,10 @@ entry is one journal record sent through `systemd.journal`: MESSAGE is the entry
 the fields `CONSENTBOX_EVENT`, `SESSION_ID`, `STATUS_CODE` (a blink code: why the box cannot record) and
 `PROVISIONING_CODE` (why a stick was refused) let IT filter, as in `journalctl -u consentbox
 CONSENTBOX_EVENT=fault`. The two are separate numberings (3 is "card full" as a blink code and "version
-not newer" as a provisioning code), so each has its own field. Elsewhere the same JSON goes to stderr,
-one line each.
+not newer" as a provisioning code), so each has its own field. SESSION_ID is on every record of a
+session's story, from its `setup` entry to its `session` entry (consents, captures, files, faults), not
+only on the entries that name the session, so `journalctl SESSION_ID=…` selects the whole of it.
+Elsewhere the same JSON goes to stderr, one line each.
 Timeline entries hold events, ids, codes and words only: never audio, never a key.
 """
 
@@ -36,12 +38,13 @@ def stderr_report(entry: dict[str, Any]) -> None:
     print(_json(entry), file=sys.stderr, flush=True)
 
 
-def journal_fields(entry: dict[str, Any]) -> dict[str, str]:
-    """The journal record for one timeline entry."""
+def journal_fields(entry: dict[str, Any], *, session: str | None = None) -> dict[str, str]:
+    """The journal record for one timeline entry; `session`: the session open when it was made, if any
+    (an entry that names a session of its own is filed under that one)."""
     event = str(entry.get("event", ""))
     fields = {"MESSAGE": _json(entry), "CONSENTBOX_EVENT": event, "PRIORITY": str(_priority(event))}
-    session = entry.get("id")
-    if isinstance(session, str) and session:
+    session = _session_named(entry) or session
+    if session:
         fields["SESSION_ID"] = session
     code = _status_code(entry)
     if code is not None:
@@ -52,16 +55,33 @@ def journal_fields(entry: dict[str, Any]) -> dict[str, str]:
     return fields
 
 
-def journal_report(entry: dict[str, Any]) -> None:
-    """Send one timeline entry to journald."""
-    from systemd import journal  # only where there is a journal
+class JournalReport:
+    """Sends a run's timeline to journald, entry by entry, following which session is open: the box's
+    entries say nothing of the session (a consent, a fault) except at its set-up and its end."""
 
-    journal.send(**journal_fields(entry))
+    def __init__(self) -> None:
+        self._open: str | None = None
+
+    def fields(self, entry: dict[str, Any]) -> dict[str, str]:
+        """The journal record for the next entry of the timeline, under the session open when it was made."""
+        event = entry.get("event")
+        if event == "setup":
+            self._open = _session_named(entry)
+        fields = journal_fields(entry, session=self._open)
+        if event == "session":  # the session's last entry: what follows belongs to no session
+            self._open = None
+        return fields
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        """Send the next timeline entry to journald."""
+        from systemd import journal  # only where there is a journal
+
+        journal.send(**self.fields(entry))
 
 
 def choose_report() -> Report:
     """journald when systemd connected us to it, else stderr."""
-    return journal_report if os.environ.get("JOURNAL_STREAM") else stderr_report
+    return JournalReport() if os.environ.get("JOURNAL_STREAM") else stderr_report
 
 
 def _priority(event: str) -> int:
@@ -70,6 +90,12 @@ def _priority(event: str) -> int:
     if event in _WARNING_EVENTS:
         return _WARNING
     return _DEBUG if event in _DEBUG_EVENTS else _INFO
+
+
+def _session_named(entry: dict[str, Any]) -> str | None:
+    """The session an entry names itself (`setup`, `session`, `recovered`), if any."""
+    session = entry.get("id")
+    return session if isinstance(session, str) and session else None
 
 
 def _status_code(entry: dict[str, Any]) -> int | None:
