@@ -48,8 +48,23 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m consentbox.sim.demo
 
-bench: $(VENV)/.installed
-	$(PY) -m bench
+# The box runs Debian bookworm's python3-cryptography 38.0.4: a second venv with that version, made once,
+# in which `make bench` runs ours again, its figures in a column beside this venv's (bench/columns.py).
+BOOKWORM_CRYPTO := .cache/bench-crypto38
+$(BOOKWORM_CRYPTO)/.installed: pyproject.toml
+	test -x $(BOOKWORM_CRYPTO)/bin/python || $(PYTHON) -m venv $(BOOKWORM_CRYPTO)
+	$(BOOKWORM_CRYPTO)/bin/python -m pip install --quiet -e . cryptography==38.0.4
+	touch $@
+
+# Also writes bench/report.txt, the run's report, which BENCHMARKS.md quotes (commit both).
+bench: $(VENV)/.installed $(BOOKWORM_CRYPTO)/.installed
+	$(PY) -m bench $(BOOKWORM_CRYPTO)/bin/python
+
+# Every figure the docs quote against the command that prints it (bench/figures.py): checks the marks,
+# then runs each source's test, the slow system tests among them (make test runs the same tests).
+.PHONY: docs-check
+docs-check: $(VENV)/.installed
+	$(PY) -m bench.figures
 
 # The Debian package, $(DEB_DIR)/consentbox_<version>_all.deb (packaging/README.md).
 DEB_DIR ?= build/deb

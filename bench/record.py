@@ -17,6 +17,9 @@ capture once the session's files are on the card and the device is open. The thr
 as the script's press time plus record_hold; the press itself comes a little later, when the
 script's sleep ends, so the delays are upper bounds. The first session is the process's first
 encryption, the second shows a box that has recorded before.
+
+Under `make bench` the box runs under two Pythons in turn, one with Debian bookworm's cryptography
+(bench/columns.py); each one's recordings are checked against the input.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ import subprocess
 import sys
 import tempfile
 import wave
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bench.columns import Column, columns_for, side_by_side
+from bench.figures import figure_lines
 from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, decrypt
+from consentbox.crypto.stream import CHUNK_SIZE
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.sim.demo import write_test_tone
 
@@ -48,7 +54,6 @@ _HOLD_AT = 1.0  # when the scripts press RECORD, after set-up and both consents
 _REALTIME_RECORDING = 1.0  # seconds the realtime runs record after the threshold
 _DEVICE = "consentbox_bench"
 _COPY_FRAMES = 1 << 16
-_CONSENTBOX = Path(sys.executable).parent / "consentbox"
 
 
 @dataclass(frozen=True)
@@ -94,11 +99,11 @@ def _two_sessions_script(policy: Policy) -> tuple[str, list[float]]:
     return script, [first, second]
 
 
-def _simulate(script: Path, wav: Path, card: Path, recipient: str) -> list[str]:
-    """Empty `card` and return the command line of one `consentbox simulate` run onto it."""
+def _simulate(column: Column, script: Path, wav: Path, card: Path, recipient: str) -> list[str]:
+    """Empty `card` and return the command line of one `consentbox simulate` run of `column` onto it."""
     shutil.rmtree(card, ignore_errors=True)
     card.mkdir()
-    return [str(_CONSENTBOX), "simulate", "--script", str(script), "--audio", str(wav),
+    return [str(column.consentbox), "simulate", "--script", str(script), "--audio", str(wav),
             "--card", str(card), "--recipient", recipient]
 
 
@@ -159,8 +164,10 @@ def _alsa_config(samples: Path) -> str:
 """
 
 
-def _measure_cost(minutes: int, commands: Commands, policy: Policy, workdir: Path) -> list[str]:
-    """CPU and peak RSS of recording `minutes` minutes with the box and with `arecord | age`; lines to print."""
+def _measure_cost(minutes: int, commands: Commands, policy: Policy, columns: Sequence[Column],
+                  workdir: Path) -> list[str]:
+    """CPU and peak RSS of recording `minutes` minutes with the box (under each of `columns`) and with
+    `arecord | age`; lines to print."""
     seconds = minutes * 60
     identity = X25519Identity.generate()
     recipient = identity.recipient.to_string()
@@ -177,16 +184,20 @@ def _measure_cost(minutes: int, commands: Commands, policy: Policy, workdir: Pat
     recording.write_text(_recording_script(policy, seconds), encoding="ascii")
     # The same script ending at the threshold: the box's start-up, set-up and files, but no audio.
     start_up.write_text(_recording_script(policy, 0), encoding="ascii")
-    card, theirs = workdir / "card", workdir / "theirs.age"
+    cards, theirs = [workdir / f"card.{n}" for n in range(len(columns))], workdir / "theirs.age"
     arecord = [commands.arecord, "-q", "-D", _DEVICE, "-t", "wav", "-f", policy.sample_format.value,
                "-r", str(policy.rate), "-c", str(policy.channels), "-d", str(seconds)]
 
-    box_runs, start_up_runs, baseline_runs = [], [], []
+    box_runs: list[list[tuple[float, list[int]]]] = [[] for _ in columns]
+    start_up_runs: list[list[tuple[float, list[int]]]] = [[] for _ in columns]
+    baseline_runs = []
     for _ in range(_RUNS):
-        start_up_runs.append(_measured(commands.time, [_simulate(start_up, wav, card, recipient)],
-                                       subprocess.DEVNULL, workdir))
-        box_runs.append(_measured(commands.time, [_simulate(recording, wav, card, recipient)],
-                                  subprocess.DEVNULL, workdir))
+        for column, card, column_box_runs, column_start_up_runs in zip(columns, cards, box_runs, start_up_runs,
+                                                                         strict=True):
+            column_start_up_runs.append(_measured(commands.time, [_simulate(column, start_up, wav, card, recipient)],
+                                                  subprocess.DEVNULL, workdir))
+            column_box_runs.append(_measured(commands.time, [_simulate(column, recording, wav, card, recipient)],
+                                             subprocess.DEVNULL, workdir))
         with theirs.open("wb") as output:
             baseline_runs.append(_measured(commands.time, [arecord, [commands.age, "-r", recipient]],
                                            output, workdir, env))
@@ -195,63 +206,107 @@ def _measure_cost(minutes: int, commands: Commands, policy: Policy, workdir: Pat
     with samples.open("rb") as raw:
         expected = hashlib.file_digest(raw, "sha256").hexdigest()
     scratch = workdir / "check.wav"
-    ours = _samples_digest(sorted(card.glob("*.wav.age")), identity, size, scratch)
-    if not ours == _samples_digest([theirs], identity, size, scratch) == expected:
+    recorded = {_samples_digest(sorted(card.glob("*.wav.age")), identity, size, scratch) for card in cards}
+    if not recorded | {_samples_digest([theirs], identity, size, scratch)} == {expected}:
         raise RuntimeError("a recording differs from the input's samples: the benchmark is void")
 
-    box_cpu, start_up_cpu = min(run[0] for run in box_runs), min(run[0] for run in start_up_runs)
+    box_cpu = [min(run[0] for run in runs) for runs in box_runs]
+    start_up_cpu = [min(run[0] for run in runs) for runs in start_up_runs]
     baseline_cpu = min(run[0] for run in baseline_runs)
-    box_rss, start_up_rss = max(run[1][0] for run in box_runs), max(run[1][0] for run in start_up_runs)
+    box_rss = [max(run[1][0] for run in runs) for runs in box_runs]
+    start_up_rss = [max(run[1][0] for run in runs) for runs in start_up_runs]
     arecord_rss, age_rss = (max(run[1][n] for run in baseline_runs) for n in (0, 1))
+    name = f"bench.record.{minutes}-min"
+    figures = {  # what BENCHMARKS.md quotes, as it quotes it
+        "bench.record.runs": str(_RUNS),
+        f"{name}.baseline-cpu-s": f"{baseline_cpu:.3f}",
+        f"{name}.arecord-rss-mb": f"{arecord_rss / 1e6:.1f}",
+        f"{name}.age-rss-mb": f"{age_rss / 1e6:.1f}",
+        f"{name}.periods": f"{seconds * policy.rate // policy.period_frames:,}",
+        f"{name}.chunks": f"{-(-(HEADER_SIZE + size) // CHUNK_SIZE):,}",  # a WAV header, then the audio
+    }
+    for column, box, alone, rss, rss_alone in zip(columns, box_cpu, start_up_cpu, box_rss, start_up_rss, strict=True):
+        figures |= {
+            column.figure(name, "box-cpu-s"): f"{box:.2f}",
+            column.figure(name, "box-per-baseline"): f"{box / baseline_cpu:.1f}",
+            column.figure(name, "start-up-cpu-s"): f"{alone:.2f}",
+            column.figure(name, "recording-cpu-s"): f"{box - alone:.2f}",
+            column.figure(name, "recording-per-baseline"): f"{(box - alone) / baseline_cpu:.1f}",
+            column.figure(name, "box-rss-mb"): f"{rss / 1e6:.1f}",
+            column.figure(name, "start-up-rss-mb"): f"{rss_alone / 1e6:.1f}",
+            column.figure(name, "percent-of-a-core"): f"{box / seconds * 100:.1f}",
+        }
+    rows = [
+        ("  CPU, s", [f"{box:.2f}" for box in box_cpu]),
+        ("  CPU / arecord | age (target at most 1.5)", [f"{box / baseline_cpu:.1f}" for box in box_cpu]),
+        ("  CPU of start-up and set-up alone (the script ending at the threshold), s",
+         [f"{alone:.2f}" for alone in start_up_cpu]),
+        ("  CPU of the rest, s", [f"{box - alone:.2f}" for box, alone in zip(box_cpu, start_up_cpu, strict=True)]),
+        ("  the rest / arecord | age",
+         [f"{(box - alone) / baseline_cpu:.1f}" for box, alone in zip(box_cpu, start_up_cpu, strict=True)]),
+        ("  peak RSS, MB (target under 50)", [f"{rss / 1e6:.1f}" for rss in box_rss]),
+        ("  peak RSS recording nothing, MB", [f"{rss / 1e6:.1f}" for rss in start_up_rss]),
+    ]
     return [
         f"{minutes} min of {policy.rate} Hz, {policy.channels} channel(s), {policy.sample_format.value};"
         f" best of {_RUNS} alternating runs; the recordings hold the input's samples:",
-        f"  CPU: box {box_cpu:.2f} s, arecord | age {baseline_cpu:.3f} s, box/baseline"
-        f" {box_cpu / baseline_cpu:.1f} (target at most 1.5)",
-        f"    (the box's start-up and set-up alone, the script ending at the threshold: {start_up_cpu:.2f} s;"
-        f" the rest, {box_cpu - start_up_cpu:.2f} s, is {(box_cpu - start_up_cpu) / baseline_cpu:.1f}× baseline)",
-        f"  peak RSS: box {box_rss / 1e6:.1f} MB (target under 50 MB; {start_up_rss / 1e6:.1f} MB recording"
-        f" nothing), arecord {arecord_rss / 1e6:.1f} MB, age {age_rss / 1e6:.1f} MB",
+        f"  arecord | age: CPU {baseline_cpu:.3f} s; peak RSS arecord {arecord_rss / 1e6:.1f} MB,"
+        f" age {age_rss / 1e6:.1f} MB. The box:",
+        *side_by_side(columns, rows),
+        figure_lines(figures),
     ]
 
 
-def _measure_latency(policy: Policy, workdir: Path) -> list[str]:
-    """Delays from the RECORD hold threshold to the REC LED and to open capture, in real time; lines to print."""
+def _measure_latency(policy: Policy, columns: Sequence[Column], workdir: Path) -> list[str]:
+    """Delays from the RECORD hold threshold to the REC LED and to open capture, in real time, under each of
+    `columns`; lines to print."""
     wav, script, card = workdir / "short.wav", workdir / "realtime.txt", workdir / "card"
     text, thresholds = _two_sessions_script(policy)
     write_test_tone(wav, policy, thresholds[-1] + _REALTIME_RECORDING)
     script.write_text(text, encoding="ascii")
     recipient = X25519Identity.generate().recipient.to_string()
-    # delays[what][session]: seconds from each session's threshold, one per run.
-    delays: dict[str, list[list[float]]] = {"REC LED on": [[], []], "capture open": [[], []]}
+    # delays[column][what][session]: seconds from each session's threshold, one per run.
+    delays: list[dict[str, list[list[float]]]] = [{"REC LED on": [[], []], "capture open": [[], []]}
+                                                   for _ in columns]
     for _ in range(_REALTIME_RUNS):
-        command = [*_simulate(script, wav, card, recipient), "--realtime"]
-        os.sync()  # opening capture syncs the card several times: no earlier writes in the queue
-        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
-        timeline: list[dict[str, Any]] = [json.loads(line) for line in output.splitlines()]
-        led = [entry["t"] for entry in timeline if entry["event"] == "led" and entry["on"]]
-        capture = [entry["t"] for entry in timeline if entry["event"] == "capture" and entry["open"]]
-        for what, moments in (("REC LED on", led), ("capture open", capture)):
-            if len(moments) != len(thresholds):
-                raise RuntimeError(f"a --realtime run has {len(moments)} {what} entries, not {len(thresholds)}")
-            for session, (moment, threshold) in enumerate(zip(moments, thresholds, strict=True)):
-                delays[what][session].append(moment - threshold)
+        for column, column_delays in zip(columns, delays, strict=True):
+            command = [*_simulate(column, script, wav, card, recipient), "--realtime"]
+            os.sync()  # opening capture syncs the card several times: no earlier writes in the queue
+            output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+            timeline: list[dict[str, Any]] = [json.loads(line) for line in output.splitlines()]
+            led = [entry["t"] for entry in timeline if entry["event"] == "led" and entry["on"]]
+            capture = [entry["t"] for entry in timeline if entry["event"] == "capture" and entry["open"]]
+            for what, moments in (("REC LED on", led), ("capture open", capture)):
+                if len(moments) != len(thresholds):
+                    raise RuntimeError(f"a --realtime run has {len(moments)} {what} entries, not {len(thresholds)}")
+                for session, (moment, threshold) in enumerate(zip(moments, thresholds, strict=True)):
+                    column_delays[what][session].append(moment - threshold)
     lines = [f"From the RECORD hold threshold (0 in virtual time by construction), {_REALTIME_RUNS} --realtime runs"
              f" of two sessions; target under one period, {policy.period_seconds * 1000:.1f} ms:"]
-    for what, sessions in delays.items():
-        first, second = (f"median {statistics.median(d) * 1000:.1f} ms, max {max(d) * 1000:.1f} ms" for d in sessions)
-        lines.append(f"  {what}: first session {first}; second session {second}")
-    return lines
+    figures = {"bench.latency.runs": str(_REALTIME_RUNS),
+               "bench.latency.period-ms": f"{policy.period_seconds * 1000:.1f}"}
+    rows: list[tuple[str, list[str]]] = []
+    for what in delays[0]:
+        for session, which in enumerate(("first", "second")):
+            name = f"bench.latency.{what.replace(' ', '-').lower()}.{which}"
+            for statistic, measure in (("median", statistics.median), ("max", max)):
+                shown = [f"{measure(column_delays[what][session]) * 1000:.1f}" for column_delays in delays]
+                rows.append((f"  {what}, {which} session, {statistic} ms", shown))
+                figures |= {column.figure(name, f"{statistic}-ms"): figure
+                            for column, figure in zip(columns, shown, strict=True)}
+    return [*lines, *side_by_side(columns, rows), figure_lines(figures)]
 
 
-def run_record_benchmark(minutes: int = 10) -> list[str]:
-    """Record `minutes` minutes with the box and with `arecord | age`, then time the REC LED; lines to print."""
+def run_record_benchmark(minutes: int = 10, *, columns: Sequence[Column] | None = None) -> list[str]:
+    """Record `minutes` minutes with the box (under each of `columns`, by default this Python alone) and with
+    `arecord | age`, then time the REC LED; lines to print."""
     commands = Commands.find()
     policy = load_config().policy
+    columns = columns or columns_for()
     lines = ["recording benchmark: every process measured whole, start-up included"]
     with tempfile.TemporaryDirectory(prefix="bench-record-") as workdir:
-        lines += _measure_cost(minutes, commands, policy, Path(workdir))
-        lines += _measure_latency(policy, Path(workdir))
+        lines += _measure_cost(minutes, commands, policy, columns, Path(workdir))
+        lines += _measure_latency(policy, columns, Path(workdir))
     return lines
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.figures import check_quoted
 from consentbox.admin.export import read_manifest
 from consentbox.box.box import Box
 from consentbox.box.clock import VirtualClock
@@ -26,10 +27,12 @@ from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.core.table import State
 from consentbox.crypto import X25519Identity, decrypt
+from consentbox.crypto.stream import CHUNK_SIZE
 from consentbox.ledger import Kind, verify
 from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import manifest_name, segment_name
+from consentbox.recording.seal import CHECKPOINT_CHUNKS
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
 from consentbox.sim.pins import SimulatedFactory
@@ -136,6 +139,21 @@ def test_a_session_s_seal_entries_bind_every_file_on_the_card(tmp_path: Path):
     kinds = [entry["kind"] for entry in rig.entries() if entry["session"] == session]
     assert kinds.index("seal") > kinds.index("start") and kinds[-1] == "seal"  # after the end: the final manifest
     assert verify(rig.state / "ledger.jsonl").entries == len(rig.entries())  # signed and chained like any entry
+    check_quoted(_ledger_figures(rig))
+
+
+def _ledger_figures(rig: Rig) -> dict[str, str]:
+    """What docs/formats.md quotes of a real ledger: how long its lines are, and what checkpoints cost."""
+    lines = (rig.state / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    checkpoints = [len(line) for line, entry in zip(lines, rig.entries(), strict=True) if entry["kind"] == "seal"
+                   and entry["fields"]["segment"] is not None and not entry["fields"]["final"]
+                   and entry["fields"]["frames"]]
+    checkpoint_seconds = CHECKPOINT_CHUNKS * CHUNK_SIZE / POLICY.frame_bytes / POLICY.rate
+    per_second = max(checkpoints) / checkpoint_seconds
+    return {"ledger.line-bytes.least": str(min(map(len, lines))), "ledger.line-bytes.most": str(max(map(len, lines))),
+            "ledger.checkpoint-bytes": str(round(max(checkpoints), -1)),
+            "ledger.four-hours-kb": str(round(4 * 3600 * per_second / 10_000) * 10),
+            "ledger.a-day-mib": f"{24 * 3600 * per_second / (1 << 20):.1f}"}
 
 
 def test_a_ledger_that_cannot_take_a_seal_is_reported_and_the_recording_goes_on(tmp_path: Path, monkeypatch):

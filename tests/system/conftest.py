@@ -1,7 +1,8 @@
 """The simulated box of the system tests: one driver for every way they run a box.
 
 A `SimulatedBox` is one box's files under a directory, `root`: its card (`root`/card, unless a test
-puts the card elsewhere, on a mount point say), its state directory (`root`/state), its configuration
+puts the card elsewhere, on a mount point say), its state directory (`root`/state, unless a test puts it
+elsewhere, on a partition of its own say), its configuration
 (`root`/config.toml, if the test gives one), the microphone it hears (a WAV file) and the supervisor's
 key it encrypts to. Each way of running the box is its own method or parameter, so that a test says
 which it proves things about:
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -32,7 +34,7 @@ import sys
 import wave
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -42,10 +44,11 @@ from consentbox.box import wiring
 from consentbox.box.box import Box
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
+from consentbox.box.logs import journal_fields
 from consentbox.core.events import RECORD, Button, ConsentButton
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import X25519Recipient, bech32
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
@@ -57,8 +60,9 @@ from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.state.clock_floor import TrustedClock
-from consentbox.state.files import DEVICE_KEY
+from consentbox.state.files import DEVICE_KEY, JOURNAL
 from consentbox.testing.fakes import FailingSource
+from tests.support.leaks import AUDIO_STRIDE, KEY_STRIDE, Probes, Secrets, device_key_bytes, probes
 
 BIN = Path(sys.executable).parent
 Entry = dict[str, Any]
@@ -137,13 +141,14 @@ class SimulatedBox:
     """One box's files under `root`, and the ways to run it (see the module's docstring).
 
     `card` is made empty at `root`/card unless given (then it is left as it is: a mount point, or
-    missing on purpose); `config`, if given, is written to `root`/config.toml for every run.
+    missing on purpose); `state` is `root`/state unless given; `config`, if given, is written to
+    `root`/config.toml for every run.
     """
 
     def __init__(self, root: Path, recipient: str, *, key_file: Path | None = None, microphone: Path | None = None,
-                 card: Path | None = None, config: str | None = None) -> None:
+                 card: Path | None = None, state: Path | None = None, config: str | None = None) -> None:
         self.root, self.recipient, self.key_file, self.microphone = root, recipient, key_file, microphone
-        self.state = root / "state"
+        self.state = root / "state" if state is None else state
         root.mkdir(parents=True, exist_ok=True)
         if card is None:
             card = root / "card"
@@ -154,6 +159,9 @@ class SimulatedBox:
         if config is not None:
             self.configure(config)
         self.scripts = 0
+        # What its runs printed or journaled that no scan has seen yet (`leaks`), by where it came from.
+        self._logged: list[tuple[str, str]] = []
+        self._streams: list[KeptStream] = []
 
     def configure(self, text: str) -> None:
         """Write the box's configuration (TOML over the shipped defaults), `root`/config.toml."""
@@ -179,6 +187,8 @@ class SimulatedBox:
             assert trusted_clock is None, "the clock of a subprocess cannot be replaced"
             done = subprocess.run(self._simulate_command(path, options, state), capture_output=True, text=True,
                                   env=_environment(env), timeout=timeout)
+            self._keep(f"stdout of `consentbox simulate {path.name}`", done.stdout)
+            self._keep(f"stderr of `consentbox simulate {path.name}`", done.stderr)
             assert done.returncode == 0, done.stderr
             return Timeline.parse(done.stdout)
         assert state and not options and env is None and timeout is None, "only the command takes these"
@@ -189,14 +199,19 @@ class SimulatedBox:
         with pytest.MonkeyPatch.context() as patch:
             if trusted_clock is not None:
                 patch.setattr(wiring, "TrustedClock", trusted_clock)
-            simulate(config, parse_script(script, source=str(path)), audio=self.microphone, realtime=False,
-                     report=timeline.append, script_dir=self.root)
+            try:
+                simulate(config, parse_script(script, source=str(path)), audio=self.microphone, realtime=False,
+                         report=timeline.append, script_dir=self.root)
+            finally:
+                self._keep(f"the journal ({path.name} played in this process)", _journal_records(timeline))
         return timeline
 
     def start(self, script: str, *options: str | Path, state: bool = True) -> subprocess.Popen[str]:
         """`consentbox simulate` as `simulate` runs it, left running: its timeline comes on its stdout."""
-        return subprocess.Popen(self._simulate_command(self._script(script), options, state), stdout=subprocess.PIPE,
-                                text=True)
+        path = self._script(script)
+        process = subprocess.Popen(self._simulate_command(path, options, state), stdout=subprocess.PIPE, text=True)
+        process.stdout = self._kept_stream(process, process.stdout, f"stdout of `consentbox simulate {path.name}`")
+        return process
 
     def serve(self, *, audio_device: str | None = None, recipients: Sequence[str] | None = None,
               env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
@@ -210,8 +225,10 @@ class SimulatedBox:
         config.write_text(f'{self.config_text}[panel]\npin_factory = "mock"\n{audio}'
                           f'[card]\npath = "{self.card}"\nrequire_mount = false\n[keys]\nrecipients = [{listed}]\n'
                           f'[box]\nstate_dir = "{self.state}"\n')
-        return subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True,
-                                env=_environment(env))
+        process = subprocess.Popen([BIN / "consentbox", "run", "--config", config], stderr=subprocess.PIPE, text=True,
+                                   env=_environment(env))
+        process.stderr = self._kept_stream(process, process.stderr, "stderr of `consentbox run`")
+        return process
 
     @contextlib.contextmanager
     def by_hand(self, microphone: str, *, policy: Policy, require_mount: bool,
@@ -224,6 +241,7 @@ class SimulatedBox:
             yield rig
         finally:
             rig.shut_down()
+            self._keep("the journal (the box driven by hand)", _journal_records(rig.timeline))
 
     # What the supervisor gets.
 
@@ -261,6 +279,55 @@ class SimulatedBox:
                         path], capture_output=True, check=True)
         return path
 
+    # What it printed or journaled.
+
+    def leaks(self) -> list[str]:
+        """Audio or key material in what the box printed or journaled since the last look, or in any file of
+        its state directory but its key files: one line each, naming where and what (tests/support/leaks.py).
+        The `nothing_secret_logged` fixture looks after every test."""
+        _RAN.pop(self, None)
+        logged = [*self._logged, *(piece for stream in self._streams for piece in stream.taken())]
+        self._logged.clear()
+        files = [path for path in sorted(self.state.rglob("*")) if path.is_file() and not path.is_symlink()] \
+            if self.state.is_dir() else []
+        # The device key's file (and the temporary one it is saved through) and the journal's session keys
+        # hold a key by design: they are what must not show anywhere else.
+        keys = [path for path in files if path.name.lstrip(".").startswith(DEVICE_KEY) or path.suffix == ".key"]
+        secrets = self._secrets(keys)
+        found = [leak for where, text in logged for leak in secrets.leaks(text.encode(), where)]
+        for path in files:
+            if path not in keys:
+                found += secrets.leaks(path.read_bytes(), str(path))
+        return found
+
+    def _secrets(self, keys: list[Path]) -> Secrets:
+        """What this box must never show: the supervisor's identities, the keys in `keys` (its device key and its
+        journal's), its microphone's samples."""
+        identities = [] if self.key_file is None else [key.to_string() for key in load_identities([self.key_file])]
+        found = [probes(bech32.decode(identity)[1], "an age identity's secret bytes", KEY_STRIDE)
+                 for identity in identities]
+        for key in keys:
+            if key.name == DEVICE_KEY:
+                found.append(probes(device_key_bytes(key.read_text()), "the box's device signing key", KEY_STRIDE))
+            elif key.parent.name == JOURNAL:
+                found.append(probes(key.read_bytes(), f"the journal's key {key.name}", KEY_STRIDE))
+        if self.microphone is not None and self.microphone.is_file():
+            found.append(_heard(self.microphone))
+        return Secrets(tuple(found), tuple(identities))
+
+    def _keep(self, where: str, text: str) -> None:
+        """Keep what a run printed or journaled for `leaks`."""
+        self._logged.append((where, text))
+        _RAN[self] = None
+
+    def _kept_stream(self, process: subprocess.Popen[str], stream: IO[str] | None, where: str) -> KeptStream:
+        """`stream` of a running box's `process`, keeping for `leaks` what the test reads from it."""
+        assert stream is not None
+        kept = KeptStream(stream, process, where)
+        self._streams.append(kept)
+        _RAN[self] = None
+        return kept
+
     def _script(self, text: str) -> Path:
         """`text` in a script file of its own under `root` (where a `usb` step's stick directories are)."""
         self.scripts += 1
@@ -280,6 +347,79 @@ class SimulatedBox:
 
 def _environment(extra: Mapping[str, str] | None) -> dict[str, str] | None:
     return None if extra is None else {**os.environ, **extra}
+
+
+# --- Nothing from the audio or a key is ever logged ---------------------------------------------------------
+
+#: The boxes that ran since the last scan, in order (a dict as an ordered set).
+_RAN: dict[SimulatedBox, None] = {}
+
+
+@pytest.fixture(autouse=True)
+def nothing_secret_logged() -> Iterator[None]:
+    """After each test, every box that ran is scanned (`SimulatedBox.leaks`): audio or key material in what it
+    printed or journaled fails the test with one line naming where and what. Autouse fixtures are torn down
+    last, so the boxes of the test's other fixtures have stopped by then."""
+    yield
+    leaks = leaks_of_boxes_that_ran()
+    if leaks:
+        pytest.fail("; ".join(leaks), pytrace=False)
+
+
+def leaks_of_boxes_that_ran() -> list[str]:
+    """`SimulatedBox.leaks` of every box that ran since the last look."""
+    return [leak for box in list(_RAN) for leak in box.leaks()]
+
+
+def _journal_records(timeline: Sequence[Entry]) -> str:
+    """What the box would send journald for `timeline` (`consentbox.box.logs`), each field's value a line."""
+    return "\n".join(value for entry in timeline for value in journal_fields(entry).values())
+
+
+def _heard(microphone: Path) -> Probes:
+    """The probes of the samples in `microphone` (a WAV file), made once while the file is unchanged."""
+    status = microphone.stat()
+    return _heard_in(microphone, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _heard_in(microphone: Path, size: int, modified: int) -> Probes:
+    return probes(pcm(microphone.read_bytes()), "audio its microphone gave it", AUDIO_STRIDE)
+
+
+class KeptStream:
+    """A text stream from a running box (`start`, `serve`) that keeps what the test reads from it for the scan;
+    everything else is the stream's own."""
+
+    def __init__(self, stream: IO[str], process: subprocess.Popen[str], where: str) -> None:
+        self._stream, self._process, self._where = stream, process, where
+        self._read: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return self._kept(next(self._stream))
+
+    def readline(self, size: int = -1) -> str:
+        return self._kept(self._stream.readline(size))
+
+    def read(self, size: int = -1) -> str:
+        return self._kept(self._stream.read(size))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def taken(self) -> list[tuple[str, str]]:
+        """What was read since the last call, where it came from; once the box has stopped, all it printed."""
+        if self._process.poll() is not None and not self._stream.closed:
+            self._kept(self._stream.read())  # the box has stopped and nothing else holds its pipe: no wait
+        text, self._read = "".join(self._read), []
+        return [(self._where, text)] if text else []
+
+    def _kept(self, text: str) -> str:
+        self._read.append(text)
+        return text
 
 
 def _journal_failed(error: JournalError) -> None:

@@ -26,12 +26,14 @@ from typing import Any
 
 import pytest
 
+from bench.figures import check_quoted
 from consentbox.box.box import CARD_CHECK_SECONDS
 from consentbox.box.config import load_config
 from consentbox.core.events import RECORD
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
 from consentbox.crypto.stream import CHUNK_SIZE
+from consentbox.recording.wav import HEADER_SIZE
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.testing.signal import write_wav
 from tests.support.cards import (
@@ -58,8 +60,12 @@ CHUNK_FRAMES = CHUNK_SIZE // FRAME
 #: Longer than any capture interval here, short enough to scan for quickly.
 INPUT_SECONDS = 20
 CARD_BYTES = 8 << 20
-#: Free space a filler leaves: enough to pass the 1 MiB check, full after about 13 s of audio.
-LEFT_BY_FILLER = 5 << 18
+MIB = 1 << 20
+#: Free space a filler leaves before each full-card trial: enough to pass the 1 MiB check, and full after
+#: 11 to 20 s of audio, so that the card fills in a different chunk each time.
+LEFT_BY_FILLERS = [round(MIB * (1.05 + 0.15 * n)) for n in range(6)]
+#: Room for a session recorded before, one after, and each full-card trial's session.
+FULL_CARD_BYTES = 16 << 20
 
 READY = ("green", "steady", 0)
 
@@ -100,11 +106,12 @@ class Trial:
         self.exports = directory / "exported"
 
     @contextlib.contextmanager
-    def card(self) -> Iterator[Path]:
-        """An 8 MiB ext4 card image, loop-mounted; unmounted and detached afterwards whatever happened."""
+    def card(self, size_bytes: int = CARD_BYTES) -> Iterator[Path]:
+        """An ext4 card image (8 MiB unless told), loop-mounted; unmounted and detached afterwards whatever
+        happened."""
         with contextlib.ExitStack() as stack:
             try:
-                mount = stack.enter_context(ext4_card(self.directory / "card", CARD_BYTES))
+                mount = stack.enter_context(ext4_card(self.directory / "card", size_bytes))
             except OSError as error:
                 pytest.fail(f"cannot make or mount the test card: {error}")
             yield mount
@@ -168,11 +175,16 @@ def trial(tmp_path: Path, identity: X25519Identity, key_file: Path) -> Iterator[
         made.close()
 
 
+def free_space(card: Path) -> int:
+    """The bytes the box's own user may still write to the card."""
+    status = os.statvfs(card)
+    return status.f_bavail * status.f_frsize
+
+
 def fill(card: Path, leave: int) -> Path:
     """A file of zeros that leaves about `leave` bytes free on the card."""
     filler = card / "filler"
-    status = os.statvfs(card)
-    size = status.f_bavail * status.f_frsize - leave
+    size = free_space(card) - leave
     with open(filler, "wb") as file:
         file.write(bytes(size))
         os.fsync(file.fileno())
@@ -192,43 +204,70 @@ def test_the_raw_image_scan_finds_input_written_to_the_card_and_deleted(trial: T
 # --- Card full --------------------------------------------------------------------------------------------
 
 
-def test_a_full_card_stops_capture_keeps_what_fit_and_refuses_until_space_is_freed(trial: Trial) -> None:
-    with trial.card() as card, trial.box(card) as box:
-        earlier = box.record(3.0)
+def test_a_full_card_loses_exactly_the_chunk_being_filled_and_refuses_until_space_is_freed(trial: Trial) -> None:
+    full, left = [], []
+    with trial.card(FULL_CARD_BYTES) as card:
+        with trial.box(card) as box:
+            earlier = box.record(3.0)
         before = card_files(card)
-        filler = fill(card, LEFT_BY_FILLER)
-        box.wait(1.0)
-        assert box.status() == READY
-
-        box.start_recording()
-        opened = box.entries("capture", open=True)[-1]["t"]
-        box.wait(60.0)  # much longer than the 1.25 MiB left can hold
-        fault = box.assert_stopped_at_fault("card full", after=opened, within=60.0)
-        full = box.last_recorded()
-        # The period whose write failed is the last one read: capture stopped at that write.
-        assert fault["t"] == pytest.approx(opened + full.frames / POLICY.rate)
-        assert box.status() == blink(3)
-        box.wait(3.0)
-        assert box.status() == blink(3), "the fault stands while the card is full"
-        box.assert_refused(3, "card full")
-
-        filler.unlink()
-        box.wait(1.5)
-        assert box.status() == READY
-        later = box.record(2.0)
+        for leave in LEFT_BY_FILLERS:
+            with trial.box(card) as box:  # a box of its own for each trial: one fault each
+                filler = fill(card, leave)
+                box.wait(1.0)
+                assert box.status() == READY
+                left.append(free_space(card))
+                box.start_recording()
+                opened = box.entries("capture", open=True)[-1]["t"]
+                box.wait(60.0)  # much longer than the space left can hold
+                fault = box.assert_stopped_at_fault("card full", after=opened, within=60.0)
+                full.append(box.last_recorded())
+                # The period whose write failed is the last one read: capture stopped at that write.
+                assert fault["t"] == pytest.approx(opened + full[-1].frames / POLICY.rate)
+                assert box.status() == blink(3)
+                box.wait(3.0)
+                assert box.status() == blink(3), "the fault stands while the card is full"
+                box.assert_refused(3, "card full")
+                filler.unlink()
+                box.wait(1.5)
+                assert box.status() == READY
+        with trial.box(card) as box:
+            later = box.record(2.0)
         status, exported = trial.export(card)
         assert {name: card_files(card)[name] for name in before} == before, "earlier files changed"
 
-    assert status == 3  # the full card's session is cut short at its last whole chunk
-    assert set(exported) == {earlier.id, full.id, later.id}
+    assert status == 3  # each full card's session is cut short at its last whole chunk
+    assert set(exported) == {earlier.id, later.id, *(session.id for session in full)}
     trial.assert_intact(exported[earlier.id], earlier)
     trial.assert_intact(exported[later.id], later)
-    cut = exported[full.id]
-    assert cut.report["end_reason"] == "card full"
-    reached_card = full.frames - PERIOD
-    assert cut.pcm == trial.audio(cut.frames)
-    assert reached_card - CHUNK_FRAMES <= cut.frames <= reached_card
+    lost = [lost_to_a_full_card(trial, exported[session.id], session) for session in full]
     trial.assert_no_plaintext()
+    least, most = (f"{seconds:.2f}" for seconds in (min(lost), max(lost)))
+    figures = {
+        "card-full.trials": str(len(full)),
+        "card-full.card-mib": str(FULL_CARD_BYTES >> 20),
+        "card-full.lost-seconds": least if least == most else f"{least}–{most}",
+        "card-full.left.least": f"{min(left) / MIB:.2f}",
+        "card-full.left.most": f"{max(left) / MIB:.2f}",
+    }
+    check_quoted(figures)
+
+
+def lost_to_a_full_card(trial: Trial, cut: Exported, recorded: Recorded) -> float:
+    """Check that a session stopped by a full card lost exactly the chunk being filled; the seconds it lost.
+
+    The period whose write failed filled that chunk past its end, so the writer sealed it; its write failed
+    and was cut off. Every chunk before it is on the card whole: the export ends on a chunk's end (the WAV
+    header counts in the first chunk), and the chunk after that end held every period read before the
+    failing one. The audio lost is that chunk and the failing period's bytes past it: under a period more.
+    """
+    assert cut.report["end_reason"] == "card full"
+    assert cut.pcm == trial.audio(cut.frames)
+    sealed = HEADER_SIZE + cut.frames * FRAME  # the plaintext in the segment's whole chunks
+    read = HEADER_SIZE + recorded.frames * FRAME  # and all that the microphone gave, the failing period too
+    assert sealed % CHUNK_SIZE == 0, f"the export ends {sealed % CHUNK_SIZE} bytes into a chunk"
+    assert read - PERIOD * FRAME <= sealed + CHUNK_SIZE < read, \
+        f"lost {read - sealed} bytes, not the chunk that the failing period filled"
+    return (recorded.frames - cut.frames) / POLICY.rate
 
 
 # --- Card lost or failing while recording ---------------------------------------------------------------
@@ -243,6 +282,11 @@ class CardLoss:
     problem: str
     code: int
     noticed_within: float
+
+    @property
+    def source(self) -> str:
+        """The source of this loss's figures in the docs (bench/figures.py)."""
+        return "card-" + self.name.replace(" ", "-")
 
 
 LOSSES = [
@@ -294,6 +338,10 @@ def test_a_card_lost_while_recording_stops_capture_and_keeps_what_was_synced(tri
     assert cut.pcm == trial.audio(cut.frames)
     assert synced_by - CHUNK_FRAMES <= cut.frames <= lost.frames
     trial.assert_no_plaintext()
+    figures = {f"{loss.source}.noticed-seconds": f"{fault['t'] - lost_at:.2f}",
+               f"{loss.source}.noticed-within": f"{loss.noticed_within:.2f}",
+               f"{loss.source}.lost-seconds": f"{(lost.frames - cut.frames) / POLICY.rate:.2f}"}
+    check_quoted(figures)
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=[loss.name for loss in LOSSES])

@@ -25,8 +25,9 @@ After each kill, as the supervisor and the box would meet it:
   again gives the same audio, with the session ended `interrupted` and truncated (or as the box
   itself ended it, if the journal already held the final manifest).
 
-The worst and median loss over the trials are printed (run with -s to see them); docs/reliability.md
-quotes them.
+What was measured (the trials, where the kills landed, the worst and median loss) is printed as figures
+(run with -s to see them); docs/reliability.md quotes them, and the test fails where a quote differs
+(bench/figures.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.figures import check_quoted
 from consentbox.admin.export import export_card, read_manifest
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
@@ -343,3 +345,29 @@ def test_a_power_cut_at_any_call_loses_at_most_one_chunk_and_recovery_ends_the_s
           f"Kills by phase/place: {dict(sorted(places.items()))}; lost by place: {_ranges(during_capture)}")
     assert len(results) >= 200 and max(losses) * POLICY.rate * POLICY.frame_bytes <= CHUNK
     assert places["write/card manifest"] and places["write/journal"] and places["write/segment header"]
+    check_quoted(_figures(results, calls, losses, moments))
+
+
+def _figures(results: list[Result], calls: int, losses: list[float], moments: list[float]) -> dict[str, str]:
+    """What docs/reliability.md quotes of the trials: how many, where the kills landed, what they lost (the
+    seconds lost by each kill after capture began, and by each of those at a random moment)."""
+    killed = collections.Counter(r.place for r in results if r.killed)
+    in_chunks = [r.lost_frames / POLICY.rate for r in results if r.place == "audio chunk" and r.lost_frames is not None]
+    return {
+        "power-cut.trials": str(len(results)),
+        "power-cut.call-trials": str(CALL_TRIALS),
+        "power-cut.moment-trials": str(MOMENT_TRIALS),
+        "power-cut.segment-mib": str(POLICY.segment_bytes >> 20),
+        "power-cut.interval.first": f"{PLAN[0]:g}",
+        "power-cut.interval.second": f"{PLAN[1]:g}",
+        "power-cut.calls": str(calls),
+        **{f"power-cut.kills.{place.replace(' ', '-')}": str(killed[place]) for place in PLACES},
+        "power-cut.lost.after-capture.kills": str(len(losses)),
+        "power-cut.lost.after-capture.worst": f"{max(losses):.3f}",
+        "power-cut.lost.after-capture.median": f"{statistics.median(losses):.3f}",
+        "power-cut.lost.moment.kills": str(len(moments)),
+        "power-cut.lost.moment.worst": f"{max(moments):.3f}",
+        "power-cut.lost.moment.median": f"{statistics.median(moments):.3f}",
+        "power-cut.lost.in-a-chunk.least": f"{min(in_chunks):.2f}",
+        "power-cut.lost.in-a-chunk.most": f"{max(in_chunks):.2f}",
+    }

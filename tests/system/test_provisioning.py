@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.figures import check_quoted
 from consentbox.box.config import Config, load_config
 from consentbox.box.settings import load_settings
 from consentbox.core.policy import Policy
@@ -878,6 +879,7 @@ def test_a_power_cut_during_an_install_leaves_the_old_or_the_new_configuration(p
     places = {o.place for o in outcomes if o.killed}
     # (No "card ledger": provisioning is in no session, so nothing of it is written to the card.)
     assert {"installed bundle", "expiry index", "clock floor", "ledger", "result", "state directory"} <= places
+    check_quoted({"provision-cut.trials": str(len(outcomes))})
 
 
 def test_a_power_cut_while_provisioning_a_new_box_leaves_it_unprovisioned_or_provisioned(keys, tmp_path):

@@ -12,7 +12,8 @@ The raw image is searched twice for each wiped session: for any 4 KiB run of its
 offset (`files_holding`, the project's leak finder), and for each 4 KiB block of its files, the short
 last one included (so a manifest too), at every block boundary. Before the wipe the second search
 finds every block of every session, which shows the search would see what it looks for. Run with -s
-to print what was measured; docs/retention.md quotes it.
+to print what was measured; docs/retention.md quotes its figures, and the tests that measured them fail
+where a quote differs (bench/figures.py).
 
 Some tests need a wall clock the box does not have: they build the box as `consentbox simulate` does
 (`simulate()` in this process) with the trusted clock's wall clock replaced, the one seam for it.
@@ -43,6 +44,7 @@ from typing import Any
 
 import pytest
 
+from bench.figures import check_quoted
 from consentbox import BUILD_DATE
 from consentbox.admin.extracts import load_extract
 from consentbox.admin.provisioning import write_bundle
@@ -400,8 +402,22 @@ def recorded_and_wiped(tmp_path_factory, microphone, supervisor) -> Iterator[dic
               f"{len(found['kept blocks'])} blocks of the kept. Manifest versions (current and replaced) on the "
               f"image, wiped, wiped, kept, kept: before {[manifests_before.count(s) for s in sessions]}, after "
               f"{[found['manifests'].count(s) for s in sessions]}")
+        figures = {
+            "wipe-image.image-mib": str(IMAGE_BYTES >> 20),
+            "wipe-image.block-kib": str(BLOCK >> 10),
+            "wipe-image.sessions": str(len(sessions)),
+            "wipe-image.files": str(len(wiped) + len(kept)),
+            "wipe-image.wiped.files": str(len(wiped)),
+            "wipe-image.wiped.bytes": f"{sum(map(len, wiped.values())):,}",
+            "wipe-image.wiped.blocks": str(len(all_blocks(wiped))),
+            "wipe-image.kept.blocks": str(len(all_blocks(kept))),
+            **{f"wipe-image.{name}.files": str(sum(file.startswith(session) for file in wiped))
+               for name, session in (("old", old), ("older", older))},
+            **{f"wipe-image.{name}.manifests-left": str(found["manifests"].count(session))
+               for name, session in (("old", old), ("older", older))},
+        }
         yield {"box": box, "ids": sessions, "lines": lines, "wiped": wiped, "kept": kept, "exported": exported,
-               "found": found, "root": root}
+               "found": found, "root": root, "figures": figures}
 
 
 def test_the_wipe_destroys_exactly_the_expired_sessions_and_no_block_of_them_is_left_on_the_card(
@@ -429,6 +445,7 @@ def test_the_wipe_destroys_exactly_the_expired_sessions_and_no_block_of_them_is_
     assert all(len(pcm(wav)) > POLICY.rate for wav in exported.values())
 
     assert box.wipe() == ["nothing has expired"]
+    check_quoted(run["figures"])
 
 
 def test_the_wipe_discards_the_freed_blocks_of_a_mounted_card(tmp_path, new_card, microphone, supervisor):
@@ -448,6 +465,7 @@ def test_the_wipe_discards_the_freed_blocks_of_a_mounted_card(tmp_path, new_card
         raw = image.read_bytes()
         assert blocks_on_image(raw, wiped) == set() and not any_run_on_image(image, wiped)
         assert set(manifests_on_image(raw, box.key_file)) == {kept}, "a replaced manifest version was not discarded"
+    # Not figures for the docs: how much free space FITRIM reports, and so the holes, differ from run to run.
     print(f"\ndiscard: {lines[1]}; the image held {holding} bytes, {card.allocated()} after")
 
 
@@ -711,6 +729,8 @@ def test_a_wipe_killed_at_any_call_is_finished_by_the_next_runs_with_one_receipt
                 for t in trials if t.problems]
     assert len(killed) >= 50 and places["session file"] and places["expiry index"] and places["box ledger"]
     assert failures == [], "\n".join(failures)
+    check_quoted({"wipe-killed.trials": str(len(trials)), "wipe-killed.calls": str(calls),
+                  "wipe-killed.killed": str(len(killed))})
 
 
 # --- Provisioning shortens, never lengthens ---------------------------------------------------------------
