@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-PENDING_ALLOWED = True
+PENDING_ALLOWED = False
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = REPO / "docs" / "claims.md"
