@@ -136,17 +136,17 @@ def run_panel(config: Config, *, home: Path, microphone: str, seats: int | None,
             say(describe(entry))
 
     with PanelSimulator(config, microphone=microphone, export_hint=export, echo=echo) as simulator:
-        say(f"ConsentBox front panel: {simulator.url}")
-        say(f"  card:       {card}/ (a directory; the box's state: {state}/)")
-        say(f"  microphone: {simulator.microphone.words}")
-        say(f"  supervisor: {key_file} (a demo key); export the card with: {export}")
-        say("  Ctrl+C stops the box (what is being recorded is finalised first).\n")
-
+        # Before the banner: the page already serves, and whoever reads the banner may stop us at once.
         def stop(signum: int, frame: FrameType | None) -> None:
             simulator.stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        say(f"ConsentBox front panel: {simulator.url}")
+        say(f"  card:       {card}/ (a directory; the box's state: {state}/)")
+        say(f"  microphone: {simulator.microphone.words}")
+        say(f"  supervisor: {key_file} (a demo key); export the card with: {export}")
+        say("  Ctrl+C stops the box (what is being recorded is finalised first).\n")
         simulator.run()
     say(f"\nConsentBox stopped. Export the card with: {export}")
 
