@@ -229,3 +229,66 @@ def test_a_failing_journal_is_reported_never_raised(tmp_path, started, monkeypat
     assert sorted(path.name for path in journal.directory.iterdir()) == kept
     journal.remove("0123456789abcdef")
     assert list(journal.directory.iterdir()) == [] and len(failures) == 1
+
+
+def test_a_key_is_made_exclusively_and_synced_before_its_entry_and_forgotten_only_after_it(journal, started,
+                                                                                           monkeypatch):
+    from consentbox.recording import journal as module
+
+    directory = journal.directory
+    calls: list[tuple[str, ...]] = []
+    key_files: set[int] = set()  # inodes: a closed key's fd number is soon another file's
+    real_open, real_fsync = os.open, os.fsync
+    real_sync, real_replace, real_shred = module.sync_directory, module.replace_file, module.shred
+
+    def names() -> str:
+        return " ".join(sorted(path.name for path in directory.iterdir() if not path.name.startswith(".")))
+
+    def open_(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if str(path).endswith(".key") and flags & os.O_CREAT:
+            key_files.add(os.fstat(fd).st_ino)
+            wanted = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY
+            calls.append(("create key", str(flags & wanted == wanted), oct(args[0])))
+        return fd
+
+    def fsync(fd):
+        real_fsync(fd)
+        if os.fstat(fd).st_ino in key_files:
+            calls.append(("fsync key", str(os.fstat(fd).st_size)))
+
+    def sync(path):
+        real_sync(path)
+        calls.append(("sync directory", names()))
+
+    def replace(path, name, *args, **kwargs):
+        real_replace(path, name, *args, **kwargs)
+        calls.append(("entry in place", name))
+
+    def shred(path, *args):
+        calls.append(("shred", path.name, names()))
+        key_files.discard(path.stat().st_ino)  # its own syncs are storage/shred.py's, tested there
+        real_shred(path, *args)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(module, "sync_directory", sync)
+    monkeypatch.setattr(module, "replace_file", replace)
+    monkeypatch.setattr(module, "shred", shred)
+
+    session = "0123456789abcdef"
+    journal.save(_manifest(started, session))
+    assert calls == [("create key", "True", "0o600"),
+                     ("fsync key", "32"),
+                     ("sync directory", f"{session}.key"),
+                     ("entry in place", f"{session}.json")]
+
+    calls.clear()
+    journal.save(_manifest(started, session))  # a later version: the key is read, never made again
+    assert calls == [("entry in place", f"{session}.json")]
+
+    calls.clear()
+    journal.remove(session)
+    assert calls == [("sync directory", f"{session}.key"),  # the entry unlinked, and that synced, first
+                     ("shred", f"{session}.key", f"{session}.key"),
+                     ("sync directory", "")]
