@@ -93,4 +93,5 @@ def run_started(commands: Commands) -> list[str]:
 
 def run_ended() -> list[str]:
     """The line that closes a run: how busy the machine was at its end."""
-    return [f"load average {_load()} at the end", figure_lines({"bench.run.load-at-end": _load()})]
+    load = _load()  # one reading: the line and the figure say the same
+    return [f"load average {load} at the end", figure_lines({"bench.run.load-at-end": load})]

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from consentbox.box.box import Box, Report
@@ -100,6 +99,10 @@ class PanelSimulator:
         """Make `run` finalise what is open and return (safe from signal handlers and other threads)."""
         self._stop.request()
 
+    def stop_on_signals(self) -> None:
+        """Make SIGINT (Ctrl+C) and SIGTERM `stop` the box, as they stop `consentbox run`."""
+        self._stop.on_signals()
+
     def close(self) -> None:
         """Stop the page, shut the box down if `run` did not, release the microphone and the port."""
         self._cleanup.close()
@@ -136,12 +139,7 @@ def run_panel(config: Config, *, home: Path, microphone: str, seats: int | None,
             say(describe(entry))
 
     with PanelSimulator(config, microphone=microphone, export_hint=export, echo=echo) as simulator:
-        # Before the banner: the page already serves, and whoever reads the banner may stop us at once.
-        def stop(signum: int, frame: FrameType | None) -> None:
-            simulator.stop()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        simulator.stop_on_signals()  # before the banner: the page serves, and its reader may stop us at once
         say(f"ConsentBox front panel: {simulator.url}")
         say(f"  card:       {card}/ (a directory; the box's state: {state}/)")
         say(f"  microphone: {simulator.microphone.words}")
