@@ -12,13 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from consentbox.box import wiring
-from consentbox.box.config import load_config
-from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity
-from consentbox.sim.script import parse_script
-from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.state.clock_floor import TrustedClock, firmware_built
-from consentbox.testing.signal import position_pcm, write_wav
+from tests.support import simulated
 
 DAY = 86_400
 #: Set up, both consent, hold RECORD to start and again to end: on a box that is ready, a session is
@@ -27,15 +22,9 @@ SESSION = "0 tap record\n1 tap consent 1\n2 tap consent 2\n4 hold record 1.5\n10
 
 
 def play(tmp_path: Path, *, provisioned: bool = True) -> list[dict[str, Any]]:
-    """`SESSION` through a box of two seats (encrypting to a new identity, or to nobody unless
-    `provisioned`) with a directory as its card; its timeline."""
-    write_wav(tmp_path / "input.wav", position_pcm(0, 20 * Policy().rate, Policy()), Policy())
-    (tmp_path / "card").mkdir()
-    recipients = [X25519Identity.generate().recipient] if provisioned else []
-    config = simulated_config(load_config(None), card=tmp_path / "card", recipients=recipients, seats=2,
-                              shared_consent=False, state_dir=tmp_path / "state")
+    """`SESSION` through a box of two seats (`tests.support.simulated.play`); its timeline."""
     timeline: list[dict[str, Any]] = []
-    simulate(config, parse_script(SESSION), audio=tmp_path / "input.wav", realtime=False, report=timeline.append)
+    simulated.play(tmp_path, SESSION, timeline.append, seats=2, provisioned=provisioned)
     return timeline
 
 

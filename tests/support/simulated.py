@@ -15,15 +15,17 @@ from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.testing.signal import position_pcm, write_wav
 
 
-def play(tmp_path: Path, script: str, report: Report) -> tuple[X25519Identity, bytes]:
-    """Play `script` through a simulated box of three seats with 30 s of the position signal as its microphone,
-    its card `tmp_path/card` and its state `tmp_path/state`; the identity the card is encrypted to, and the
-    audio the microphone gave."""
+def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
+         provisioned: bool = True) -> tuple[X25519Identity, bytes]:
+    """Play `script` through a simulated box of `seats` seats with 30 s of the position signal as its microphone,
+    its card `tmp_path/card` and its state `tmp_path/state`; the identity the card is encrypted to (to nobody,
+    as a box never provisioned, unless `provisioned`), and the audio the microphone gave."""
     identity = X25519Identity.generate()
     pcm = position_pcm(0, 30 * Policy().rate, Policy())
     write_wav(tmp_path / "input.wav", pcm, Policy())
     (tmp_path / "card").mkdir()
-    config = simulated_config(load_config(None), card=tmp_path / "card", recipients=[identity.recipient],
-                              seats=3, shared_consent=False, state_dir=tmp_path / "state")
+    recipients = [identity.recipient] if provisioned else []
+    config = simulated_config(load_config(None), card=tmp_path / "card", recipients=recipients, seats=seats,
+                              shared_consent=False, state_dir=tmp_path / "state")
     simulate(config, parse_script(script), audio=tmp_path / "input.wav", realtime=False, report=report)
     return identity, pcm
