@@ -21,7 +21,7 @@ ACTIVITY = {
     "a consent given again, when ready": ("0 tap record\n1 tap consent 1\n2 tap consent 2\n100 tap consent 1\n",
                                           100.1),
     "RECORD held too early, refused": ("0 tap record\n100 hold record 1.5\n", 101.5),
-    "a button held across the timeout": ("0 tap record\n179 hold record 5\n", 184.0),
+    "a button held across the timeout": ("0 tap record\n179 hold consent 1 5\n", 184.0),
 }
 
 

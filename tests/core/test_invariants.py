@@ -21,12 +21,21 @@ from hypothesis.stateful import (
 from consentbox.core.commands import (
     CloseCapture,
     EndSession,
+    Flash,
+    HoldBackAudio,
     OpenCapture,
     OpenSession,
+    PlayTone,
     RecLed,
     RecordConsent,
+    RecordWithdrawal,
+    SeatLights,
     SetHeadcount,
+    ShowStatus,
+    WithdrawFinished,
+    WriteHeldAudio,
 )
+from consentbox.core.feedback import Tone
 from consentbox.core.events import RECORD, ConsentButton, Fault, Pressed, ReadinessChanged, Released, Tick
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import FAULTS, EndReason, Problem
@@ -49,9 +58,10 @@ class ConsentRules(RuleBasedStateMachine):
         seats=st.integers(1, 6),
         shared=st.booleans(),
         keep=st.booleans(),
+        cue=st.booleans(),
         data=st.data(),
     )
-    def set_up(self, seats, shared, keep, data):
+    def set_up(self, seats, shared, keep, cue, data):
         limit = 6 if shared else seats
         parties = data.draw(st.integers(1, limit), label="default_parties")
         self.policy = Policy(
@@ -60,6 +70,7 @@ class ConsentRules(RuleBasedStateMachine):
             on_withdrawal=OnWithdrawal.KEEP if keep else OnWithdrawal.DESTROY,
             # Short timeouts so random time advances reach them often.
             consent_timeout=30.0, pause_timeout=40.0, max_session=120.0, notice_timeout=5.0,
+            withdraw_window=60.0, cue_every=0.5 if cue else 0.0,
         )
         self.machine = SessionMachine(self.policy, seats=seats, shared_consent=shared)
         self.now = 0.0
@@ -74,61 +85,138 @@ class ConsentRules(RuleBasedStateMachine):
         # Shared button: the machine numbers the taps itself, so the shadow checks their times instead.
         self.pressed_at: dict = {}
         self.last_counted_tap: float | None = None
+        # The audio as the shell would write it: each interval from `open_at`, held back from `held_from`;
+        # what was written ends at `written_until`; `recorded` if the session has any audio at all.
+        self.held_from: float | None = None
+        self.held_from_open = False  # held back from the moment the interval opened: nothing written
+        self.written_until = 0.0
+        self.recorded = False
+        self.consenting_presses: set = set()  # (button, press time) of presses that gave a consent
+        # The session that ended last with audio kept, and who consented to it: who may withdraw after it.
+        self.finished: tuple[frozenset[int], float] | None = None
         self.steps = -1  # the check after initialisation is not a step
 
     # -- rules ------------------------------------------------------------------------------------
 
     def feed(self, event) -> None:
-        tap_pressed_at = None
+        press_at = None
         if isinstance(event, Pressed):
             self.pressed_at.setdefault(event.button, event.at)  # as the machine: the first press stands
+            press_at = self.pressed_at[event.button]
         elif isinstance(event, Released):
-            tap_pressed_at = self.pressed_at.pop(event.button, None)
+            # The holds due by now fire on a tick of their own, so what the release does is seen alone.
+            self.feed(Tick(event.at))
+            press_at = self.pressed_at.pop(event.button, None)
         elif isinstance(event, ReadinessChanged):
             self.problems = event.problems
         elif isinstance(event, Fault):
             self.problems |= {event.problem}  # until the next readiness check says otherwise
+        before = self.machine.state
         commands = self.machine.handle(event)
+        if isinstance(event, Released) and press_at is not None and event.at - press_at >= self.policy.record_hold:
+            # A press longer than a tap that completed no gesture triggers none: it only says so.
+            quiet = (PlayTone(Tone.HOLD_LONGER), WriteHeldAudio())
+            assert all(c in quiet or isinstance(c, (ShowStatus, SeatLights)) for c in commands), \
+                f"a press of {event.at - press_at:g} s that completed no gesture did {commands}"
+        self.opened = False
         for index, command in enumerate(commands):
-            if isinstance(command, OpenSession):
-                assert not self.session_open and not self.consents, "consents carried over"
-                self.session_open, self.headcount = True, command.headcount
-                self.last_counted_tap = None
-            elif isinstance(command, SetHeadcount):
-                assert self.session_open and not self.consents, "headcount changed after consent began"
-                self.headcount = command.headcount
-            elif isinstance(command, RecordConsent):
-                assert self.session_open and command.seat not in self.consents
-                if self.machine.shared_consent:
-                    assert tap_pressed_at is not None, "a shared-button consent without a tap"
-                    last = self.last_counted_tap
-                    assert last is None or tap_pressed_at - last >= self.policy.shared_tap_gap, \
-                        "one person's taps less than shared_tap_gap apart counted as two consents"
-                    self.last_counted_tap = tap_pressed_at
-                self.consents.append(command.seat)
-            elif isinstance(command, RecLed):
-                if command.on:
-                    assert isinstance(commands[index + 1], OpenCapture), "REC LED on must come right before capture"
-                else:
-                    assert not self.capture, "REC LED off while capture open"
-                self.led = command.on
-            elif isinstance(command, OpenCapture):
-                assert self.led, "capture opened before the REC LED was on"
-                assert self.session_open and len(set(self.consents)) == self.headcount, \
-                    "capture without everyone's consent"
-                assert not self.problems, f"capture opened on a box that is not ready: {set(self.problems)}"
-                self.capture = True
-            elif isinstance(command, CloseCapture):
-                assert isinstance(commands[index + 1], RecLed), "REC LED off must follow capture close"
-                self.capture = False
-            elif isinstance(command, EndSession):
-                assert not self.capture, "session ended with capture open"
-                if command.reason is EndReason.WITHDRAWN:
-                    assert command.keep is (self.policy.on_withdrawal is OnWithdrawal.KEEP)
-                self.session_open, self.consents, self.headcount = False, [], 0
+            self.check(command, commands[index + 1:], event, before, press_at)
+
+    def check(self, command, following, event, before, press_at) -> None:
+        """Follow one command on the shadow panel, asserting the consent rules as it goes."""
+        if isinstance(command, OpenSession):
+            assert not self.session_open and not self.consents, "consents carried over"
+            self.session_open, self.headcount = True, command.headcount
+            self.last_counted_tap = None
+            self.finished = None
+            self.recorded = False
+        elif isinstance(command, SetHeadcount):
+            assert self.session_open
+            if self.consents and command.headcount > self.headcount:
+                # Raised after consent began only for a late arrival in PAUSED, who consents in the same step.
+                assert before is State.PAUSED and command.headcount == self.headcount + 1
+                assert isinstance(following[0], RecordConsent), "a late arrival added without their consent"
+            elif self.consents:
+                assert before is State.COLLECTING and command.headcount == len(self.consents), \
+                    "the headcount lowered below, or other than to, the consents given"
+            self.headcount = command.headcount
+        elif isinstance(command, RecordConsent):
+            assert self.session_open and command.seat not in self.consents
+            if self.machine.shared_consent:
+                assert press_at is not None, "a shared-button consent without a press"
+                last = self.last_counted_tap
+                assert last is None or press_at - last >= self.policy.shared_tap_gap, \
+                    "one person's taps less than shared_tap_gap apart counted as two consents"
+                self.last_counted_tap = press_at
+            self.consents.append(command.seat)
+            if isinstance(event, Pressed):
+                self.consenting_presses.add((event.button, press_at))
+        elif isinstance(command, RecLed):
+            if command.on:
+                assert isinstance(following[0], OpenCapture), "REC LED on must come right before capture"
+            else:
+                assert not self.capture, "REC LED off while capture open"
+            self.led = command.on
+        elif isinstance(command, OpenCapture):
+            assert self.led, "capture opened before the REC LED was on"
+            assert self.session_open and len(set(self.consents)) == self.headcount, \
+                "capture without every current party's consent"
+            assert not self.problems, f"capture opened on a box that is not ready: {set(self.problems)}"
+            if before is State.PAUSED:
+                assert isinstance(event, Released) and event.button == RECORD, "resumed other than by a tap"
+                assert event.at - press_at < self.policy.record_hold, "resumed by a press longer than a tap"
+            self.capture = True
+            self.opened = True  # in this step
+        elif isinstance(command, HoldBackAudio):
+            assert self.capture and self.held_from is None
+            assert any(isinstance(button, ConsentButton) for button in self.pressed_at), "held back without a press"
+            self.held_from = self.now
+            self.held_from_open = self.opened
+        elif isinstance(command, WriteHeldAudio):
+            assert self.capture and self.held_from is not None
+            assert not any(isinstance(button, ConsentButton) for button in self.pressed_at), \
+                "held-back audio written while a CONSENT button is still down"
+            self.held_from = None
+        elif isinstance(command, CloseCapture):
+            assert isinstance(following[0], RecLed), "REC LED off must follow capture close"
+            if self.held_from is None or not self.held_from_open:
+                self.written_until = self.now if self.held_from is None else self.held_from
+                self.recorded = True
+            self.capture, self.held_from = False, None
+        elif isinstance(command, RecordWithdrawal):
+            self.check_withdrawal_press(command.seat)
+        elif isinstance(command, WithdrawFinished):
+            assert before is State.IDLE and self.finished is not None, "a withdrawal with no session to withdraw"
+            seats, ended = self.finished
+            press = self.pressed_at[ConsentButton(command.seat or 1)]
+            assert press + self.policy.withdraw_hold <= ended + self.policy.withdraw_window, \
+                "withdrawn after withdraw_window"
+            assert command.seat is None if self.machine.shared_consent else command.seat in seats, \
+                "a seat that did not consent withdrew someone else's session"
+            assert command.keep is (self.policy.on_withdrawal is OnWithdrawal.KEEP)
+            self.check_withdrawal_press(command.seat)
+            self.finished = None
+        elif isinstance(command, EndSession):
+            assert not self.capture, "session ended with capture open"
+            if command.reason is EndReason.WITHDRAWN:
+                assert command.keep is (self.policy.on_withdrawal is OnWithdrawal.KEEP)
+            if command.keep and command.reason is not EndReason.WITHDRAWN and self.recorded:
+                self.finished = (frozenset(self.consents), self.now)
+            self.session_open, self.consents, self.headcount = False, [], 0
+        elif isinstance(command, PlayTone) and command.tone is Tone.REMINDER:
+            assert self.capture and self.policy.cue_every, "a reminder tone while not recording"
+
+    def check_withdrawal_press(self, seat: int | None) -> None:
+        """No audio from the moment the withdrawing press began was written, or will be."""
+        button = ConsentButton(seat or 1)
+        press = self.pressed_at.get(button)
+        assert press is not None, "a withdrawal without its button down"
+        assert (button, press) not in self.consenting_presses, "a press that consented counted as a withdrawal"
+        assert not self.capture and self.written_until <= press, \
+            f"audio up to {self.written_until} s kept after a withdrawal pressed at {press} s"
 
     def button(self, data):
-        seats = self.machine.seats
+        seats = 1 if self.machine.shared_consent else self.machine.seats  # one shared button, passed around
         return data.draw(st.sampled_from([RECORD] + [ConsentButton(s) for s in range(1, seats + 1)]), label="button")
 
     @rule(data=st.data())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consentbox.core.commands import CloseCapture, EndSession, PlayTone, RecLed, ShowStatus
+from consentbox.core.commands import CloseCapture, EndSession, PlayTone, RecLed, SeatLights, ShowStatus
 from consentbox.core.events import RECORD, Button, ConsentButton, Event, Pressed, Released, Shutdown, Tick
 from consentbox.core.feedback import Tone
 from consentbox.core.policy import Policy
@@ -47,6 +47,6 @@ def test_a_shutdown_leaves_the_box_idle_with_what_was_open_finalised(events, sta
     commands = machine.handle(Shutdown(20.0))
 
     assert machine.state is State.IDLE
-    assert [c for c in commands if not isinstance(c, ShowStatus)] == finalising
+    assert [c for c in commands if not isinstance(c, (ShowStatus, SeatLights))] == finalising
     assert isinstance(commands[-1], ShowStatus), "the panel shows IDLE's pattern last"
     assert machine.headcount == 0 and machine.handle(Shutdown(21.0)) == (), "nothing is left open"

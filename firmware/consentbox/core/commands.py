@@ -21,12 +21,29 @@ class RecLed:
 
 @dataclass(frozen=True)
 class OpenCapture:
-    """Open the audio device and start writing encrypted audio."""
+    """Open the audio device and start writing encrypted audio: the session's first interval, or, with
+    `resume`, a new one after a pause."""
+
+    resume: bool = False
 
 
 @dataclass(frozen=True)
 class CloseCapture:
-    """Stop capturing and close the audio device; everything captured so far is sealed and kept."""
+    """Stop capturing and close the audio device. What was written is sealed and kept; audio still held
+    back (`HoldBackAudio`) is discarded, never written. With `pause`, the session goes on paused."""
+
+    pause: bool = False
+
+
+@dataclass(frozen=True)
+class HoldBackAudio:
+    """A CONSENT button went down while capturing: keep the audio captured from now on in memory, unwritten,
+    until `WriteHeldAudio` (the press ended without a withdrawal) or `CloseCapture` (discarded)."""
+
+
+@dataclass(frozen=True)
+class WriteHeldAudio:
+    """The CONSENT presses that held audio back ended without a withdrawal: write what was held, and go on."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,15 @@ class ShowStatus:
     """Show a steady STATUS LED pattern until the next one."""
 
     pattern: Pattern
+
+
+@dataclass(frozen=True)
+class SeatLights:
+    """Light each seat's CONSENT LED: `lit` while that seat's consent holds, `blinking` for seats whose
+    consent is missing when RECORD was held too early. Seats in neither are dark."""
+
+    lit: frozenset[int] = frozenset()
+    blinking: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,15 @@ class RecordWithdrawal:
 
 
 @dataclass(frozen=True)
+class WithdrawFinished:
+    """A party withdrew consent from the session that ended last, within `withdraw_window`: record the
+    withdrawal under that session and, unless `keep`, destroy its files (cause `withdrawn`)."""
+
+    seat: int | None
+    keep: bool
+
+
+@dataclass(frozen=True)
 class Refuse:
     """A gesture was refused; nothing was started."""
 
@@ -96,6 +131,7 @@ class EndSession:
 
 
 Command = (
-    RecLed | OpenCapture | CloseCapture | ShowStatus | Flash | PlayTone
-    | OpenSession | SetHeadcount | RecordConsent | RecordWithdrawal | Refuse | EndSession
+    RecLed | OpenCapture | CloseCapture | HoldBackAudio | WriteHeldAudio | ShowStatus | SeatLights | Flash
+    | PlayTone | OpenSession | SetHeadcount | RecordConsent | RecordWithdrawal | WithdrawFinished | Refuse
+    | EndSession
 )

@@ -49,18 +49,27 @@ class Tone(enum.Enum):
     START = "start"  # rising pair
     PAUSE = "pause"  # single mid beep
     END = "end"  # falling pair
-    WITHDRAWN = "withdrawn"  # falling triple
+    WITHDRAWN = "withdrawn"  # falling triple: the session's audio is destroyed
+    WITHDRAWN_KEPT = "withdrawn, kept"  # falling pair, then a long low note: kept, marked withdrawn
     FAULT = "fault"  # long low buzz
+    HOLD_TO_WITHDRAW = "hold to withdraw"  # two soft low beeps: a CONSENT press heard; keep holding to withdraw
+    HOLD_LONGER = "hold longer"  # one soft low beep: a press longer than a tap completed nothing
+    REMINDER = "reminder"  # one soft beep while recording, every cue_every minutes
+    SILENCE = "silence"  # three short low beeps: the microphone hears nothing, recording goes on
 
 
-def status_pattern(state: State, problems: frozenset[Problem], awaiting: int) -> Pattern:
-    """The steady STATUS pattern for a state; `awaiting` is how many consents are still missing."""
+def status_pattern(state: State, problems: frozenset[Problem], awaiting: int, *, withdrawal_kept: bool = False
+                   ) -> Pattern:
+    """The steady STATUS pattern for a state; `awaiting` is how many consents are still missing, and
+    `withdrawal_kept` whether the last withdrawal kept the audio (marked) rather than destroying it."""
     if state is State.IDLE:
         if problems:
             return Pattern(Colour.RED, Rhythm.CODE, worst(problems).code)
         return Pattern(Colour.GREEN, Rhythm.STEADY)
     if state is State.COLLECTING:
         return Pattern(Colour.AMBER, Rhythm.CODE, awaiting)
+    if state is State.WITHDRAWN and withdrawal_kept:
+        return Pattern(Colour.AMBER, Rhythm.SLOW)
     return _STATE_PATTERNS[state]
 
 
