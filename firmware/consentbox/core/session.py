@@ -312,9 +312,10 @@ class SessionMachine:
             if holds:
                 _, (button, gesture) = min(holds, key=lambda item: item[0])
                 self._dispatch(gesture, button, self._presses[button])
-            else:
-                _, timeout = min((due for due in self._timeouts() if due[0] <= self._now), key=lambda due: due[0])
-                self._dispatch(timeout)
+                continue
+            timeouts = [due for due in self._timeouts() if due[0] <= self._now]
+            if timeouts:  # else the deadline was a hold that stopped applying (its window closed)
+                self._dispatch(min(timeouts, key=lambda due: due[0])[1])
 
     def _dispatch(
         self,
