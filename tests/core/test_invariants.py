@@ -21,7 +21,6 @@ from hypothesis.stateful import (
 from consentbox.core.commands import (
     CloseCapture,
     EndSession,
-    Flash,
     HoldBackAudio,
     OpenCapture,
     OpenSession,
@@ -35,8 +34,8 @@ from consentbox.core.commands import (
     WithdrawFinished,
     WriteHeldAudio,
 )
-from consentbox.core.feedback import Tone
 from consentbox.core.events import RECORD, ConsentButton, Fault, Pressed, ReadinessChanged, Released, Tick
+from consentbox.core.feedback import Tone
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import FAULTS, EndReason, Problem
 from consentbox.core.session import SessionMachine
