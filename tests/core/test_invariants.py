@@ -37,7 +37,7 @@ from consentbox.core.commands import (
 from consentbox.core.events import RECORD, ConsentButton, Fault, Pressed, ReadinessChanged, Released, Tick
 from consentbox.core.feedback import Tone
 from consentbox.core.policy import OnWithdrawal, Policy
-from consentbox.core.reasons import FAULTS, EndReason, Problem
+from consentbox.core.reasons import AUDIO_FAULTS, CARD_PROBLEMS, FAULTS, EndReason, Problem
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import SESSION_STATES, State
 
@@ -81,6 +81,10 @@ class ConsentRules(RuleBasedStateMachine):
         self.consents: list[int] = []
         self.session_open = False
         self.problems: frozenset[Problem] = frozenset()  # why the box is not ready, as the shell told it
+        # Faults that stopped a recording: the card's stands while the card looks as it did (`card_seen`),
+        # the microphone's until `audio_until`.
+        self.card_seen: frozenset[Problem] | None = None
+        self.audio_until = 0.0
         # Shared button: the machine numbers the taps itself, so the shadow checks their times instead.
         self.pressed_at: dict = {}
         self.last_counted_tap: float | None = None
@@ -108,8 +112,14 @@ class ConsentRules(RuleBasedStateMachine):
             press_at = self.pressed_at.pop(event.button, None)
         elif isinstance(event, ReadinessChanged):
             self.problems = event.problems
+            if self.card_seen is not None and event.problems & CARD_PROBLEMS != self.card_seen:
+                self.card_seen = None
         elif isinstance(event, Fault):
             self.problems |= {event.problem}  # until the next readiness check says otherwise
+            if self.capture and event.problem in AUDIO_FAULTS:
+                self.audio_until = event.at + self.policy.notice_timeout
+            elif self.capture:
+                self.card_seen = event.card
         before = self.machine.state
         commands = self.machine.handle(event)
         if isinstance(event, Released) and press_at is not None and event.at - press_at >= self.policy.record_hold:
@@ -161,6 +171,8 @@ class ConsentRules(RuleBasedStateMachine):
             assert self.session_open and len(set(self.consents)) == self.headcount, \
                 "capture without every current party's consent"
             assert not self.problems, f"capture opened on a box that is not ready: {set(self.problems)}"
+            assert self.card_seen is None, "capture opened while a card fault stands (the card looks the same)"
+            assert self.now >= self.audio_until, "capture opened while an audio fault stands"
             if before is State.PAUSED:
                 assert isinstance(event, Released) and event.button == RECORD, "resumed other than by a tap"
                 assert event.at - press_at < self.policy.record_hold, "resumed by a press longer than a tap"
@@ -185,7 +197,8 @@ class ConsentRules(RuleBasedStateMachine):
         elif isinstance(command, RecordWithdrawal):
             self.check_withdrawal_press(command.seat)
         elif isinstance(command, WithdrawFinished):
-            assert before is State.IDLE and self.finished is not None, "a withdrawal with no session to withdraw"
+            # (Its event may have ended that session first: a hold completing as the session ends.)
+            assert self.finished is not None, "a withdrawal with no session to withdraw"
             seats, ended = self.finished
             press = self.pressed_at[ConsentButton(command.seat or 1)]
             assert press + self.policy.withdraw_hold <= ended + self.policy.withdraw_window, \
@@ -294,9 +307,10 @@ class ConsentRules(RuleBasedStateMachine):
         self.feed(ReadinessChanged(problems, self.now))
 
     @precondition(lambda self: self.machine.state in (State.RECORDING, State.PAUSED))
-    @rule(fault=st.sampled_from(sorted(FAULTS, key=lambda p: p.code)))
-    def fault(self, fault):
-        self.feed(Fault(fault, self.now))
+    @rule(fault=st.sampled_from(sorted(FAULTS, key=lambda p: p.code)),
+          card=st.sampled_from([frozenset(), frozenset({Problem.NO_CARD}), frozenset({Problem.CARD_FULL})]))
+    def fault(self, fault, card):
+        self.feed(Fault(fault, self.now, card=card))
         assert self.machine.state is State.IDLE and not self.led and fault in self.machine.problems
 
     @rule()

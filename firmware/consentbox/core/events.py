@@ -57,7 +57,8 @@ class Tick:
 
 @dataclass(frozen=True)
 class ReadinessChanged:
-    """The shell's latest readiness check: the complete set of problems now (empty: ready)."""
+    """The shell's latest readiness check: the complete set of problems its adapters see now (empty: ready).
+    The machine adds the faults that stand after stopping a recording (see `SessionMachine.problems`)."""
 
     problems: frozenset[Problem]
     at: float
@@ -65,10 +66,13 @@ class ReadinessChanged:
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault hit the recording (card pulled or full, write error, audio device lost)."""
+    """A fault hit the recording (card pulled or full, write error, audio device lost). `card` is what the
+    card's own readiness check says at that moment: a card fault stands for as long as the card still
+    looks like that (until it is changed or fixed)."""
 
     problem: Problem
     at: float
+    card: frozenset[Problem] = frozenset()
 
 
 @dataclass(frozen=True)

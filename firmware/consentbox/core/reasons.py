@@ -23,6 +23,9 @@ class Problem(enum.Enum):
     CLOCK_UNTRUSTED = (9, "clock untrusted")
     #: A card mounted with a file system the box was not set up for (an ext4 or NTFS card): never written to.
     CARD_WRONG_FORMAT = (10, "card wrong format")
+    #: While recording, the microphone heard nothing for `silence_alert` seconds: shown in amber, recording
+    #: goes on. Never a reason the box cannot record, and not among FAULTS.
+    MICROPHONE_SILENT = (11, "microphone silent")
 
     def __init__(self, code: int, text: str) -> None:
         self.code = code
@@ -36,6 +39,15 @@ FAULTS = frozenset(
 )
 
 
+#: Problems of the card itself, as its readiness check reports them.
+CARD_PROBLEMS = frozenset({Problem.NO_CARD, Problem.CARD_READ_ONLY, Problem.CARD_FULL, Problem.CARD_LOST,
+                           Problem.CARD_WRITE_ERROR, Problem.CARD_WRONG_FORMAT})
+
+#: Faults of the microphone: after one stops a recording it stands for `notice_timeout`, then the next session
+#: tries the device again.
+AUDIO_FAULTS = frozenset({Problem.AUDIO_LOST, Problem.NO_AUDIO_DEVICE})
+
+
 def worst(problems: frozenset[Problem]) -> Problem:
     """The problem the STATUS LED shows when there are several: the lowest code, so the card's own problems
     (fixed at the panel) before those for IT or the microphone (docs/status-codes.md)."""
@@ -43,16 +55,21 @@ def worst(problems: frozenset[Problem]) -> Problem:
 
 
 class Refusal(enum.Enum):
-    """Why a gesture was refused while the box itself is ready."""
+    """Why a gesture was refused while the box itself is ready, with the code flashed in amber."""
 
     NOT_EVERYONE_CONSENTED = "not everyone has consented"
-    HEADCOUNT_FIXED = "consent has begun: the headcount is fixed"
     TOO_MANY_PARTIES = "no more parties than consent seats"
+    HEADCOUNT_FIXED = "consent has begun: the headcount is fixed"
 
     @property
     def text(self) -> str:
         """The words shown for this refusal (as `Problem.text`)."""
         return self.value
+
+    @property
+    def code(self) -> int:
+        """The number of amber flashes that says which refusal it was (docs/status-codes.md)."""
+        return list(Refusal).index(self) + 1
 
 
 class EndReason(enum.Enum):
@@ -69,6 +86,8 @@ class EndReason(enum.Enum):
     NO_AUDIO_DEVICE = "no audio device"
     AUDIO_LOST = "audio lost"
     SHUTDOWN = "shutdown"
+    #: The therapist cancelled the set-up before recording began (nobody withdrew).
+    CANCELLED = "cancelled"
     #: Written only by the box's start-up recovery: the box stopped (power cut, crash) mid-session.
     INTERRUPTED = "interrupted"
 

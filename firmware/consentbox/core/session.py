@@ -49,7 +49,7 @@ from consentbox.core.events import (
 )
 from consentbox.core.feedback import Colour, Pattern, Tone, status_pattern
 from consentbox.core.policy import OnWithdrawal, Policy
-from consentbox.core.reasons import FAULTS, EndReason, Problem, Refusal, worst
+from consentbox.core.reasons import AUDIO_FAULTS, CARD_PROBLEMS, FAULTS, EndReason, Problem, Refusal, worst
 from consentbox.core.table import ROWS, Gesture, State
 
 _RECORD_HOLDS = (Gesture.HOLD_RECORD, Gesture.LONG_HOLD_RECORD)
@@ -115,6 +115,11 @@ class SessionMachine:
         self.policy = policy
         self.seats = seats
         self.shared_consent = shared_consent
+        self._reported = problems  # as the shell's last readiness check (or a fault since) said
+        # A fault that stopped a recording stands: a card fault while the card looks as it did then, an audio
+        # fault until its time (notice_timeout) is up.
+        self._card_fault: tuple[Problem, frozenset[Problem]] | None = None
+        self._audio_fault: tuple[Problem, float] | None = None
         self._problems = problems
         self._now = start
         self._state = State.IDLE
@@ -164,8 +169,21 @@ class SessionMachine:
 
     @property
     def problems(self) -> frozenset[Problem]:
-        """Why the box is not ready (empty when it is)."""
+        """Why the box is not ready (empty when it is): the shell's last readiness check, with the faults
+        that stand after stopping a recording."""
         return self._problems
+
+    def _update_problems(self) -> None:
+        problems = set(self._reported)
+        if self._card_fault is not None:
+            problems = (problems - CARD_PROBLEMS) | {self._card_fault[0]}
+        if self._audio_fault is not None:
+            fault, until = self._audio_fault
+            if self._now < until:
+                problems.add(fault)
+            else:
+                self._audio_fault = None  # the next session tries the device again
+        self._problems = frozenset(problems)
 
     @property
     def party_limit(self) -> int:
@@ -177,6 +195,8 @@ class SessionMachine:
     def next_deadline(self) -> float | None:
         """The earliest time at which a `Tick` would change something, or None if nothing is pending."""
         candidates = [at for at, _ in self._pending_holds()] + [at for at, _ in self._timeouts()]
+        if self._audio_fault is not None:
+            candidates.append(self._audio_fault[1])  # when the STATUS LED stops showing it
         return min(candidates) if candidates else None
 
     def _timeouts(self) -> list[tuple[float, Gesture]]:
@@ -227,11 +247,20 @@ class SessionMachine:
                 self._release(event.button, press)
             self._write_held_audio()
         elif isinstance(event, ReadinessChanged):
-            self._problems = event.problems
+            self._reported = event.problems
+            if self._card_fault is not None and event.problems & CARD_PROBLEMS != self._card_fault[1]:
+                self._card_fault = None  # the card was changed or fixed
+            self._update_problems()
         elif isinstance(event, Fault):
             if event.problem not in FAULTS:
                 raise EventError(f"{event.problem.text!r} is not a fault that can hit a recording")
-            self._problems = self._problems | {event.problem}
+            if self._capturing and event.problem in AUDIO_FAULTS:
+                self._audio_fault = (event.problem, event.at + self.policy.notice_timeout)
+            elif self._capturing:
+                self._card_fault = (event.problem, event.card)
+            else:
+                self._reported = self._reported | {event.problem}  # until the next readiness check
+            self._update_problems()
             self._dispatch(Gesture.FAULT, fault=event.problem)
         elif isinstance(event, Shutdown):
             self._dispatch(Gesture.SHUTDOWN)
@@ -314,8 +343,10 @@ class SessionMachine:
                 self._dispatch(gesture, button, self._presses[button])
                 continue
             timeouts = [due for due in self._timeouts() if due[0] <= self._now]
-            if timeouts:  # else the deadline was a hold that stopped applying (its window closed)
+            if timeouts:
                 self._dispatch(min(timeouts, key=lambda due: due[0])[1])
+            else:  # an audio fault's time is up, or a hold stopped applying (its window closed)
+                self._update_problems()
 
     def _dispatch(
         self,
