@@ -132,7 +132,8 @@ def read_panel(config: Path | None) -> Panel:
     connections = [Connection("panel.record_pin", *pin("panel.record_pin", panel["record_pin"]),
                               "RECORD button", "RECORD", "button")]
     consent_pins = list(panel["consent_pins"])
-    if panel["consent_mode"] == "shared":
+    shared = panel["consent_mode"] == "shared"
+    if shared:
         gpio, number = pin("panel.consent_pins[1]", consent_pins[0])
         connections.append(Connection("panel.consent_pins[1]", gpio, number, "CONSENT button (shared)", "CONSENT",
                                       "button"))
@@ -141,6 +142,7 @@ def read_panel(config: Path | None) -> Panel:
             key = f"panel.consent_pins[{seat}]"
             connections.append(Connection(key, *pin(key, value), f"CONSENT button, seat {seat}",
                                           f"CONSENT {seat}", "button"))
+    connections.extend(seat_leds(list(panel["seat_led_pins"]), 1 if shared else len(consent_pins), shared, source))
     connections.append(Connection("panel.rec_led_pin", *pin("panel.rec_led_pin", panel["rec_led_pin"]),
                                   "REC LED (red)", "REC LED", "led", "red"))
     if panel["status_leds"] == "rgb":
@@ -163,6 +165,20 @@ def read_panel(config: Path | None) -> Panel:
                               f"{seen[connection.pin].key}")
         seen[connection.pin] = connection
     return Panel(tuple(connections))
+
+
+def seat_leds(pins: list[object], seats: int, shared: bool, source: str) -> list[Connection]:
+    """The LED beside each CONSENT button, as the box takes panel.seat_led_pins: the first `seats`, or none."""
+    if pins and len(pins) < seats:
+        raise WiringError(f"{source} key panel.seat_led_pins: {len(pins)} pin(s) for {seats} CONSENT buttons: "
+                          "give one per seat, or [] for a panel wired without seat LEDs")
+    leds = []
+    for seat, value in enumerate(pins[:seats], start=1):
+        key = f"panel.seat_led_pins[{seat}]"
+        part, short = (("seat LED (green), shared CONSENT", "SEAT") if shared
+                       else (f"seat LED (green), seat {seat}", f"SEAT {seat}"))
+        leds.append(Connection(key, *physical_pin(value, key, source), part, short, "led", "green"))
+    return leds
 
 
 # --------------------------------------------------------------------------------------------------

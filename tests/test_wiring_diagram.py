@@ -69,9 +69,13 @@ def expected_parts(panel: dict) -> dict[str, str]:
     parts = {panel["record_pin"]: "RECORD button"}
     if panel["consent_mode"] == "shared":
         parts[panel["consent_pins"][0]] = "CONSENT button (shared)"
+        if panel["seat_led_pins"]:
+            parts[panel["seat_led_pins"][0]] = "seat LED (green), shared CONSENT"
     else:
         for seat, pin in enumerate(panel["consent_pins"], start=1):
             parts[pin] = f"CONSENT button, seat {seat}"
+        for seat, pin in enumerate(panel["seat_led_pins"][:len(panel["consent_pins"])], start=1):
+            parts[pin] = f"seat LED (green), seat {seat}"
     parts[panel["rec_led_pin"]] = "REC LED (red)"
     if panel["status_leds"] == "rgb":
         names = ("STATUS LED (RGB), red", "STATUS LED (RGB), green", "STATUS LED (RGB), blue")
@@ -133,9 +137,14 @@ def test_the_drawn_header_is_the_raspberry_pi_header(board):
         assert group.get("data-name") == header[number].name, f"pin {number}"
 
 
+def wiring_table(readme: Path) -> str:
+    """The generated pin table of `readme`, between its markers."""
+    text = readme.read_text()
+    return text[text.index("<!-- wiring table"):text.index("<!-- end of wiring table -->")]
+
+
 def test_the_readme_table_gives_each_shipped_pin_its_header_pin(board):
-    text = README.read_text()
-    table = text[text.index("<!-- wiring table"):text.index("<!-- end of wiring table -->")]
+    table = wiring_table(README)
     rows = {cells[0]: cells for line in table.splitlines() if line.startswith("| ")
             for cells in [[c.strip() for c in line.strip("|").split("|")]]}
     for configured, part in expected_parts(shipped_panel()).items():
@@ -149,15 +158,28 @@ def test_another_panel_is_drawn_where_it_is_wired(tmp_path, board):
     config = tmp_path / "config.toml"
     config.write_text('[panel]\nconsent_mode = "shared"\nconsent_pins = ["BCM4"]\nrecord_pin = "BOARD22"\n'
                       'rec_led_pin = "GPIO24"\nstatus_leds = "three"\nstatus_pins = ["GPIO12", "16", "J8:38"]\n'
-                      'buzzer_pin = ""\n')
+                      'buzzer_pin = ""\nseat_led_pins = ["BOARD8"]\n')
     svg, _ = regenerate(tmp_path, "--config", str(config), "--no-readme")
     panel = shipped_panel() | tomllib.loads(config.read_text())["panel"]
     check_drawing(svg, panel, board)
     assert not any(g.get("data-part") == "buzzer supply" for g in header_groups(svg).values())
 
 
+def test_a_panel_without_seat_leds_is_drawn_without_them(tmp_path, board):
+    config = tmp_path / "config.toml"
+    config.write_text("[panel]\nseat_led_pins = []\n")
+    svg, readme = regenerate(tmp_path, "--config", str(config))
+    panel = shipped_panel() | tomllib.loads(config.read_text())["panel"]
+    check_drawing(svg, panel, board)
+    parts = [g.get("data-part") or "" for g in header_groups(svg).values()]
+    assert not any(part.startswith("seat LED") for part in parts)
+    assert "seat LED" not in wiring_table(readme) and "seat LED" in wiring_table(README)
+
+
 @pytest.mark.parametrize(("panel", "message"), [
     ('rec_led_pin = "GPIO17"', "key panel.rec_led_pin: GPIO17 is already panel.record_pin"),
+    ('seat_led_pins = ["GPIO24", "GPIO5", "GPIO12"]', "key panel.rec_led_pin: GPIO5 is already panel.seat_led_pins[2]"),
+    ('seat_led_pins = ["GPIO24"]', "key panel.seat_led_pins: 1 pin(s) for 3 CONSENT buttons"),
     ('buzzer_pin = "GPIO2"', "key panel.buzzer_pin: GPIO2 (pin 3) is the I2C bus"),
     ('record_pin = "BOARD6"', "key panel.record_pin: 'BOARD6' is not a GPIO pin"),
     ("pull_up = false", "key panel.pull_up:"),

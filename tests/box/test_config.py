@@ -30,6 +30,20 @@ def test_a_file_overrides_only_what_it_names(tmp_path: Path):
     assert config.card_file_systems == {"ext4"} and config.require_mount
 
 
+def test_each_seat_has_its_led_or_none_has(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    assert load_config().panel.seat_leds == ("GPIO24", "GPIO25", "GPIO12")
+    path.write_text('[panel]\nconsent_pins = ["GPIO27", "GPIO22"]\n')  # seats the shipped pins outnumber
+    assert load_config(path).panel.seat_leds == ("GPIO24", "GPIO25")
+    path.write_text('[panel]\nconsent_mode = "shared"\n')
+    assert load_config(path).panel.seat_leds == ("GPIO24",)
+    path.write_text("[panel]\nseat_led_pins = []\n")  # a panel wired before seat LEDs
+    assert load_config(path).panel.seat_leds == ()
+    # A pin the panel does not use (a shared button's spare CONSENT pins) may be a seat LED's.
+    path.write_text('[panel]\nconsent_mode = "shared"\nseat_led_pins = ["GPIO22"]\n')
+    assert load_config(path).panel.seat_leds == ("GPIO22",)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -40,6 +54,13 @@ def test_a_file_overrides_only_what_it_names(tmp_path: Path):
         ('[panel]\nconsent_mode = "both"\n', "key panel.consent_mode: expected 'separate' or 'shared'"),
         ("[panel]\nconsent_pins = []\n", "key panel.consent_pins: needs at least one"),
         ('[panel]\nstatus_pins = ["GPIO6"]\n', "key panel.status_pins: needs exactly 3 pins"),
+        ('[panel]\nseat_led_pins = ["GPIO24"]\n', "key panel.seat_led_pins: 1 pin(s) for 3 CONSENT buttons"),
+        ('[panel]\nseat_led_pins = "GPIO24"\n', "key panel.seat_led_pins: expected a list of strings"),
+        ('[panel]\nseat_led_pins = ["GPIO24", "GPIO17", "GPIO12"]\n',
+         "key panel.seat_led_pins[2]: GPIO17 is already panel.record_pin;"),
+        ('[panel]\nseat_led_pins = ["BCM27", "GPIO25", "GPIO12"]\n',
+         "key panel.seat_led_pins[1]: BCM27 is already panel.consent_pins[1];"),
+        ('[panel]\nbuzzer_pin = "25"\n', "key panel.buzzer_pin: 25 is already panel.seat_led_pins[2];"),
         ("[panel]\nbounce_time = 3\n", "key panel.bounce_time: expected 0 to 0.5 seconds"),
         ('[card]\nrequire_mount = "yes"\n', "key card.require_mount: expected true or false"),
         ("[card]\nfile_systems = []\n", "key card.file_systems: expected at least one file system type"),

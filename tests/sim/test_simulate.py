@@ -1,4 +1,4 @@
-"""`consentbox simulate` (sim/simulate.py, cli/consentbox.py): how a script ends, and `--seats`."""
+"""`consentbox simulate` (sim/simulate.py, cli/consentbox.py): how a script ends, `--seats` and its seat LEDs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from consentbox.box.config import load_config
 from consentbox.cli.consentbox import main
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
+from consentbox.hw.gpio import GpioPanel
+from consentbox.sim.pins import SimulatedFactory
+from consentbox.sim.simulate import simulated_config
 from consentbox.testing.signal import position_pcm, write_wav
 from tests.support.simulated import play
 
@@ -80,3 +84,15 @@ def test_in_real_time_the_script_starts_once_the_box_is_up(tmp_path: Path, capsy
     assert _simulate(tmp_path, "0 tap record\n0.2 tap consent 1\n0.4 tap consent 2\n1.5 end\n", "--realtime") == 0
     timeline = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [entry["seat"] for entry in timeline if entry["event"] == "consent"] == [1, 2]
+
+
+@pytest.mark.parametrize("seats", range(1, 13))
+def test_each_simulated_seat_has_its_led_on_a_pin_of_its_own_up_to_nine_seats(seats: int):
+    panel = simulated_config(load_config(), card=Path("card"), recipients=[], seats=seats, shared_consent=False,
+                             state_dir=Path("state")).panel
+    assert len(panel.seat_leds) == (seats if seats <= 9 else 0)
+    pins = [panel.record_pin, *panel.consent_pins, *panel.seat_leds, panel.rec_led_pin, *panel.status_pins,
+            panel.buzzer_pin]
+    assert len(set(pins)) == len(pins), f"a pin used twice: {pins}"
+    built = GpioPanel(panel, pin_factory=SimulatedFactory(lambda: 0.0), clock=lambda: 0.0, on_event=print)
+    built.close()  # every pin is one of the header's: gpiozero's mock board refuses any other

@@ -6,7 +6,9 @@ Everything is parsed here, once, into frozen values; anything unknown or out of 
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -75,6 +77,11 @@ def _build(values: dict[str, Any], source: str) -> Config:
     if not consent_pins:
         raise PolicyError(f"{source} key panel.consent_pins: needs at least one CONSENT button pin")
     mode = get.choice(panel, "panel.consent_mode", ("separate", "shared"))
+    seat_led_pins = get.strings(panel, "panel.seat_led_pins")
+    seats = 1 if mode == "shared" else len(consent_pins)
+    if seat_led_pins and len(seat_led_pins) < seats:  # a seat without its LED would look like one not consenting
+        raise PolicyError(f"{source} key panel.seat_led_pins: {len(seat_led_pins)} pin(s) for {seats} CONSENT "
+                          "buttons: give one per seat, or [] for a panel wired without seat LEDs")
     leds = get.choice(panel, "panel.status_leds", tuple(s.value for s in StatusLeds))
     bounce = panel["bounce_time"]
     if isinstance(bounce, bool) or not isinstance(bounce, (int, float)) or not 0 <= bounce <= 0.5:
@@ -85,20 +92,23 @@ def _build(values: dict[str, Any], source: str) -> Config:
             recipients.append(X25519Recipient.parse(text))
         except KeyFormatError as error:
             raise PolicyError(f"{source} key keys.recipients: {error}") from None
+    panel_config = PanelConfig(
+        pin_factory=get.choice(panel, "panel.pin_factory", ("default", "mock")),
+        record_pin=get.string(panel, "panel.record_pin"),
+        consent_pins=consent_pins,
+        seat_led_pins=seat_led_pins,
+        shared_consent=mode == "shared",
+        pull_up=get.boolean(panel, "panel.pull_up"),
+        bounce_time=float(bounce),
+        rec_led_pin=get.string(panel, "panel.rec_led_pin"),
+        status_leds=StatusLeds(leds),
+        status_pins=(status_pins[0], status_pins[1], status_pins[2]),
+        buzzer_pin=get.string(panel, "panel.buzzer_pin", allow_empty=True),
+    )
+    _refuse_shared_pins(panel_config, source)
     return Config(
         policy=Policy.from_mapping(values["policy"], source=source),
-        panel=PanelConfig(
-            pin_factory=get.choice(panel, "panel.pin_factory", ("default", "mock")),
-            record_pin=get.string(panel, "panel.record_pin"),
-            consent_pins=consent_pins,
-            shared_consent=mode == "shared",
-            pull_up=get.boolean(panel, "panel.pull_up"),
-            bounce_time=float(bounce),
-            rec_led_pin=get.string(panel, "panel.rec_led_pin"),
-            status_leds=StatusLeds(leds),
-            status_pins=(status_pins[0], status_pins[1], status_pins[2]),
-            buzzer_pin=get.string(panel, "panel.buzzer_pin", allow_empty=True),
-        ),
+        panel=panel_config,
         audio_device=get.string(values["audio"], "audio.device"),
         card_path=Path(get.string(values["card"], "card.path")),
         require_mount=get.boolean(values["card"], "card.require_mount"),
@@ -108,6 +118,36 @@ def _build(values: dict[str, Any], source: str) -> Config:
         state_dir=Path(get.string(values["box"], "box.state_dir")),
         web_port=_web_port(values["web"]["port"], source),
     )
+
+
+def _refuse_shared_pins(panel: PanelConfig, source: str) -> None:
+    # gpiozero would refuse the second part on a pin only as the box starts, naming no key.
+    used: dict[str, str] = {}
+    for key, pin in _panel_pins(panel):
+        name = _pin_name(pin)
+        if name in used:
+            raise PolicyError(f"{source} key {key}: {pin} is already {used[name]}; give each part a pin of its own")
+        used[name] = key
+
+
+def _panel_pins(panel: PanelConfig) -> Iterator[tuple[str, str]]:
+    """(key, pin) of every pin the panel uses."""
+    yield "panel.record_pin", panel.record_pin
+    for index, pin in enumerate(panel.consent_pins[:panel.seats], start=1):
+        yield f"panel.consent_pins[{index}]", pin
+    for index, pin in enumerate(panel.seat_leds, start=1):
+        yield f"panel.seat_led_pins[{index}]", pin
+    yield "panel.rec_led_pin", panel.rec_led_pin
+    for index, pin in enumerate(panel.status_pins, start=1):
+        yield f"panel.status_pins[{index}]", pin
+    if panel.buzzer_pin:
+        yield "panel.buzzer_pin", panel.buzzer_pin
+
+
+def _pin_name(pin: str) -> str:
+    """One name for the ways gpiozero spells a BCM number (GPIO17, BCM17, 17); any other spelling as written."""
+    match = re.fullmatch(r"(?:GPIO|BCM)?(\d+)", pin.strip().upper())
+    return f"GPIO{int(match[1])}" if match else pin.strip().upper()
 
 
 def _file_systems(get: _Getter, card: dict[str, Any]) -> frozenset[str]:

@@ -25,8 +25,9 @@ PinFactoryMaker = Callable[[Callable[[], float]], Factory | None]
 
 
 def panel_off(config: Config, pin_factory: PinFactoryMaker) -> None:
-    """Turn the REC LED, the STATUS LED and the buzzer off, and let go of the pins: systemd runs this
-    after the box stops, so a box that crashed never leaves REC lit. gpiozero starts outputs off."""
+    """Turn the REC LED, the STATUS LED, the seat LEDs and the buzzer off, and let go of the pins: systemd
+    runs this after the box stops, so a box that crashed never leaves REC (or a seat) lit. gpiozero starts
+    outputs off."""
     GpioPanel(config.panel, pin_factory=pin_factory(time.monotonic), clock=time.monotonic,
               on_event=lambda event: None).close()
 

@@ -31,7 +31,7 @@ from consentbox.sim.simulate import simulate, simulated_config
 from consentbox.state.files import DEVICE_KEY
 
 DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"
-QUIET_EVENTS = ("tone", "flash", "status")
+QUIET_EVENTS = ("tone", "flash", "status", "seats")
 
 
 def demo_identity(path: Path) -> X25519Identity:

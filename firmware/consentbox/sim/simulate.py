@@ -31,6 +31,8 @@ from consentbox.state.clock_floor import TrustedClock
 # Pins of a Raspberry Pi header left free by the default panel, for --seats N.
 SPARE_PINS = ("GPIO27", "GPIO22", "GPIO23", "GPIO24", "GPIO25", "GPIO12", "GPIO16", "GPIO20", "GPIO21",
               "GPIO4", "GPIO18", "GPIO7")
+#: More free pins (the SPI and serial ones, which a simulated panel does not need), for the seat LEDs.
+MORE_SPARE_PINS = ("GPIO8", "GPIO9", "GPIO10", "GPIO11", "GPIO14", "GPIO15")
 
 
 def simulated_config(
@@ -44,14 +46,17 @@ def simulated_config(
     org_key: Path | None = None,
 ) -> Config:
     """`config` with a mock pin factory, the given card, recipients, state directory and organisation
-    key (if given), and the seats."""
+    key (if given), and the seats: `seats` CONSENT buttons on spare pins, each with its seat LED on the
+    next spare ones while the header has enough (up to 9 seats; more have no seat LEDs)."""
     panel = dataclasses.replace(config.panel, pin_factory="mock")
     if shared_consent:
         panel = dataclasses.replace(panel, shared_consent=True)
     elif seats is not None:
         if not 1 <= seats <= len(SPARE_PINS):
             raise PolicyError(f"--seats: {seats} is out of range (1 to {len(SPARE_PINS)})")
-        panel = dataclasses.replace(panel, shared_consent=False, consent_pins=SPARE_PINS[:seats])
+        free = SPARE_PINS[seats:] + MORE_SPARE_PINS
+        panel = dataclasses.replace(panel, shared_consent=False, consent_pins=SPARE_PINS[:seats],
+                                    seat_led_pins=free[:seats] if len(free) >= seats else ())
     return dataclasses.replace(config, panel=panel, card_path=card, require_mount=False,
                                recipients=tuple(recipients), state_dir=state_dir,
                                org_key=config.org_key if org_key is None else org_key)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,12 +24,15 @@ from consentbox.sim.web.simulator import PanelSimulator
 TONE_SECONDS = 20
 
 
-def start_simulator(tmp_path: Path, identity: X25519Identity, **panel: object) -> PanelSimulator:
-    """A simulator on a free port with `tmp_path`/card and `tmp_path`/state; `panel` as `simulated_config`'s."""
+def start_simulator(tmp_path: Path, identity: X25519Identity, *, policy: Mapping[str, Any] | None = None,
+                    **panel: object) -> PanelSimulator:
+    """A simulator on a free port with `tmp_path`/card and `tmp_path`/state; `policy` values over the shipped
+    ones; `panel` as `simulated_config`'s."""
     card = tmp_path / "card"
     card.mkdir(exist_ok=True)
     config = simulated_config(load_config(), card=card, recipients=[identity.recipient],
                               state_dir=tmp_path / "state", **{"seats": 3, "shared_consent": False, **panel})
+    config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, **(policy or {})))
     return PanelSimulator(dataclasses.replace(config, web_port=0), microphone="tone", tone_seconds=TONE_SECONDS)
 
 
@@ -47,9 +51,10 @@ def running(simulator: PanelSimulator) -> Iterator[PanelSimulator]:
 
 
 @pytest.fixture
-def simulator(tmp_path: Path, identity: X25519Identity) -> Iterator[PanelSimulator]:
-    """A running box (three CONSENT seats) with its page, for one test."""
-    with running(start_simulator(tmp_path, identity)) as simulator:
+def simulator(request: pytest.FixtureRequest, tmp_path: Path, identity: X25519Identity) -> Iterator[PanelSimulator]:
+    """A running box (three CONSENT seats) with its page, for one test; a test's indirect parameter, if it
+    has one, is policy values for it."""
+    with running(start_simulator(tmp_path, identity, policy=getattr(request, "param", None))) as simulator:
         yield simulator
 
 

@@ -233,11 +233,87 @@ def test_a_session_clicked_through_with_mouse_and_touch(page: Page, simulator: P
     snap(page, "07-withdrawn")
 
 
+def seat_follows(page: Page, simulator: PanelSimulator, seat: int, *, lit: bool) -> None:
+    """Wait until seat `seat`'s lamp on the page is its LED's pin, and that pin is `lit`."""
+    pin_name = simulator.config.panel.seat_leds[seat - 1]
+    pin = simulator.feed.panel.rec_led.pin_factory.pin(pin_name)
+    deadline = time.monotonic() + FOLLOW_SECONDS
+    while True:
+        shown = page.locator(f"#seat-consent-{seat}").get_attribute("data-on")
+        if shown == str(pin.state).lower() == str(lit).lower():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"seat {seat}: the page shows {shown}, the pin is {pin.state}, wanted lit={lit}")
+        time.sleep(0.01)
+
+
+def seat_shows(page: Page, seat: int, shows: str, words: str) -> None:
+    """Seat `seat`'s LED is said to be `shows` (lit, blinking, dark), in `words`."""
+    expect(page.locator(f"#seat-consent-{seat}")).to_have_attribute("data-shows", shows)
+    expect(page.locator(f"#seat-consent-{seat}-text")).to_have_text(words)
+
+
+#: RECORD's end_hold for the seat LED test: the missing seats blink from record_hold until then, time to watch.
+SLOW_END_HOLD = 6.0
+
+
+@pytest.mark.parametrize("simulator", [{"end_hold": SLOW_END_HOLD}], indirect=True)
+def test_each_seat_led_shows_its_consent_and_the_missing_ones_blink(page: Page, simulator: PanelSimulator):
+    expect(page.locator(".seat")).to_have_count(3)
+    policy = simulator.box.policy
+    hint = page.locator("#hint")
+    for words in [  # every gesture, with the policy's times
+        f"A tap is a press let go within {policy.record_hold:g} s", 'sound "hold longer"',
+        "tap again to add a party", f"hold it {policy.record_hold:g} s to record, or tap it to cancel the set-up",
+        "the seats still missing blink",
+        f"held on to {SLOW_END_HOLD:g} s it lowers the headcount to the consents so far, or with none cancels",
+        f"tap RECORD to pause, hold it {SLOW_END_HOLD:g} s to end", "a late arrival taps a CONSENT button",
+        f'any press sounds "hold to withdraw": hold {policy.withdraw_hold:g} s to withdraw',
+        f"After a session ends, for {policy.withdraw_window / 60:g} min and until the next set-up",
+    ]:
+        expect(hint).to_contain_text(words)
+    mouse_press(page, "record")
+    expect(page.locator("#state")).to_have_text("COLLECTING")
+    for seat in (1, 2, 3):
+        seat_shows(page, seat, "dark", "dark")
+        seat_follows(page, simulator, seat, lit=False)
+
+    mouse_press(page, "consent-1")
+    seat_shows(page, 1, "lit", "lit: consented")
+    seat_follows(page, simulator, 1, lit=True)
+    seat_shows(page, 2, "dark", "dark")
+
+    # RECORD held too early: refused, and the seats still missing blink, on the pins and on the page.
+    page.mouse.move(*centre(page, "record"))
+    page.mouse.down()
+    seat_shows(page, 2, "blinking", "blinking: consent missing")
+    seat_shows(page, 3, "blinking", "blinking: consent missing")
+    snap(page, "08-missing-seats-blink")
+    for _ in range(2):
+        seat_follows(page, simulator, 2, lit=True)
+        seat_follows(page, simulator, 2, lit=False)
+    seat_follows(page, simulator, 1, lit=True)
+    # Held on past end_hold: the headcount is lowered to the one consent, and nothing blinks any more.
+    expect(page.locator("#state")).to_have_text("READY", timeout=(SLOW_END_HOLD + FOLLOW_SECONDS) * 1000)
+    page.mouse.up()
+    seat_shows(page, 1, "lit", "lit: consented")
+    seat_shows(page, 2, "dark", "dark")
+    seat_follows(page, simulator, 2, lit=False)
+    seat_follows(page, simulator, 1, lit=True)
+
+    # A tap of RECORD when everyone has consented cancels the set-up: every seat LED goes dark.
+    mouse_press(page, "record")
+    expect(page.locator("#state")).to_have_text("IDLE")
+    seat_shows(page, 1, "dark", "dark")
+    seat_follows(page, simulator, 1, lit=False)
+
+
 def test_the_page_says_when_the_box_has_stopped(page: Page, simulator: PanelSimulator):
     simulator.stop()
     expect(page.locator("#connection")).to_contain_text("the box has stopped")
     expect(page.locator("#rec")).to_have_attribute("data-on", "unknown")
     expect(page.locator("#status")).to_have_attribute("data-colour", "unknown")
+    expect(page.locator("#seat-consent-1")).to_have_attribute("data-on", "unknown")
 
 
 def test_a_button_held_with_the_keyboard_is_held_on_the_box(page: Page, simulator: PanelSimulator):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from consentbox.box.config import load_config
-from consentbox.core.commands import RecLed, ShowStatus
+from consentbox.core.commands import RecLed, SeatLights, ShowStatus
 from consentbox.core.events import RECORD, ConsentButton, Pressed, Released
 from consentbox.core.feedback import Colour, Pattern, Rhythm
 from consentbox.core.policy import OnWithdrawal, Policy
@@ -18,7 +18,7 @@ from consentbox.hw.ports import StatusLeds
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.web import feed
 from consentbox.sim.web.buttons import PanelButtons
-from consentbox.sim.web.feed import Timeline, card_files, read_lights, status_colours, status_words
+from consentbox.sim.web.feed import Timeline, card_files, read_lights, seat_patterns, status_colours, status_words
 
 
 @pytest.fixture
@@ -51,6 +51,35 @@ def test_the_status_colour_is_read_back_from_the_pins(make_panel, leds, colour):
     assert lights["rec"] is True and lights["buzzer"] is False
 
 
+def test_the_seat_leds_are_read_from_their_pins(make_panel):
+    panel, _ = make_panel()
+    panel.show(SeatLights(lit=frozenset({1, 3})))
+    assert read_lights(panel, status_colours(panel))["seats"] == {
+        "consent-1": True, "consent-2": False, "consent-3": True}
+    faces = PanelButtons(panel, pull_up=True, bounce_time=0.02, shared_consent=False).faces
+    assert [face.led for face in faces] == [False, True, True, True]  # RECORD has none
+
+
+def test_a_panel_without_seat_leds_has_none_on_the_page(make_panel):
+    panel, _ = make_panel(seat_led_pins=())
+    panel.show(SeatLights(lit=frozenset({1})))
+    assert read_lights(panel, status_colours(panel))["seats"] == {}
+    faces = PanelButtons(panel, pull_up=True, bounce_time=0.02, shared_consent=False).faces
+    assert not any(face.led for face in faces)
+
+
+def test_what_each_seat_led_shows_comes_from_the_latest_seats_entry():
+    timeline = Timeline()
+    assert seat_patterns(timeline.seats, 3) == {"consent-1": "dark", "consent-2": "dark", "consent-3": "dark"}
+    timeline.add({"t": 1.0, "event": "seats", "lit": [1], "blinking": [2, 3]})
+    timeline.add({"t": 1.0, "event": "tone", "tone": "refused"})
+    assert seat_patterns(timeline.seats, 3) == {"consent-1": "lit", "consent-2": "blinking",
+                                                "consent-3": "blinking"}
+    timeline.add({"t": 2.0, "event": "seats", "lit": [1, 2], "blinking": []})
+    assert seat_patterns(timeline.seats, 3) == {"consent-1": "lit", "consent-2": "lit", "consent-3": "dark"}
+    assert seat_patterns({"lit": [1], "blinking": [1]}, 1) == {"consent-1": "blinking"}  # as the LED shows it
+
+
 def test_a_panel_without_a_buzzer_says_so(make_panel):
     panel, _ = make_panel(buzzer_pin="")
     assert read_lights(panel, status_colours(panel))["buzzer"] is None
@@ -80,6 +109,8 @@ def test_a_click_quicker_than_the_bounce_time_still_reaches_the_box_as_a_press_a
     (State.COLLECTING, Pattern(Colour.AMBER, Rhythm.CODE, 2), "setting up: 2 consents still missing"),
     (State.COLLECTING, Pattern(Colour.AMBER, Rhythm.CODE, 1), "setting up: 1 consent still missing"),
     (State.READY, Pattern(Colour.GREEN, Rhythm.FAST), "everyone has consented: hold RECORD 1 s to record"),
+    (State.RECORDING, Pattern(Colour.GREEN, Rhythm.SLOW), "recording: tap RECORD to pause"),
+    (State.RECORDING, Pattern(Colour.AMBER, Rhythm.CODE, 11), "the microphone hears nothing (code 11)"),
     (State.PAUSED, Pattern(Colour.AMBER, Rhythm.STEADY), "paused: tap RECORD to resume, hold it 2 s"),
     (State.WITHDRAWN, Pattern(Colour.RED, Rhythm.SLOW), "the session's audio destroyed"),
 ])

@@ -36,6 +36,7 @@ class ButtonFace:
     id: str
     label: str
     kind: str  # "record" or "consent"
+    led: bool = False  # a seat LED beside it
 
 
 class PanelButtons:
@@ -50,7 +51,8 @@ class PanelButtons:
         self._gap = bounce_time + _EDGE_MARGIN
         self._last_edge = -float("inf")
         self._lock = threading.Lock()
-        self.faces = tuple(self._face(button, shared_consent) for button in panel.buttons)
+        seat_leds = 0 if panel.seat_leds is None else len(panel.seat_leds)
+        self.faces = tuple(self._face(button, shared_consent, seat_leds) for button in panel.buttons)
 
     def drive(self, name: str, pressed: bool) -> None:
         """Press (`pressed`) or release the button called `name`; UnknownButton if there is none."""
@@ -63,8 +65,9 @@ class PanelButtons:
             self._last_edge = time.monotonic()
 
     @staticmethod
-    def _face(button: Button, shared_consent: bool) -> ButtonFace:
+    def _face(button: Button, shared_consent: bool, seat_leds: int) -> ButtonFace:
         if button == RECORD:
             return ButtonFace(button_id(button), "RECORD", "record")
         assert isinstance(button, ConsentButton)
-        return ButtonFace(button_id(button), "CONSENT" if shared_consent else f"CONSENT {button.seat}", "consent")
+        return ButtonFace(button_id(button), "CONSENT" if shared_consent else f"CONSENT {button.seat}", "consent",
+                          led=button.seat <= seat_leds)

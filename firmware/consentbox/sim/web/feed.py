@@ -2,9 +2,9 @@
 
 The LEDs and the buzzer are read from the panel's gpiozero devices (so from their pins) every 20 ms,
 never inferred from the timeline: the page shows what a person in the room would see, blinks and all.
-The timeline (each entry in words, by `timeline.describe`), the STATUS pattern and the last tone come
-from the box's report; the status in words from the machine's state and that pattern; the level from
-the meter; the card's files from its directory.
+The timeline (each entry in words, by `timeline.describe`), the STATUS pattern, what each seat LED
+shows (lit, blinking or dark) and the last tone come from the box's report; the status in words from
+the machine's state and that pattern; the level from the meter; the card's files from its directory.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from gpiozero import GPIOZeroError
 
 from consentbox.box.box import Box
 from consentbox.box.timeline import describe
+from consentbox.core.events import ConsentButton
 from consentbox.core.feedback import Colour, Rhythm
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import Problem
@@ -44,13 +45,15 @@ _PROBLEMS = {problem.code: problem for problem in Problem}
 
 
 class Timeline:
-    """The box's report, kept for the page: each entry in words, the STATUS pattern, the last tone."""
+    """The box's report, kept for the page: each entry in words, the STATUS pattern, the seat LEDs, the last
+    tone."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lines: list[str] = []
         self._count = 0  # entries ever added; the first kept one is number count - len(lines)
         self.pattern: dict[str, Any] | None = None  # the latest `status` entry
+        self.seats: dict[str, Any] | None = None  # the latest `seats` entry
         self.tone: dict[str, Any] | None = None  # the latest `tone` entry
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -61,6 +64,8 @@ class Timeline:
             self._count += 1
             if entry["event"] == "status":
                 self.pattern = entry
+            elif entry["event"] == "seats":
+                self.seats = entry
             elif entry["event"] == "tone":
                 self.tone = entry
 
@@ -86,15 +91,29 @@ def status_words(state: State, pattern: dict[str, Any] | None, policy: Policy) -
         return "ready: tap RECORD to set up a session"
     if state is State.COLLECTING:
         return (f"setting up: {count} consent{'' if count == 1 else 's'} still missing"
-                " (tap RECORD before the first consent to add a party)")
+                " (tap RECORD before the first consent to add a party; hold it"
+                f" {policy.end_hold:g} s to lower the headcount to the consents so far, or with none to cancel)")
     if state is State.READY:
-        return f"everyone has consented: hold RECORD {policy.record_hold:g} s to record"
+        return f"everyone has consented: hold RECORD {policy.record_hold:g} s to record, tap it to cancel set-up"
     if state is State.RECORDING:
+        if pattern and pattern["colour"] == Colour.AMBER.value and pattern["rhythm"] == Rhythm.CODE.value:
+            return (f"recording, but the microphone hears nothing (code {count}): check it; recording goes on,"
+                    " and the alert ends when it hears sound")
         return f"recording: tap RECORD to pause, hold it {policy.end_hold:g} s to end the session"
     if state is State.PAUSED:
-        return f"paused: tap RECORD to resume, hold it {policy.end_hold:g} s to end the session"
+        return (f"paused: tap RECORD to resume, hold it {policy.end_hold:g} s to end the session; a late arrival"
+                " taps a CONSENT button that has not consented")
     kept = "kept, marked withdrawn" if policy.on_withdrawal is OnWithdrawal.KEEP else "destroyed"
     return f"consent withdrawn: capture stopped, the session's audio {kept}"
+
+
+def seat_patterns(entry: dict[str, Any] | None, seats: int) -> dict[str, str]:
+    """What each of the first `seats` seat LEDs shows by the latest `seats` entry (docs/status-codes.md),
+    by its CONSENT button's name on the page: `lit`, `blinking` (it blinks even if also lit) or `dark`."""
+    lit = set(entry["lit"]) if entry else set()
+    blinking = set(entry["blinking"]) if entry else set()
+    return {button_id(ConsentButton(seat)): "blinking" if seat in blinking else "lit" if seat in lit else "dark"
+            for seat in range(1, seats + 1)}
 
 
 def status_colours(panel: GpioPanel) -> dict[tuple[int, ...], str]:
@@ -103,12 +122,15 @@ def status_colours(panel: GpioPanel) -> dict[tuple[int, ...], str]:
 
 
 def read_lights(panel: GpioPanel, colours: dict[tuple[int, ...], str]) -> dict[str, Any]:
-    """The REC LED, the STATUS LED (its pin levels and, by `status_colours`, its colour), the buzzer and
-    the buttons, as their pins are now."""
+    """The REC LED, the STATUS LED (its pin levels and, by `status_colours`, its colour), the seat LEDs (by
+    their CONSENT button's name; none on a panel without them), the buzzer and the buttons, as their pins are
+    now."""
     levels = tuple(int(value) for value in panel.status.value)
+    seat_leds = () if panel.seat_leds is None else panel.seat_leds
     return {
         "rec": bool(panel.rec_led.value),
         "status": {"colour": colours.get(levels, "mixed"), "levels": list(levels)},
+        "seats": {button_id(ConsentButton(seat)): bool(led.value) for seat, led in enumerate(seat_leds, start=1)},
         "buzzer": None if panel.buzzer is None else bool(panel.buzzer.value),
         "buttons": {button_id(button): bool(device.is_pressed) for button, device in panel.buttons.items()},
     }
@@ -164,6 +186,7 @@ class PanelFeed:
         self._meter = meter
         self._card = card
         self._colours = status_colours(self._panel)
+        self._seat_leds = 0 if self._panel.seat_leds is None else len(self._panel.seat_leds)
         self._status_led = _Settled(read_lights(self._panel, self._colours)["status"])
         self._changed = threading.Condition()
         self._version = 0
@@ -224,6 +247,7 @@ class PanelFeed:
             "state": state.value,
             "words": status_words(state, self._timeline.pattern, self._box.policy),
             "pattern": _pattern_words(self._timeline.pattern),
+            "seats": seat_patterns(self._timeline.seats, self._seat_leds),
             "tone": None if tone is None else {"name": tone["tone"], "t": tone["t"]},
             "timeline": self._timeline.count,
         }

@@ -74,7 +74,8 @@ class PanelSimulator:
             policy = box.policy
             layout = {
                 "buttons": [dataclasses.asdict(face) for face in buttons.faces],
-                "holds": {"record": policy.record_hold, "end": policy.end_hold, "withdraw": policy.withdraw_hold},
+                "holds": {"record": policy.record_hold, "end": policy.end_hold, "withdraw": policy.withdraw_hold,
+                          "withdraw_window": policy.withdraw_window},
                 "card": str(config.card_path),
                 "state": str(config.state_dir),
                 "microphone": self.microphone.words,

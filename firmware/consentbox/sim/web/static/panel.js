@@ -22,6 +22,29 @@ function sendEdge(button, pressed) {
 }
 
 const releases = [];
+// A button as the page draws it: a CONSENT button with a seat LED has the LED's lamp beside it.
+function makeFace(face) {
+  const button = makeButton(face);
+  if (!face.led) return button;
+  const seat = document.createElement("div");
+  seat.className = "seat";
+  seat.id = `seat-${face.id}`;
+  seat.dataset.on = "unknown";
+  seat.dataset.shows = "unknown";
+  const lamp = document.createElement("span");
+  lamp.className = "lamp";
+  lamp.setAttribute("aria-hidden", "true");
+  const reading = document.createElement("span");
+  reading.className = "reading";
+  reading.id = `seat-${face.id}-text`;
+  reading.textContent = "unknown";
+  const led = document.createElement("span");
+  led.className = "seat-led";
+  led.append(lamp, reading);
+  seat.append(button, led);
+  return seat;
+}
+
 function makeButton(face) {
   const element = document.createElement("button");
   element.type = "button";
@@ -78,7 +101,15 @@ function unknownLights() {
   $("status").dataset.colour = "unknown";
   $("buzzer").dataset.on = "unknown";
   for (const id of ["rec-text", "status-text", "buzzer-text"]) $(id).textContent = "unknown";
+  for (const seat of document.querySelectorAll(".seat")) {
+    seat.dataset.on = "unknown";
+    seat.dataset.shows = "unknown";
+    $(`${seat.id}-text`).textContent = "unknown";
+  }
 }
+
+// What a seat LED's pattern means (docs/status-codes.md, "Seat LEDs").
+const SEAT_WORDS = { lit: "lit: consented", blinking: "blinking: consent missing", dark: "dark" };
 
 let buzzerShownUntil = 0;
 let buzzerTimer = null;
@@ -99,6 +130,10 @@ function showLights(lights) {
   } else {
     buzzerTimer = setTimeout(() => buzzer.classList.remove("sounding"), Math.max(0, buzzerShownUntil - performance.now()));
   }
+  for (const [id, on] of Object.entries(lights.seats)) {
+    const seat = $(`seat-${id}`);
+    if (seat) seat.dataset.on = String(on);
+  }
   for (const [id, pressed] of Object.entries(lights.buttons)) {
     const button = $(`button-${id}`);
     if (button) button.dataset.pressed = String(pressed);
@@ -110,6 +145,12 @@ function showStatus(status) {
   $("words").textContent = status.words;
   $("status-pattern").textContent = `shows: ${status.pattern}`;
   $("tone").textContent = status.tone ? `last tone: ${status.tone.name} (at ${status.tone.t.toFixed(1)} s)` : "";
+  for (const [id, shows] of Object.entries(status.seats)) {
+    const seat = $(`seat-${id}`);
+    if (!seat) continue;
+    seat.dataset.shows = shows;
+    $(`seat-${id}-text`).textContent = SEAT_WORDS[shows];
+  }
 }
 
 function showLevel(level) {
@@ -158,6 +199,28 @@ function showTimeline(lines) {
   while (list.children.length > TIMELINE_SHOWN) list.lastElementChild.remove();
 }
 
+// The gestures, in the words of docs/product.md's front panel table; times are the box's policy.
+function hints(holds) {
+  const after = holds.withdraw_window >= 60 ? `${holds.withdraw_window / 60} min` : `${holds.withdraw_window} s`;
+  return [
+    `A tap is a press let go within ${holds.record} s. A longer press that completes no gesture does nothing `
+      + "but sound \"hold longer\".",
+    "RECORD: tap to set up a session; before the first consent, tap again to add a party. Once everyone has "
+      + `consented, hold it ${holds.record} s to record, or tap it to cancel the set-up. Held too early, it is `
+      + `refused and the seats still missing blink; held on to ${holds.end} s it lowers the headcount to the `
+      + "consents so far, or with none cancels the set-up.",
+    `Recording: tap RECORD to pause, hold it ${holds.end} s to end the session. Paused: tap it to resume; a late `
+      + "arrival taps a CONSENT button that has not consented, and must consent before recording resumes.",
+    "CONSENT: tap to consent; its seat LED lights. During a session any press sounds \"hold to withdraw\": "
+      + `hold ${holds.withdraw} s to withdraw, and nothing recorded since the press began is kept. `
+      + (holds.withdraw_window > 0
+        ? `After a session ends, for ${after} and until the next set-up, a seat that consented to it can still `
+          + `hold ${holds.withdraw} s to withdraw it.`
+        : "After a session ends it can no longer be withdrawn at the box (withdraw_window is 0)."),
+    "The box times each press, as on the hardware. Mouse, touch, or Space/Enter on a focused button.",
+  ];
+}
+
 function listen() {
   const events = new EventSource("/events");
   const on = (name, show) => events.addEventListener(name, (event) => show(JSON.parse(event.data)));
@@ -189,11 +252,12 @@ async function start() {
     showConnection("cannot reach the box", true);
     return;
   }
-  $("buttons").replaceChildren(...layout.buttons.map(makeButton));
-  const holds = layout.holds;
-  $("hint").textContent = `Tap: press and let go. Hold RECORD ${holds.record} s to record, ${holds.end} s to end the `
-    + `session; hold a CONSENT button ${holds.withdraw} s to withdraw. The box times each press, as on the `
-    + "hardware. Mouse, touch, or Space/Enter on a focused button.";
+  $("buttons").replaceChildren(...layout.buttons.map(makeFace));
+  $("hint").replaceChildren(...hints(layout.holds).map((text) => {
+    const line = document.createElement("p");
+    line.textContent = text;
+    return line;
+  }));
   $("card-path").textContent = `The card is the directory ${layout.card}`;
   $("export").textContent = layout.export ? `Export with the demo supervisor key: ${layout.export}` : "";
   $("microphone").textContent = `Microphone: ${layout.microphone}`;
