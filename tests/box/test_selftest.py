@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from consentbox.box import selftest as selftest_module
@@ -173,3 +174,46 @@ def test_the_self_test_runs_at_start_and_again_after_each_session_ends(tmp_path:
          "20 tap record\n21 hold consent 1 2.5\n30 end\n", timeline.append)
     ran = [(entry["event"], entry.get("listened")) for entry in timeline if entry["event"] in ("selftest", "session")]
     assert ran == [("selftest", True), ("selftest", False), ("session", None), ("selftest", False), ("session", None)]
+
+
+class SwitchedMicrophone(WatchedSource):
+    """A microphone that opens and delivers digital zeros (muted, or its cable out) until it is `switched_on`;
+    it notes whether the REC LED was lit at each read."""
+
+    def __init__(self, policy: Policy, panel: SpyPanel) -> None:
+        super().__init__(policy, panel)
+        self.switched_on = False
+
+    def read(self) -> bytes:
+        period = super().read()
+        return period if self.switched_on else bytes(len(period))
+
+
+def test_a_retry_after_a_silent_microphone_listens_again_and_only_sound_turns_the_box_green(tmp_path: Path):
+    # Issue 17, point 5: a retry that only opened the device turned the box green over a silent microphone.
+    box, timeline = simulated_box(tmp_path)
+    box.panel = panel = SpyPanel(box.panel)
+    box.audio = microphone = SwitchedMicrophone(box.policy, panel)
+    box.start()
+    box.check_readiness()
+    box.pump()
+    for retry in range(1, 4):
+        box.run_until(retry * box.policy.notice_timeout)
+        box.check_readiness()
+        box.pump()
+        assert box.status_line() == "IDLE: cannot record: no audio device (code 7)", f"retry {retry}"
+    ran = [(entry["ok"], entry["listened"]) for entry in timeline if entry["event"] == "selftest"]
+    assert ran == [(False, True)] * 4, "each retry must listen, and a silent microphone fail it"
+    listening = math.ceil(selftest_module.LISTEN_SECONDS / box.policy.period_seconds)
+    assert microphone.reads_with_led == [True] * listening * 4, "every period listened to under the REC LED"
+    assert not panel.rec
+
+    microphone.switched_on = True  # unmuted: the next retry hears it
+    box.run_until(4 * box.policy.notice_timeout)
+    box.check_readiness()
+    box.pump()
+    assert box.status_line() == "IDLE: ready"
+    assert [(entry["ok"], entry["listened"]) for entry in timeline if entry["event"] == "selftest"][-1] == (True, True)
+    assert microphone.reads_with_led[-1] is True and not panel.rec
+    box.shut_down()
+

@@ -21,6 +21,7 @@ SHOWN_FIRST = [
     Problem.AUDIO_LOST,
     Problem.CLOCK_UNTRUSTED,
     Problem.CARD_WRONG_FORMAT,
+    Problem.MICROPHONE_SILENT,
 ]
 
 PAIRS = list(itertools.combinations(SHOWN_FIRST, 2))  # each with the one shown first first

@@ -28,6 +28,7 @@ from consentbox.admin.boxes import AcceptedBoxes
 from consentbox.admin.evidence import CardFiles, FileEvidence, SessionEvidence, Verdict, verify_session
 from consentbox.admin.output import whole_file
 from consentbox.admin.progress import Progress
+from consentbox.admin.silences import SilenceFinder, Silences
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason
 from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, NoIdentityMatch, X25519Identity
@@ -104,6 +105,7 @@ class SessionReport:
     frames: int
     dropped_bytes: int
     evidence: SessionEvidence | None = None  # what the box's seals bind; None: exported --unverified
+    silences: Silences = Silences(heard=True, stretches=())  # what the microphone heard, found in the audio
 
     @property
     def truncated(self) -> bool:
@@ -145,14 +147,27 @@ class SessionReport:
                          "it interrupted when it started again")
         return notes
 
+    def silence_words(self) -> str | None:
+        """What the export found of silence, in words: that all of it is silent, or each long silent stretch
+        ("silent from 0:01:02 for 28 s"); None when the microphone was heard throughout."""
+        if self.frames and not self.silences.heard:
+            return "ALL SILENT: the microphone heard nothing (check it before the next session)"
+        stretches = [f"silent from {clock_time(s.start)} for {round(s.seconds)} s" for s in self.silences.stretches]
+        if not stretches:
+            return None
+        more = len(stretches) - _SILENCES_SHOWN
+        return ", ".join(stretches[:_SILENCES_SHOWN]) + (f" (and {more} more)" if more > 0 else "")
+
     def summary(self) -> str:
         """The one line printed for this session: its date, length and end, and what to know about it."""
-        minutes, seconds = divmod(round(self.duration), 60)
         end = "not recorded" if self.manifest.end_reason is None else self.manifest.end_reason.value
         line = (f"{self.manifest.session}: recorded {self.manifest.started.isoformat(timespec='minutes')}, "
-                f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d} exported, end: {end}")
+                f"{clock_time(self.duration)} exported, end: {end}")
         if self.manifest.withdrawn:
             line += ", consent was withdrawn"
+        silence = self.silence_words()
+        if silence is not None:
+            line += f", {silence}"
         if self.truncated:
             notes = self.notes() or ["the box did not seal it complete"]
             line += f", TRUNCATED: {notes[0]}" + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
@@ -171,10 +186,22 @@ class SessionReport:
             "frames": self.frames,
             "duration_seconds": self.duration,
             "dropped_bytes": self.dropped_bytes,
+            "heard": self.silences.heard,
+            "silences": [{"start_seconds": s.start, "seconds": s.seconds} for s in self.silences.stretches],
             "segments": [segment.to_mapping() for segment in self.segments],
             "notes": self.notes(),
         }
         return json.dumps(values, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+#: The silent stretches a session's line names; the report beside its WAV lists all of them.
+_SILENCES_SHOWN = 3
+
+
+def clock_time(seconds: float) -> str:
+    """A time into a recording, or a length, as H:MM:SS."""
+    minutes, whole = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{whole:02d}"
 
 
 def export_card(
@@ -297,7 +324,7 @@ def export_session(
         on_card = {number: card / found.name for number, found in bound.items()}
     count = max(len(manifest.segments), max(on_card, default=-1) + 1)
     wav.write(bytes(HEADER_SIZE))  # replaced by the exact header once the length is known
-    joiner = _FrameJoiner(wav, manifest.audio.frame_bytes)
+    joiner = _FrameJoiner(wav, SilenceFinder(manifest.audio), manifest.audio.frame_bytes)
     reports = []
     for index in range(count):
         listed = manifest.segments[index] if index < len(manifest.segments) else None
@@ -315,7 +342,7 @@ def export_session(
     wav.write(exact_header(manifest.audio, audio_bytes))
     wav.seek(0, os.SEEK_END)
     return SessionReport(manifest, tuple(reports), audio_bytes // manifest.audio.frame_bytes, joiner.dropped,
-                         evidence)
+                         evidence, joiner.silences.finish())
 
 
 def _bound(evidence: SessionEvidence) -> dict[int, FileEvidence]:
@@ -326,10 +353,12 @@ def _bound(evidence: SessionEvidence) -> dict[int, FileEvidence]:
 
 
 class _FrameJoiner:
-    """Writes segments' audio one after another, keeping each segment to whole frames."""
+    """Writes segments' audio one after another, keeping each segment to whole frames, and lets `silences`
+    hear what it writes."""
 
-    def __init__(self, out: BinaryIO, frame_bytes: int) -> None:
+    def __init__(self, out: BinaryIO, silences: SilenceFinder, frame_bytes: int) -> None:
         self._out = out
+        self.silences = silences
         self._frame_bytes = frame_bytes
         self._partial = b""
         self.dropped = 0
@@ -339,7 +368,9 @@ class _FrameJoiner:
         if self._partial:
             audio = self._partial + audio
         whole = len(audio) - len(audio) % self._frame_bytes
-        self._out.write(audio[:whole] if whole != len(audio) else audio)
+        frames = audio[:whole] if whole != len(audio) else audio
+        self._out.write(frames)
+        self.silences.hear(frames)
         self._partial = audio[whole:]
 
     def end_segment(self) -> int:

@@ -1,36 +1,25 @@
 """The level meter: one number per captured period, and nothing of the audio itself.
 
-The box's audio tap hands over each period right after it is encrypted; the meter reads its peak
-through a memoryview (no copy of the plaintext is made) and keeps only that number, which is all the
-page ever receives.
+The box's audio tap hands over each period right after it is encrypted; the meter reads its peak as
+the box does (`core.level`: through a memoryview, no copy of the plaintext made) and keeps only that
+number, which is all the page ever receives.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Literal
 
+from consentbox.core import level
 from consentbox.core.policy import SampleFormat
 
-#: The meter's bottom: anything quieter, silence included, reads as this many dB below full scale.
-FLOOR_DBFS = -60.0
-
-# Native-order views: every board the box runs on (and every simulation host) is little-endian,
-# as the policy's formats are.
-_TYPECODES: dict[SampleFormat, Literal["h", "i"]] = {SampleFormat.S16_LE: "h", SampleFormat.S32_LE: "i"}
+#: The meter's bottom: anything quieter, silence included, reads as this many dB below full scale. It is
+#: the box's floor of silence, so a meter at its bottom is what the box calls silent.
+FLOOR_DBFS = level.SILENCE_FLOOR_DBFS
 
 
 def peak_dbfs(pcm: bytes, sample_format: SampleFormat) -> float:
     """The peak of `pcm` in dB relative to full scale (0 at most), FLOOR_DBFS for silence."""
-    if not pcm:
-        return FLOOR_DBFS
-    with memoryview(pcm) as raw, raw.cast(_TYPECODES[sample_format]) as samples:
-        peak = max(max(samples), -min(samples))
-    if peak == 0:
-        return FLOOR_DBFS
-    full_scale = 2 ** (8 * sample_format.bytes_per_sample - 1)
-    return max(FLOOR_DBFS, min(0.0, 20 * math.log10(peak / full_scale)))
+    return max(FLOOR_DBFS, level.peak_dbfs(pcm, sample_format))
 
 
 class LevelMeter:
