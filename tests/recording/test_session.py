@@ -17,6 +17,7 @@ from consentbox.admin.export import export_session, read_manifest
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.core.reasons import EndReason
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError
+from consentbox.recording import session as session_module
 from consentbox.recording.manifest import Manifest, extract_name
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
@@ -214,6 +215,49 @@ def test_destroy_leaves_nothing_of_the_session(journal, card, identity, started,
                                                              extract_name(files.session)])
     with pytest.raises(SessionFilesError):
         files.write(pcm(SMALL, 1))
+
+
+def test_a_finalised_session_can_still_be_destroyed_and_its_journal_marks_it_until_done(journal, card, identity,
+                                                                                        started, pcm, monkeypatch):
+    # A withdrawal after the session's end (issue 17): the files let go of the card's directory when finalised.
+    files = _start(card, identity, started, journal)
+    files.start_interval(0.0)
+    _feed(files, pcm(SMALL, 48_000 * 12))  # on past a rotation: two segments
+    files.finalise(EndReason.ENDED, 13.0, withdrawn=False)
+    assert journal.pending() == [] and len(_segments(card)) == 2
+    (card / extract_name(files.session)).write_bytes(b"its ledger extract")
+
+    def power_cut(directory: int, session: str) -> None:
+        assert [entry.destroy for entry in journal.pending()] == [True], "marked before the first unlink"
+        raise OSError(errno.EIO, "a power cut")
+    monkeypatch.setattr(session_module, "remove_session_files", power_cut)
+    with pytest.raises(CardWriteError):
+        files.destroy()
+    assert [entry.destroy for entry in journal.pending()] == [True], "left for start-up recovery to finish"
+    monkeypatch.undo()
+
+    files.destroy()
+    assert sorted(p.name for p in card.iterdir()) == [extract_name(files.session)]
+    assert journal.pending() == []
+
+
+def test_a_finalised_session_kept_after_a_withdrawal_has_its_manifest_marked_and_sealed(journal, card, identity,
+                                                                                          started, pcm):
+    seals = []
+    files = _start(card, identity, started, journal, on_seal=seals.append)
+    files.start_interval(0.0)
+    _feed(files, pcm(SMALL, 48_000))
+    with pytest.raises(SessionFilesError, match="not finalised"):
+        files.mark_withdrawn()
+    files.finalise(EndReason.ENDED, 2.0, withdrawn=False)
+    assert not _card_manifest(files, identity).withdrawn
+    files.mark_withdrawn()
+    marked = _card_manifest(files, identity)
+    assert marked.withdrawn and marked.end_reason is EndReason.ENDED and marked == files.manifest()
+    manifest_file = (card / f"{files.session}.manifest.age").read_bytes()
+    assert (seals[-1].segment, seals[-1].bytes) == (None, len(manifest_file))
+    assert seals[-1].sha256 == hashlib.sha256(manifest_file).hexdigest()
+    assert journal.pending() == []
 
 
 def test_every_file_the_session_writes_on_the_card_and_the_card_carry_the_fixed_time(journal, card, identity,

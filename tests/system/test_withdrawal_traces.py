@@ -3,15 +3,17 @@
 In memory: the box assembled by hand (`SimulatedBox.by_hand`: the real `Box`, real libasound through the
 simulated microphone, the session's real files on a small tmpfs card) records; while it does, every
 buffer reachable from the box that a program can zero is taken (`tests.support.buffers`); once capture
-has stopped (a pause, the end, a withdrawal, a card that filled up), each of them must be all zeros.
+has stopped (a pause, the end, a withdrawal, one whose audio was held back since its press, a card that
+filled up), each of them must be all zeros.
 
 On the card: deploy/README.md mounts the card with `discard`, so each block a file gives back is
 discarded at once. A loop device over a sparse image file takes a discard by punching a hole in the
-image, so the image shows it: a session recorded on an ext4 card image and withdrawn while recording
-must leave no 4 KiB block of its ciphertext on the image, and the image must hold fewer allocated
-bytes. The same withdrawal on a card mounted without `discard` leaves every block (the contrast: the
-search would see them). The deployed cards are exFAT or FAT32, which this kernel cannot mount; the VM
-of issue 18 takes them. Run with -s to print what was measured; docs/retention.md quotes it.
+image, so the image shows it: a session recorded on an ext4 card image and withdrawn while recording,
+or just after it ended (issue 17), must leave no 4 KiB block of its ciphertext on the image, and the
+image must hold fewer allocated bytes. The same withdrawal on a card mounted without `discard` leaves
+every block (the contrast: the search would see them). The deployed cards are exFAT or FAT32, which this
+kernel cannot mount; the VM of issue 18 takes them. Run with -s to print what was measured;
+docs/retention.md quotes it.
 """
 
 from __future__ import annotations
@@ -53,13 +55,20 @@ def withdraw(rig: Rig) -> None:
     assert (ended["end"], ended["kept"]) == ("withdrawn", False), ended
 
 
+def withdraw_after_the_end(rig: Rig) -> None:
+    """Seat 2 holds its CONSENT button just after the session ended: the session is destroyed all the same."""
+    rig.hold(ConsentButton(2), 2.5)
+    [withdrawn] = rig.entries("withdrawal", after=True)
+    assert withdrawn["kept"] is False, withdrawn
+
+
 def fill(card: Path) -> None:
     """Take every free byte of the card: the next chunk the box writes fails (ENOSPC)."""
     status = os.statvfs(card)
     (card / "filler").write_bytes(bytes(status.f_bavail * status.f_frsize))
 
 
-@pytest.mark.parametrize("ending", ["paused", "ended", "withdrawn", "card full"])
+@pytest.mark.parametrize("ending", ["paused", "ended", "withdrawn", "withdrawn, audio held back", "card full"])
 def test_every_buffer_that_held_audio_is_zeroed_once_capture_stops(tmp_path, microphone, recipient, ending):
     with small_card(tmp_path / "card", CARD_BYTES) as card:
         box = SimulatedBox(tmp_path / "box", recipient, card=card)
@@ -74,6 +83,14 @@ def test_every_buffer_that_held_audio_is_zeroed_once_capture_stops(tmp_path, mic
                 rig.end_recording()
             elif ending == "withdrawn":
                 withdraw(rig)
+            elif ending == "withdrawn, audio held back":  # from the press on, audio waits in memory
+                rig.press(ConsentButton(2))
+                rig.wait(1.5)
+                buffers = held_buffers(rig.box)
+                assert any(len(buffer) >= POLICY.rate * POLICY.frame_bytes for buffer in holding_anything(buffers))
+                rig.wait(1.0)
+                rig.release(ConsentButton(2))
+                assert rig.entries("session")[-1]["end"] == "withdrawn"
             else:  # a write that fails leaves its segment unfinished, the writer's buffer full
                 fill(card)
                 rig.wait(1.0)
@@ -87,18 +104,24 @@ def ciphertext_blocks(files: dict[str, bytes]) -> list[bytes]:
     return [data[at:at + BLOCK] for data in files.values() for at in range(0, len(data) - BLOCK + 1, BLOCK)]
 
 
-@pytest.mark.parametrize("options", [("discard",), ()], ids=["discard", "no-discard"])
+@pytest.mark.parametrize(("options", "after_the_end"), [(("discard",), False), ((), False), (("discard",), True)],
+                         ids=["discard", "no-discard", "discard, withdrawn after the end"])
 def test_a_withdrawal_on_a_card_mounted_with_discard_leaves_no_block_of_its_ciphertext(
-        tmp_path, microphone, recipient, options):
+        tmp_path, microphone, recipient, options, after_the_end):
     with ext4_card(tmp_path / "card", CARD_BYTES, options=options) as card:
         box = SimulatedBox(tmp_path / "box", recipient, card=card)
         with box.by_hand(microphone.device, policy=POLICY, require_mount=True) as rig:
             rig.start_recording()
             rig.wait(RECORD_SECONDS)
+            if after_the_end:
+                rig.end_recording()
             recorded = card_files(card)  # every sealed chunk is synced as it is written
             os.sync()
             holding = card_image(tmp_path / "card").stat().st_blocks * 512
-            withdraw(rig)
+            if after_the_end:
+                withdraw_after_the_end(rig)
+            else:
+                withdraw(rig)
             assert card_files(card) == {}
             os.sync()  # ext4 discards a transaction's freed blocks when it commits
             left = card_image(tmp_path / "card").stat().st_blocks * 512

@@ -17,6 +17,7 @@ import alsaaudio
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw import alsa_ctypes
 from consentbox.hw.errors import AudioLost, AudioUnavailable
+from consentbox.hw.held_audio import HeldAudio
 
 _ALSA_FORMATS = {
     SampleFormat.S16_LE: alsaaudio.PCM_FORMAT_S16_LE,
@@ -47,46 +48,6 @@ def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
     return alsa_ctypes.CapturePcm(device, **settings)
 
 
-class _HeldAudio:
-    """Audio read from the device and not yet returned, in one buffer that `wipe` zeroes.
-
-    A bytearray left to grow and shrink by itself hands its old storage, audio and all, back to the
-    allocator at every period; this one is only ever replaced when it must grow, and zeroed first.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.size = 0
-
-    def add(self, data: bytes) -> None:
-        """Hold `data` after what is held."""
-        end = self.size + len(data)
-        if end > len(self._buffer):
-            grown = bytearray(end)
-            grown[: self.size] = memoryview(self._buffer)[: self.size]
-            _zero(self._buffer)
-            self._buffer = grown
-        self._buffer[self.size : end] = data
-        self.size = end
-
-    def take(self, size: int) -> bytes:
-        """The first `size` bytes held, which are held no longer."""
-        view = memoryview(self._buffer)
-        taken = bytes(view[:size])
-        view[: self.size - size] = view[size : self.size]
-        self.size -= size
-        return taken
-
-    def wipe(self) -> None:
-        """Zero the buffer and hold nothing."""
-        _zero(self._buffer)
-        self.size = 0
-
-
-def _zero(buffer: bytearray) -> None:
-    buffer[:] = bytes(len(buffer))  # in place: same length, so the storage is not replaced
-
-
 class AlsaSource:
     """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
 
@@ -99,7 +60,7 @@ class AlsaSource:
         self._policy = policy
         self._pcm: _CapturePcm | None = None
         # Audio read from the device but not yet returned: device periods need not match the policy's.
-        self._held = _HeldAudio()
+        self._held = HeldAudio()
         self._overruns = 0
 
     @property

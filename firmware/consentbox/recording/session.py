@@ -399,6 +399,13 @@ class SessionFiles:
         if self._fault is not None and not had_fault:
             raise self._fault
 
+    def add_party(self, seat: int, offset: float) -> None:
+        """A late arrival joined while paused: one more party, with their consent given at `offset`; the
+        manifest says so from the next interval on."""
+        self._require(capturing=False)
+        self._headcount += 1
+        self._consents += (Consent(seat, float(offset)),)
+
     def start_interval(self, offset: float) -> None:
         """Capture opens at `offset` seconds after set-up: a new segment starts with a WAV header."""
         self._require(capturing=False)
@@ -476,8 +483,21 @@ class SessionFiles:
             self._release()
         self._raise_new_fault(had_fault)
 
+    def mark_withdrawn(self) -> None:
+        """Once finalised, mark the session withdrawn (a withdrawal after its end, its recording kept): its
+        manifest is written again, saying so. CardFull, CardLost or CardWriteError if the card refuses."""
+        if self._end_reason is None:
+            raise SessionFilesError(f"session {self.session} is not finalised: a withdrawal during it ends it")
+        self._withdrawn = True
+        try:
+            with card_directory(self.card) as directory:  # finalised, the session let go of its handle on it
+                self._on_seal(write_manifest(directory, self.manifest(), self._recipients, self._random_bytes))
+        except OSError as error:
+            raise card_error(error, self.card, "marking the session's manifest withdrawn") from error
+
     def destroy(self) -> None:
-        """Remove every file of this session, the manifest last, and sync the directory.
+        """Remove every file of this session, the manifest last, and sync the directory; during the session
+        or once it is finalised (a withdrawal after its end).
 
         Unlike the other methods this raises even after an earlier fault: a withdrawal must never
         be reported as done while its audio is still on the card.
@@ -492,7 +512,9 @@ class SessionFiles:
         if not self._journal.save(self.manifest(), destroy=True):
             self._journal.remove(self.session)
         try:
-            remove_session_files(self._card_fd, self.session)
+            # Finalised, the session let go of the card's directory: it is opened again for as long as this takes.
+            with card_directory(self.card if self._card_fd < 0 else self._card_fd) as directory:
+                remove_session_files(directory, self.session)
         except OSError as error:
             raise card_error(error, self.card, "removing the session's files") from error
         finally:
