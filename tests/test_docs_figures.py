@@ -28,10 +28,13 @@ from bench.figures import (
 from consentbox.admin import export
 from consentbox.box.box import CARD_CHECK_SECONDS, CLOCK_SLACK_SECONDS
 from consentbox.box.config import load_config
+from consentbox.box.hold_back import HOLD_SLACK_SECONDS
+from consentbox.core.level import LEVEL_LIT_DBFS, LEVEL_SHOWN_SECONDS, SILENCE_FLOOR_DBFS
 from consentbox.core.policy import MAX_SEGMENT_BYTES
 from consentbox.core.timekeeping import FLOOR_CEILING_DAYS
 from consentbox.crypto.format import MAX_HEADER_BYTES, MAX_LINE_BYTES
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
+from consentbox.hw.gpio import FRAME_SECONDS, SEAT_BLINK_FRAMES
 from consentbox.ledger.extract import MAX_EXTRACT_BYTES
 from consentbox.ledger.lines import MAX_LINE
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES
@@ -90,6 +93,12 @@ def design_figures() -> dict[str, str]:
         "design.web-idle-seconds": f"{server.IDLE_SECONDS:g}",
         "design.web-request-seconds": f"{server.REQUEST_SECONDS:g}",
         "design.web-body-bytes": str(server.MAX_BODY),
+        "design.hold-slack-seconds": f"{HOLD_SLACK_SECONDS:g}",
+        # Levels below full scale, quoted after a minus sign ("−60 dBFS"), which a figure cannot begin with.
+        "design.silence-floor-dbfs": f"{-SILENCE_FLOOR_DBFS:g}",
+        "design.level-lit-dbfs": f"{-LEVEL_LIT_DBFS:g}",
+        "design.level-shown-seconds": f"{LEVEL_SHOWN_SECONDS:g}",
+        "design.seat-blink-hz": f"{1 / (2 * SEAT_BLINK_FRAMES * FRAME_SECONDS):g}",
     }
 
 
@@ -107,6 +116,7 @@ def default_figures() -> dict[str, str]:
         "defaults.record-hold-seconds": f"{policy.record_hold:g}",
         "defaults.end-hold-seconds": f"{policy.end_hold:g}",
         "defaults.withdraw-hold-seconds": f"{policy.withdraw_hold:g}",
+        "defaults.withdraw-window-minutes": f"{policy.withdraw_window / 60:g}",
         "defaults.shared-tap-gap-seconds": f"{policy.shared_tap_gap:g}",
         "defaults.notice-timeout-seconds": f"{policy.notice_timeout:g}",
         "defaults.retention-days": str(policy.retention_days),
@@ -116,6 +126,7 @@ def default_figures() -> dict[str, str]:
         "defaults.segment-gib": f"{policy.segment_bytes / (1 << 30):g}",
         "defaults.period-ms": f"{policy.period_seconds * 1000:.0f}",
         "defaults.bounce-ms": f"{config.panel.bounce_time * 1000:g}",
+        "defaults.silence-alert-seconds": f"{policy.silence_alert:g}",
     }
 
 

@@ -61,7 +61,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # ports or the errors. Never each other otherwise, nor consentbox's __init__.
     "hw": frozenset({"core"}),
     "hw.gpio": frozenset({"core", "hw.ports"}),
-    "hw.alsa": frozenset({"core", "hw.errors"}),
+    "hw.alsa": frozenset({"core", "hw.errors", "hw.held_audio"}),  # the buffer it holds audio in, zeroed
     "recording": frozenset({"consentbox", "recording", "core", "storage", "state", "crypto", "hw.ports", "hw.errors"}),
     "ledger": frozenset({"consentbox", "ledger", "core", "storage", "crypto", "hw.ports", "recording"}),
     "retention": frozenset({"consentbox", "retention", "core", "storage", "state", "recording", "ledger", "hw.card"}),

@@ -138,6 +138,31 @@ def test_recording_after_a_withdrawal_fails(box: Box):
     assert "kept, marked withdrawn" in session.notes[0]
 
 
+@pytest.mark.parametrize("destroyed", [True, False], ids=["destroyed", "kept"])
+def test_a_withdrawal_after_the_end_passes_with_its_own_note(tmp_path, destroyed: bool):
+    # Issue 17: within withdraw_window after the end, a party withdraws from the session that ended last.
+    box = Box(tmp_path / "ledger.jsonl")
+    box.set_up(2)
+    box(Kind.START)
+    box(Kind.EXPIRY, 0, expires="2026-06-05", reason="recorded")
+    box(Kind.END, 10, reason=EndReason.ENDED, kept=True)
+    box(Kind.WITHDRAWAL, 60, seat=1)
+    if destroyed:
+        box(Kind.DESTRUCTION, 0, files=2, cause="withdrawn", due="2026-06-05")
+    session = box.session()
+    assert session.intact and session.verdict() == PASSED
+    assert [(w.seat, w.at.offset) for w in session.withdrawals] == [(1, 73.0)]
+    if destroyed:
+        assert session.destruction is not None and session.destruction.cause == "withdrawn"
+        assert session.destruction.at.offset == 73.0, "the box's own receipt, on its clock"
+        assert session.notes == ("consent was withdrawn after the session ended, and the recording destroyed",)
+        assert "(withdrawn, due 2026-06-05)" in render_text(box.audited())
+    else:
+        assert session.destruction is None and session.notes == (
+            "consent was withdrawn after the session ended and the recording kept, marked withdrawn "
+            "(on_withdrawal = keep)",)
+
+
 def test_an_entry_lost_to_a_power_cut_while_a_session_was_open_is_a_gap(box: Box):
     box.set_up(2)
     box(Kind.START)
@@ -162,6 +187,46 @@ def test_a_session_whose_end_the_ledger_never_got_fails(box: Box):
                                                   "and has not started since"]
     assert session.recordings[0].cut_short and session.recorded_seconds == 22.0
     assert session.sealed_files == 1
+
+
+def silence_ended(box: Box, after: float, lasted: float, heard: bool) -> None:
+    """Let `after` seconds pass, then the box's `silence_ended` entry (whose field `seconds` Box() would take)."""
+    box.clocks.advance(after)
+    box.ledger.append(Kind.SILENCE_ENDED, SESSION, seconds=lasted, heard=heard)
+
+
+def test_each_silence_the_box_alerted_is_a_note_in_every_rendering_and_fails_nothing(box: Box):
+    # Issue 17, point 5: while recording, the microphone heard nothing for silence_alert (20 s) and the box
+    # alerted (fault 11); sound came back, then later a silence was still going on when the session ended.
+    box.set_up(2)
+    box(Kind.START, 2)  # at 4.0 s
+    box(Kind.FAULT, 26, problem=Problem.MICROPHONE_SILENT)  # silent since 10.0 s
+    silence_ended(box, 7, 27.0, heard=True)  # sound came back at 37.0 s
+    box(Kind.FAULT, 40, problem=Problem.MICROPHONE_SILENT)  # silent since 57.0 s
+    silence_ended(box, 12, 32.0, heard=False)
+    box(Kind.END, 0, reason=EndReason.ENDED, kept=True)
+    session = box.session()
+    assert session.intact and session.verdict() == PASSED, "silence is recorded, not a breach"
+    assert [(f.problem, f.code, f.at.offset) for f in session.faults] == [("microphone silent", 11, 30.0),
+                                                                           ("microphone silent", 11, 77.0)]
+    silences = ["the microphone heard nothing from 10.0 s for 27 s (sound came back)",
+                "the microphone heard nothing from 57.0 s for 32 s (still silent when capture closed)"]
+    assert [note for note in session.notes if "heard nothing" in note] == silences
+    audited = box.audited()
+    text, page = render_text(audited), render_html(audited)
+    [row] = list(csv.DictReader(io.StringIO(render_csv(audited), newline="")))
+    for silence in silences:
+        assert f"  note         {silence}\n" in text and silence in page and silence in row["notes"]
+
+
+def test_a_silence_alert_the_ledger_never_saw_end_says_so(box: Box):
+    box.set_up(2)
+    box(Kind.START, 2)
+    box(Kind.FAULT, 26, problem=Problem.MICROPHONE_SILENT)
+    box.power_cut()
+    box(Kind.END, 0, reason=EndReason.INTERRUPTED, kept=True)
+    assert ("the microphone heard nothing from before 30.0 s (the box's silence alert) to where the ledger stops: "
+            "no end of that silence is recorded") in box.session().notes
 
 
 def test_destruction_is_judged_by_its_cause_and_its_due_date(tmp_path):
@@ -260,14 +325,14 @@ def test_every_value_in_the_page_is_escaped_and_the_page_loads_nothing(box: Box)
     box(Kind.START)
     box(Kind.WITHDRAWAL, 5, seat=1)
     box(Kind.END, 0, reason=EndReason.WITHDRAWN, kept=False)
-    box(Kind.DESTRUCTION, 0, files=2, cause="withdrawal", due="2026-06-05")
+    box(Kind.DESTRUCTION, 0, files=2, cause="withdrawn", due="2026-06-05")
     found = box.audited()
     label = '<img src="x" onerror="alert(1)">&amp;'
     page = render_html(replace(found, boxes=((KEY.public_key.to_string(), label),),
                                sessions=tuple(replace(s, box=label) for s in found.sessions)))
     assert "<img" not in page and "&lt;img src=&quot;x&quot; onerror=&quot;alert(1)&quot;&gt;&amp;amp;" in page
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
-    assert "withdrawn (seat 1)" in page and "destroyed (withdrawal)" in page
+    assert "withdrawn (seat 1)" in page and "destroyed (withdrawn)" in page
     assert render_text(found).splitlines()[-1] == "Result: all 1 sessions: consent complete and evidence intact."
 
 

@@ -118,9 +118,9 @@ def test_verify_ledger_prints_a_summary_of_an_intact_ledger(box_ledger: Path, ca
         lines = done.stdout.splitlines()
         assert lines[0] == f"ledger       {ledger}"
         assert lines[1].startswith(f"device key   {device_key.public_key} (named by the ledger itself")
-        assert lines[2] == "entries      30 (seq 0–29), 3 sessions, 1 boot, 0 gaps recorded"
+        assert lines[2] == "entries      32 (seq 0–31), 3 sessions, 1 boot, 0 gaps recorded"
         assert lines[3] == "first        2026-05-06 14:00:00+02:00 (seq 0, boot)"
-        assert lines[4] == "last         2026-05-06 14:05:16+02:00 (seq 29, shutdown)"
+        assert lines[4] == "last         2026-05-06 14:05:16+02:00 (seq 31, shutdown)"
         assert lines[5].startswith("tail         complete")
         assert lines[6] == "result       intact"
 
@@ -165,9 +165,9 @@ def test_verify_ledger_reports_a_torn_tail_as_truncation_with_exit_3(box_ledger:
     done = admin("verify-ledger", str(box_ledger))
     assert done.returncode == 3
     assert "tail         TRUNCATED: " in done.stdout
-    assert "result       intact up to seq 28; tail truncated" in done.stdout
+    assert "result       intact up to seq 30; tail truncated" in done.stdout
     assert done.stderr == (f"consentbox-admin: warning: {box_ledger}: tail truncated: "
-                           f"{len(data.splitlines()[-1]) + 1 - 30} bytes of a partial entry after seq 28\n")
+                           f"{len(data.splitlines()[-1]) + 1 - 30} bytes of a partial entry after seq 30\n")
 
 
 def test_verify_ledger_reads_a_session_s_extract_with_a_key(box_ledger: Path, card: Path, key_file: Path,
@@ -180,7 +180,7 @@ def test_verify_ledger_reads_a_session_s_extract_with_a_key(box_ledger: Path, ca
                          f"device key   {device_key.public_key} (named by the extract itself: compare it with the "
                          "key recorded when the box was provisioned, or pass --device-key)"]
     assert lines[3] == "boot         2026-05-06 14:00:00+02:00 (seq 0)"
-    assert lines[4] == "entries      10 of this session (seq 4–13)"
+    assert lines[4] == "entries      12 of this session (seq 4–15)"
     assert lines[-1] == "result       intact"
     given = admin("verify-ledger", "-i", str(key_file), "--device-key", device_key.public_key.to_string(),
                   str(extract))
@@ -230,8 +230,8 @@ def test_consent_report_prints_the_timeline_beside_the_manifest_and_they_agree(
     out = done.stdout
     assert out.startswith("ConsentBox consent record\n")
     assert f"Session      {RECORDED}\n" in out and f"Device key   {device_key.public_key} (Room 2)\n" in out
-    # The manifest's seal, appended after the morning's entries (seq 30 is the box's next boot).
-    assert f"Ledger       {RECORDED}.ledger.age: intact, signed as a whole; 11 entries, seq 4–31, head " in out
+    # The manifest's seal, appended after the morning's entries (seq 32 is the box's next boot).
+    assert f"Ledger       {RECORDED}.ledger.age: intact, signed as a whole; 13 entries, seq 4–33, head " in out
     assert "Files        1 checked against the box's seals: each as the box left it\n" in out
     assert f"  {RECORDED}.manifest.age  whole\n" in out
     for row in ("     4  2026-05-06 14:00:12+02:00      0.000  set up for 2 parties",
@@ -239,8 +239,10 @@ def test_consent_report_prints_the_timeline_beside_the_manifest_and_they_agree(
                 "     6  2026-05-06 14:00:14+02:00      2.000  consent given at seat 1",
                 "     8  2026-05-06 14:00:15+02:00      3.000  refused: consent has begun: the headcount is fixed",
                 "    10  2026-05-06 14:00:18+02:00      6.000  recording started",
-                "    11  2026-05-06 14:01:18+02:00     66.000  recording paused",
-                "    13  2026-05-06 14:02:33+02:00    141.000  session ended normally: what was recorded is kept"):
+                "    11  2026-05-06 14:00:58+02:00     46.000  fault: microphone silent (STATUS code 11)",
+                "    12  2026-05-06 14:01:03+02:00     51.000  silence over after 25 s: sound came back",
+                "    13  2026-05-06 14:01:18+02:00     66.000  recording paused",
+                "    15  2026-05-06 14:02:33+02:00    141.000  session ended normally: what was recorded is kept"):
         assert row in out
     assert "DISAGREE" not in out
     assert out.endswith("Result: the ledger and the manifest AGREE.\n")
@@ -302,7 +304,7 @@ def test_a_destroyed_session_agrees_when_its_files_are_gone(box_ledger: Path, ca
                                                             trusted):
     done = admin("consent-report", "-i", str(key_file), "--boxes", str(trusted), str(card), WITHDRAWN)
     assert done.returncode == 0, done.stdout
-    assert "consent withdrawn" in done.stdout and "2 files destroyed (withdrawal; due 2026-06-05)" in done.stdout
+    assert "consent withdrawn" in done.stdout and "2 files destroyed (withdrawn; due 2026-06-05)" in done.stdout
     assert "expires on 2026-06-05 (recorded)" in done.stdout
     assert "files        ledger: destroyed" in done.stdout
     (card / f"{WITHDRAWN}.000.wav.age").write_bytes(b"left behind")

@@ -14,7 +14,7 @@ from typing import get_args
 
 import pytest
 
-from consentbox.box.box import Box
+from consentbox.box.box import Box, Report
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
 from consentbox.box.timeline import command_entry
@@ -24,6 +24,7 @@ from consentbox.core.commands import (
     Command,
     EndSession,
     Flash,
+    HoldBackAudio,
     OpenCapture,
     OpenSession,
     PlayTone,
@@ -31,8 +32,11 @@ from consentbox.core.commands import (
     RecordConsent,
     RecordWithdrawal,
     Refuse,
+    SeatLights,
     SetHeadcount,
     ShowStatus,
+    WithdrawFinished,
+    WriteHeldAudio,
 )
 from consentbox.core.events import Tick
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone
@@ -61,18 +65,20 @@ ONE_OF_EACH = [
     RecLed(True), OpenCapture(), CloseCapture(), ShowStatus(Pattern(Colour.GREEN, Rhythm.STEADY)),
     Flash(Colour.AMBER, 2), PlayTone(Tone.ACK), OpenSession(2), SetHeadcount(3), RecordConsent(1),
     RecordWithdrawal(None), Refuse(Refusal.NOT_EVERYONE_CONSENTED), EndSession(EndReason.ENDED, True),
+    SeatLights(frozenset({1}), frozenset({2})), HoldBackAudio(), WriteHeldAudio(), WithdrawFinished(2, keep=False),
 ]
 
 
-def simulated_box(tmp_path: Path) -> Box:
-    """A box of the shipped configuration on mock pins, a card directory and virtual time."""
+def simulated_box(tmp_path: Path, report: Report = lambda entry: None) -> Box:
+    """A box of the shipped configuration on mock pins, a card directory and virtual time; its timeline
+    to `report`."""
     (tmp_path / "card").mkdir()
     config = simulated_config(load_config(None), card=tmp_path / "card",
                               recipients=[X25519Identity.generate().recipient], seats=2, shared_consent=False,
                               state_dir=tmp_path / "state")
     clock = VirtualClock()
     return assemble_box(config, clock=clock, pin_factory=SimulatedFactory(clock.now), audio_device="null",
-                        report=lambda entry: None)
+                        report=report)
 
 
 @pytest.mark.parametrize("stranger", STRANGERS, ids=lambda command: type(command).__name__)
@@ -110,3 +116,19 @@ def test_every_command_of_the_core_has_its_timeline_entry():
     assert {type(command) for command in ONE_OF_EACH} == set(get_args(Command)), "one of each, no more"
     for command in ONE_OF_EACH:
         assert command_entry(1.0, command, "0123456789abcdef")["t"] == 1.0
+
+
+def test_the_box_shows_seat_lights_on_the_panel_and_in_the_timeline(tmp_path: Path, monkeypatch):
+    entries: list[dict] = []
+    box = simulated_box(tmp_path, entries.append)
+    monkeypatch.setattr(box.machine, "handle",
+                        lambda event: (SeatLights(lit=frozenset({2}), blinking=frozenset({1})),))
+    box.post(Tick(box.clock.now()))
+    box.pump()
+    monkeypatch.undo()
+    assert isinstance(box.panel, GpioPanel) and box.panel.seat_leds is not None
+    assert box.panel.seat_leds[1].is_lit, "seat 2's LED is lit"
+    assert box.panel.seat_leds.source is not None, "seat 1's LED blinks"
+    assert [{key: value for key, value in entry.items() if key != "t"} for entry in entries
+            if entry["event"] == "seats"] == [{"event": "seats", "lit": [2], "blinking": [1]}]
+    box.shut_down()

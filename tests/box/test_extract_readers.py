@@ -54,7 +54,7 @@ def test_extracts_go_to_the_recipients_and_the_auditors_of_the_bundle_in_force(t
                                           auditors=(NEW_AUDITOR.recipient,)), org))
     box.check_readiness()
     assert box.auditors == (NEW_AUDITOR.recipient,)
-    box.ledger.append(Kind.DESTRUCTION, SESSION, files=1, cause="withdrawal", due="2026-06-05")
+    box.ledger.append(Kind.DESTRUCTION, SESSION, files=1, cause="withdrawn", due="2026-06-05")
     assert load_extract(extract, [NEW_AUDITOR], session=SESSION).entries[-1].kind is Kind.DESTRUCTION
     with pytest.raises(ExtractError, match="none of the identities"):
         load_extract(extract, [AUDITOR])

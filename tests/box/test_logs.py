@@ -37,7 +37,8 @@ def test_each_entry_becomes_a_record_with_the_documented_fields():
 
 
 @pytest.mark.parametrize(("event", "priority"), [
-    ("led", 7), ("status", 7), ("flash", 7), ("tone", 7),  # every LED change and tone: kept, below the default view
+    # Every LED change (the seat LEDs' too) and tone: kept, below the default view.
+    ("led", 7), ("status", 7), ("seats", 7), ("flash", 7), ("tone", 7),
     ("fault", 4), ("clock", 4), ("refused", 4),
     ("ledger", 3), ("journal", 3),
     ("session", 6), ("setup", 6), ("consent", 6), ("file", 6),
@@ -105,7 +106,7 @@ def test_every_record_of_a_session_carries_its_session_id_and_no_other_does(tmp_
     # A set-up withdrawn from, then a session recorded, paused, resumed and cut by a fault: IT selects one
     # session's whole story with journalctl SESSION_ID=…, its consents, captures, files and faults included,
     # though only its `setup` and `session` entries name it.
-    script = ("0 tap record\n1 tap consent 1\n2 hold consent 1 2.5\n"
+    script = ("0 tap record\n1 tap consent 1\n1.5 tap consent 2\n2 hold consent 1 2.5\n"
               "10 tap record\n11 tap consent 1\n12 tap consent 2\n13 hold record 1.2\n18 tap record\n"
               "19 tap record\n22 audio lost\n30 end\n")
     journal = JournalReport()
@@ -120,5 +121,6 @@ def test_every_record_of_a_session_carries_its_session_id_and_no_other_does(tmp_
     assert {"consent", "led", "file", "capture", "fault"} <= set(story[recorded])
     assert story[recorded].count("capture") == 4 and story[recorded].count("consent") == 2
     outside = [entry for entry, fields in records if "SESSION_ID" not in fields]
-    assert outside and {entry["event"] for entry in outside} <= {"settings", "state", "selftest", "status", "tone"}
+    assert outside and {entry["event"] for entry in outside} <= {"settings", "state", "selftest", "status", "seats",
+                                                                 "tone"}
     assert all(entry["state"] in ("IDLE", "WITHDRAWN") for entry in outside if entry["event"] == "state")

@@ -235,5 +235,5 @@ def test_a_withdrawal_a_power_cut_interrupted_gets_its_destruction_receipt_once_
     Rig(tmp_path).box.shut_down()  # a second start finds nothing more to do
 
     receipts = [e["fields"] for e in rig.entries() if e["kind"] == "destruction" and e["session"] == files.session]
-    assert receipts == [{"files": on_card, "cause": "withdrawal", "due": files.manifest().expires.isoformat()}]
+    assert receipts == [{"files": on_card, "cause": "withdrawn", "due": files.manifest().expires.isoformat()}]
     assert not list((tmp_path / "card").glob(f"{files.session}.*.age"))

@@ -140,7 +140,7 @@ def test_hold_consent_withdraws_from_any_consented_state(play, prefix):
 def test_withdrawal_stops_capture_in_the_same_step(play):
     timeline = play(RECORDING + "20 hold consent 1 2.5\n")
     at_22 = [entry["event"] for entry in timeline if entry["t"] == 22.0]
-    assert at_22[:4] == ["capture", "led", "withdrawal", "session"]
+    assert at_22[:6] == ["capture", "led", "withdrawal", "flash", "tone", "session"]
     assert first(timeline, "withdrawal")["seat"] == 1
 
 

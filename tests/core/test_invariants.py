@@ -94,7 +94,9 @@ class ConsentRules(RuleBasedStateMachine):
         self.held_from_open = False  # held back from the moment the interval opened: nothing written
         self.written_until = 0.0
         self.recorded = False
-        self.consenting_presses: set = set()  # (button, press time) of presses that gave a consent
+        self.presses = 0  # presses so far: each press's number tells it from another at the same time
+        self.press_number: dict = {}
+        self.consenting_presses: set = set()  # (button, press number) of presses that gave a consent
         # The session that ended last with audio kept, and who consented to it: who may withdraw after it.
         self.finished: tuple[frozenset[int], float] | None = None
         self.steps = -1  # the check after initialisation is not a step
@@ -104,7 +106,10 @@ class ConsentRules(RuleBasedStateMachine):
     def feed(self, event) -> None:
         press_at = None
         if isinstance(event, Pressed):
-            self.pressed_at.setdefault(event.button, event.at)  # as the machine: the first press stands
+            if event.button not in self.pressed_at:  # as the machine: the first press stands
+                self.pressed_at[event.button] = event.at
+                self.presses += 1
+                self.press_number[event.button] = self.presses
             press_at = self.pressed_at[event.button]
         elif isinstance(event, Released):
             # The holds due by now fire on a tick of their own, so what the release does is seen alone.
@@ -115,11 +120,12 @@ class ConsentRules(RuleBasedStateMachine):
             if self.card_seen is not None and event.problems & CARD_PROBLEMS != self.card_seen:
                 self.card_seen = None
         elif isinstance(event, Fault):
-            self.problems |= {event.problem}  # until the next readiness check says otherwise
             if self.capture and event.problem in AUDIO_FAULTS:
                 self.audio_until = event.at + self.policy.notice_timeout
             elif self.capture:
                 self.card_seen = event.card
+            else:
+                self.problems |= {event.problem}  # until the next readiness check says otherwise
         before = self.machine.state
         commands = self.machine.handle(event)
         if isinstance(event, Released) and press_at is not None and event.at - press_at >= self.policy.record_hold:
@@ -159,7 +165,7 @@ class ConsentRules(RuleBasedStateMachine):
                 self.last_counted_tap = press_at
             self.consents.append(command.seat)
             if isinstance(event, Pressed):
-                self.consenting_presses.add((event.button, press_at))
+                self.consenting_presses.add((event.button, self.press_number[event.button]))
         elif isinstance(command, RecLed):
             if command.on:
                 assert isinstance(following[0], OpenCapture), "REC LED on must come right before capture"
@@ -223,7 +229,8 @@ class ConsentRules(RuleBasedStateMachine):
         button = ConsentButton(seat or 1)
         press = self.pressed_at.get(button)
         assert press is not None, "a withdrawal without its button down"
-        assert (button, press) not in self.consenting_presses, "a press that consented counted as a withdrawal"
+        assert (button, self.press_number[button]) not in self.consenting_presses, \
+            "a press that consented counted as a withdrawal"
         assert not self.capture and self.written_until <= press, \
             f"audio up to {self.written_until} s kept after a withdrawal pressed at {press} s"
 

@@ -131,7 +131,7 @@ def test_a_card_that_is_out_catches_up_when_it_comes_back(box, card, device_key,
         assert ledger.sync_card()  # the box calls this when the card is back
         assert card_extract(card, SESSION, reader, device_key).entries == in_box(box, SESSION)
         switchable.trouble.add(Problem.CARD_READ_ONLY)
-        ledger.append(Kind.DESTRUCTION, SESSION, files=2, cause="withdrawal", due="2026-06-05")
+        ledger.append(Kind.DESTRUCTION, SESSION, files=2, cause="withdrawn", due="2026-06-05")
         assert not ledger.sync_card()
         assert card_extract(card, SESSION, reader, device_key).entries[-1].kind is Kind.END
         switchable.trouble.clear()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
-from consentbox.crypto.signing import DevicePublicKey
-from consentbox.ledger import RULES, Kind, SessionRule
+import pytest
+
+from consentbox.crypto.signing import DevicePublicKey, DeviceSigningKey
+from consentbox.ledger import RULES, Entry, Kind, LedgerError, SessionRule, verify
 from consentbox.ledger.entry import (
     BUNDLE_REFUSALS,
     DESTRUCTION_CAUSES,
@@ -15,7 +18,10 @@ from consentbox.ledger.entry import (
     ENVELOPE,
     EXPIRY_REASONS,
     REFUSAL_WORDS,
+    SIGNING_CONTEXT,
 )
+from consentbox.storage.canonical import canonical_json
+from tests.support.ledgers import SteppingClocks, open_ledger
 
 FORMATS = Path(__file__).resolve().parents[2] / "docs" / "formats.md"
 CELL = re.compile(r"`([a-z_0-9]+)`")
@@ -95,3 +101,27 @@ def test_no_string_in_a_real_ledger_could_hold_a_name(sample: bytes):
                 DevicePublicKey.parse(text)
                 continue
             assert text in fixed_words or any(p.fullmatch(text) for p in patterns), text
+
+
+def test_a_withdrawal_s_destruction_is_written_withdrawn_and_an_old_ledger_s_withdrawal_is_read_so(tmp_path: Path):
+    # Issue 17 renamed the cause; ledgers written before, signed with the old word, must still verify and read.
+    key = DeviceSigningKey.generate(secret=bytes(range(32)))
+    path, session = tmp_path / "ledger.jsonl", "0123456789abcdef"
+    with open_ledger(path, None, key, SteppingClocks()) as ledger:
+        ledger.append(Kind.DESTRUCTION, session, files=2, cause="withdrawn", due="2026-06-05")
+    *earlier, written, shutdown = path.read_bytes().splitlines()
+    assert json.loads(written)["fields"]["cause"] == "withdrawn"
+
+    def signed(values: dict) -> bytes:
+        del values["sig"]
+        return canonical_json({**values, "sig": key.sign(SIGNING_CONTEXT + canonical_json(values)).hex()})
+
+    old = json.loads(written)  # the same entry as a box before issue 17 wrote it, and the next entry's link to it
+    old["fields"]["cause"] = "withdrawal"
+    old_line = signed(old)
+    after = {**json.loads(shutdown), "prev": hashlib.sha256(old_line).hexdigest()}
+    path.write_bytes(b"".join(line + b"\n" for line in [*earlier, old_line, signed(after)]))
+    [read] = verify(path, key.public_key, session=session).selected
+    assert read.fields["cause"] == "withdrawn" and b'"cause":"withdrawal"' in read.line
+    with pytest.raises(LedgerError, match="expected one of 'withdrawn', 'retention', 'absent', 'off_box'"):
+        Entry.parse(read.line.replace(b'"withdrawal"', b'"withdrawed"'), "line 1")

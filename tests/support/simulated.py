@@ -1,27 +1,37 @@
-"""A whole box played in virtual time, in-process: the wiring of `consentbox simulate`, a script of presses,
-the position signal as its microphone and a directory as its card, for tests that need the box's own
-sequence of entries without a subprocess."""
+"""A whole box in virtual time, in-process, with the wiring of `consentbox simulate`, the position signal as its
+microphone and a directory as its card, for tests that need the box's own sequence of entries without a
+subprocess: played from a script (`play`), or driven button by button (`BoxRig`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
+from consentbox.box.box import Box
+from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
 from consentbox.box.logs import Report
+from consentbox.box.wiring import assemble_box
+from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity
+from consentbox.crypto import X25519Identity, X25519Recipient
+from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
+from consentbox.testing.fakes import FailingSource, GeneratedSource
 from consentbox.testing.signal import position_pcm, write_wav
 
 
 def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
-         provisioned: bool = True) -> tuple[X25519Identity, bytes]:
-    """Play `script` through a simulated box of `seats` seats with 30 s of the position signal as its microphone,
-    its card `tmp_path/card` and its state `tmp_path/state`; the identity the card is encrypted to (to nobody,
-    as a box never provisioned, unless `provisioned`), and the audio the microphone gave."""
+         provisioned: bool = True, microphone: bytes | None = None) -> tuple[X25519Identity, bytes]:
+    """Play `script` through a simulated box of `seats` seats with `microphone` (PCM of the default format; by
+    default 30 s of the position signal) as its microphone, then silence, its card `tmp_path/card` and its
+    state `tmp_path/state`; the identity the card is encrypted to (to nobody, as a box never provisioned,
+    unless `provisioned`), and the audio the microphone gave."""
     identity = X25519Identity.generate()
-    pcm = position_pcm(0, 30 * Policy().rate, Policy())
+    pcm = position_pcm(0, 30 * Policy().rate, Policy()) if microphone is None else microphone
     write_wav(tmp_path / "input.wav", pcm, Policy())
     (tmp_path / "card").mkdir()
     recipients = [identity.recipient] if provisioned else []
@@ -29,3 +39,68 @@ def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
                               shared_consent=False, state_dir=tmp_path / "state")
     simulate(config, parse_script(script), audio=tmp_path / "input.wav", realtime=False, report=report)
     return identity, pcm
+
+
+class BoxRig:
+    """A box as `consentbox simulate` assembles it (mock pins, virtual time), with `policy`, `seats` CONSENT
+    buttons, its card `root`/card and its state `root`/state, recording to `recipient` from the position signal
+    (`audio.frames_read` counts the frames it gave); driven by button events, its timeline kept."""
+
+    def __init__(self, root: Path, recipient: X25519Recipient, policy: Policy, *, seats: int = 2) -> None:
+        self.card, self.state = root / "card", root / "state"
+        self.card.mkdir(exist_ok=True)
+        config = simulated_config(load_config(None), card=self.card, recipients=[recipient], seats=seats,
+                                  shared_consent=False, state_dir=self.state)
+        self.clock = VirtualClock()
+        self.timeline: list[dict[str, Any]] = []
+        self.box: Box = assemble_box(dataclasses.replace(config, policy=policy), clock=self.clock,
+                                     pin_factory=SimulatedFactory(self.clock.now), audio_device="null",
+                                     report=self.timeline.append)
+        self.audio = FailingSource(GeneratedSource(policy), policy)
+        self.box.audio = self.audio
+        self.box.check_readiness()
+        self.box.pump()
+
+    def press(self, button: Button) -> None:
+        self.box.post(Pressed(button, self.clock.now()))
+        self.box.pump()
+
+    def release(self, button: Button) -> None:
+        self.box.post(Released(button, self.clock.now()))
+        self.box.pump()
+
+    def hold(self, button: Button, seconds: float = 0.1) -> None:
+        """Press `button` for `seconds` (a tap by default)."""
+        self.press(button)
+        self.wait(seconds)
+        self.release(button)
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass: capture runs while it is open, holds and timeouts fire."""
+        self.box.run_until(self.clock.now() + seconds)
+
+    def start_recording(self) -> str:
+        """Set up a session for two, both consent, hold RECORD: capture opens 1 s into the hold; its id."""
+        self.hold(RECORD)
+        self.hold(ConsentButton(1))
+        self.hold(ConsentButton(2))
+        self.hold(RECORD, 1.2)
+        assert self.box.machine.capturing, self.timeline[-10:]
+        return str(self.of("setup")[-1]["id"])
+
+    def record(self, seconds: float) -> str:
+        """A session that records for `seconds` and ends normally (RECORD held 2.5 s); its id."""
+        session = self.start_recording()
+        self.wait(seconds)
+        self.hold(RECORD, 2.5)
+        assert self.of("session")[-1]["end"] == "ended", self.timeline[-10:]
+        return session
+
+    def of(self, event: str) -> list[dict[str, Any]]:
+        """The timeline's entries of `event`, in order."""
+        return [entry for entry in self.timeline if entry["event"] == event]
+
+    def entries(self, session: str | None = None) -> list[dict[str, Any]]:
+        """The box's ledger, entry by entry (of `session` only, if given)."""
+        lines = (self.state / "ledger.jsonl").read_bytes().splitlines()
+        return [entry for entry in map(json.loads, lines) if session is None or entry["session"] == session]

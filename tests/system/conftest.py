@@ -556,7 +556,7 @@ class Rig:
         [fault] = self.entries("fault")
         assert fault["problem"] == problem, fault
         assert after <= fault["t"] <= after + within, (after, fault)
-        assert self.entries("capture")[-1] == {"t": fault["t"], "event": "capture", "open": False}
+        assert self.entries("capture")[-1] == {"t": fault["t"], "event": "capture", "open": False, "pause": False}
         assert self.rec_led_edges()[-1] == (pytest.approx(fault["t"]), False)
         assert not self.rec_led() and not self.machine.capturing
         assert self.entries("session")[-1]["end"] == problem and self.entries("session")[-1]["kept"]

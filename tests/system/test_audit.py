@@ -210,7 +210,7 @@ def test_the_report_on_a_card_tells_each_session_and_its_verdict(clinic: Clinic,
     for name, keeps in (("withdrawn", "no"), ("withdrawn_kept", "yes")):
         assert (row[name]["end_reason"], row[name]["kept"]) == ("withdrawn", keeps)
         assert row[name]["withdrawals"].startswith("seat 2 at ")
-    assert row["withdrawn"]["destruction_cause"] == "withdrawal"
+    assert row["withdrawn"]["destruction_cause"] == "withdrawn"
     assert row["withdrawn"]["files_destroyed"] == row["withdrawn"]["files"] != "0"
     assert row["withdrawn_kept"]["destruction_cause"] == ""
     assert "kept, marked withdrawn" in row["withdrawn_kept"]["notes"]

@@ -143,7 +143,7 @@ def test_every_expiry_set_or_shortened_is_in_the_ledger_and_every_receipt_is_due
     [set_at_start] = recorded[withdrawn]
     assert set_at_start["reason"] == "recorded"
     assert box.of("destruction") == {
-        withdrawn: [{"cause": "withdrawal", "files": 2, "due": set_at_start["expires"]}]}
+        withdrawn: [{"cause": "withdrawn", "files": 2, "due": set_at_start["expires"]}]}
 
     # A bundle keeps new recordings 30 days and those already made not at all: both expire now.
     box.provision(1, 30, "--existing-days", "0")

@@ -245,6 +245,9 @@ def describe(entry: Entry) -> str:
     if kind is Kind.FAULT:
         problem = next(p for p in Problem if p.code == fields["problem"])
         return f"fault: {problem.text} (STATUS code {problem.code})"
+    if kind is Kind.SILENCE_ENDED:
+        end = "sound came back" if fields["heard"] else "capture closed"
+        return f"silence over after {fields['seconds']:.0f} s: {end}"
     return {Kind.START: "recording started", Kind.PAUSE: "recording paused",
             Kind.RESUME: "recording resumed"}.get(kind, kind.value)
 

@@ -3,7 +3,8 @@
 This is the imperative shell around `consentbox.core`. Events from the panel (and faults from the
 adapters) go into one inbox and are handed to the machine one at a time; its commands are carried
 out in order. While capture is open, the loop moves audio from the device to the encrypted session
-files one ALSA period at a time, so plaintext only ever exists in that one buffer.
+files one ALSA period at a time, so plaintext only ever exists in that one buffer, and, while a CONSENT
+button is down, in the buffer that holds it back until the press is over (`box/hold_back.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, assert_never
 
+from consentbox.box.hold_back import HoldBack
+from consentbox.box.listening import Listening
 from consentbox.box.selftest import self_test
 from consentbox.box.settings import ProvisioningFeed, Settings
 from consentbox.box.timeline import (
@@ -31,6 +34,7 @@ from consentbox.core.commands import (
     Command,
     EndSession,
     Flash,
+    HoldBackAudio,
     OpenCapture,
     OpenSession,
     PlayTone,
@@ -38,8 +42,11 @@ from consentbox.core.commands import (
     RecordConsent,
     RecordWithdrawal,
     Refuse,
+    SeatLights,
     SetHeadcount,
     ShowStatus,
+    WithdrawFinished,
+    WriteHeldAudio,
 )
 from consentbox.core.events import Event, Fault, ReadinessChanged, Shutdown, Tick
 from consentbox.core.policy import Policy
@@ -48,8 +55,8 @@ from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
-from consentbox.hw.errors import HardwareError
-from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel
+from consentbox.hw.errors import CardLost, HardwareError
+from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel, PanelCommand
 from consentbox.ledger import Kind, LedgerError
 from consentbox.ledger.writer import Ledger, LedgerWriteError
 from consentbox.recording.card_id import CardIdError, card_identity
@@ -64,7 +71,6 @@ from consentbox.storage.ids import new_session_id
 
 Report = Callable[[dict[str, Any]], None]
 
-AUDIO_FAULTS = frozenset({Problem.AUDIO_LOST, Problem.NO_AUDIO_DEVICE})
 
 #: How far below the clock floor the wall clock may be before the box logs a correction (a clock
 #: stepped back by a second or two by NTP is not worth a ledger entry).
@@ -96,11 +102,21 @@ class _Setup:
     id: str
     opened_at: float
     headcount: int
+    hold_back: HoldBack  # audio on its way to the files, held back while a CONSENT press may become a withdrawal
     consents: list[tuple[int, float]] = field(default_factory=list)
     files: SessionFiles | None = None
-    frames: int = 0  # captured in the current interval
+    frames: int = 0  # written in the current interval
     segments_reported: int = 0
     expiry: Expiry | None = None  # set with its files
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """The session that ended last, with what its recording kept, while its parties may still withdraw from it."""
+
+    id: str
+    files: SessionFiles | None
+    expiry: Expiry | None
 
 
 class Box:
@@ -154,15 +170,13 @@ class Box:
         self._report = report
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._setup: _Setup | None = None
+        self._listening: Listening | None = None  # while capture is open
+        self._steady: ShowStatus | None = None  # the STATUS pattern the machine gave last
+        self._finished: _Finished | None = None  # from its end until the next set-up (or its withdrawal)
         self._problems: set[Problem] | None = None
         self._next_card_check = 0.0
         # As the last readiness check saw the card; a card in the slot at the start counts as come back.
         self._card_usable = False
-        # A fault that stopped a recording stands on the STATUS LED: a card fault for as long as the
-        # card looks as it did then (until it is changed or fixed), an audio fault for notice_timeout,
-        # after which the next session tries the device again.
-        self._card_fault: tuple[Problem, frozenset[Problem]] | None = None
-        self._audio_fault: tuple[Problem, float] | None = None
 
     # -- events in --------------------------------------------------------------------------------
 
@@ -187,6 +201,8 @@ class Box:
     def _run_self_test(self, *, listen: bool) -> None:
         if not self._self_testing:
             return
+        # A microphone that failed is listened to again: one that opens may still deliver only silence.
+        listen = listen or Problem.NO_AUDIO_DEVICE in self._self_test_problems
         if listen:
             self.panel.show(RecLed(True))  # audio is captured, if only to be looked at
         try:
@@ -214,19 +230,8 @@ class Box:
             self._identify_card()  # a card the box has not used yet gets its id at once
             self.ledger.sync_card()  # a card back in the slot gets the ledger extracts it missed, at once
         self._card_usable = usable
+        # What the adapters see now; the machine keeps a fault that stopped a recording standing itself.
         problems = set(card)
-        if self._card_fault is not None:
-            fault, seen = self._card_fault
-            if card == seen:
-                problems = {fault}
-            else:
-                self._card_fault = None
-        if self._audio_fault is not None:
-            fault, until = self._audio_fault
-            if self.clock.now() < until:
-                problems.add(fault)
-            else:
-                self._audio_fault = None
         if not self.recipients:
             problems.add(Problem.NOT_PROVISIONED)
         if self._trusted_clock is not None and not self._check_clock(self._trusted_clock):
@@ -241,9 +246,9 @@ class Box:
     def status_line(self) -> str:
         """The box's state and readiness in words, for systemd's STATUS=."""
         state = self.machine.state.value
-        if not self._problems:
+        if not self.machine.problems:
             return f"{state}: ready"
-        problem = worst(frozenset(self._problems))
+        problem = worst(self.machine.problems)
         return f"{state}: cannot record: {problem.text} (code {problem.code})"
 
     def run_until(self, moment: float) -> None:
@@ -280,8 +285,10 @@ class Box:
     def _handle(self, event: Event) -> None:
         before = self.machine.state
         for command in self.machine.handle(event):
+            # A withdrawal from the session that ended last is filed under it (and makes the box forget it).
+            withdrawn = self._finished.id if isinstance(command, WithdrawFinished) and self._finished else ""
             self._perform(command)
-            session_id = self._setup.id if self._setup else ""
+            session_id = withdrawn or (self._setup.id if self._setup else "")
             self._report(command_entry(self.clock.now(), command, session_id))
             if isinstance(command, EndSession):
                 self._setup = None
@@ -290,13 +297,14 @@ class Box:
 
     def _perform(self, command: Command) -> None:
         now = self.clock.now()
-        if isinstance(command, (RecLed, ShowStatus, Flash, PlayTone)):
-            self.panel.show(command)
+        if isinstance(command, (RecLed, ShowStatus, SeatLights, Flash, PlayTone)):
+            self._show(command)
         elif isinstance(command, OpenSession):
             if self._session_lock is not None:
                 # Waits out a provisioning or a wipe step in progress: each holds it for at most a second or so.
                 self._session_lock.acquire(wait=True)
-            self._setup = _Setup(self._new_session_id(), now, command.headcount)
+            self._finished = None  # a new set-up ends the last session's time for withdrawal
+            self._setup = _Setup(self._new_session_id(), now, command.headcount, HoldBack(self.policy))
             self._log(Kind.SETUP, headcount=command.headcount, policy_sha256=policy_digest(self.policy))
         elif isinstance(command, SetHeadcount):
             self._require_setup().headcount = command.headcount
@@ -304,28 +312,44 @@ class Box:
         elif isinstance(command, RecordConsent):
             setup = self._require_setup()
             setup.consents.append((command.seat, now - setup.opened_at))
+            if setup.files is not None:  # a late arrival, while paused
+                setup.files.add_party(command.seat, now - setup.opened_at)
             self._log(Kind.CONSENT, seat=command.seat)
         elif isinstance(command, Refuse):
             self._log(Kind.REFUSED, reason=command.reason)
         elif isinstance(command, OpenCapture):
             setup = self._require_setup()
-            self._log(Kind.START if setup.files is None else Kind.RESUME)
+            self._log(Kind.RESUME if command.resume else Kind.START)
             self._open_capture(setup, now)
         elif isinstance(command, CloseCapture):
-            if self.machine.state is State.PAUSED:  # otherwise the end that follows closes the interval
+            if command.pause:  # otherwise the end that follows closes the interval
                 self._log(Kind.PAUSE)
             self._close_capture(self._require_setup(), now)
+        elif isinstance(command, HoldBackAudio):
+            setup = self._require_setup()
+            setup.hold_back.begin(now - setup.opened_at)
+        elif isinstance(command, WriteHeldAudio):
+            self._write_held_audio(self._require_setup())
         elif isinstance(command, RecordWithdrawal):
             self._log(Kind.WITHDRAWAL, seat=command.seat)
+        elif isinstance(command, WithdrawFinished):
+            self._withdraw_finished(command)
         elif isinstance(command, EndSession):
             setup = self._require_setup()
             self._log(Kind.END, reason=command.reason, kept=command.keep)
             self._end(setup, command, now)
+            if command.keep:
+                self._finished = _Finished(setup.id, setup.files, setup.expiry)
             if self._session_lock is not None:
                 self._session_lock.release()
             self._run_self_test(listen=False)  # before the next session
         else:
             assert_never(command)  # mypy: a command the core gains must be performed here, not dropped
+
+    def _show(self, command: PanelCommand) -> None:
+        if isinstance(command, ShowStatus):
+            self._steady = command  # shown again when a silence alert is over and capture goes on
+        self.panel.show(command)
 
     def _ledger_range(self, session: str) -> LedgerRange | None:
         """Where `session`'s entries are in the ledger now, for its manifest (None if none could be written)."""
@@ -385,6 +409,8 @@ class Box:
             setup.files.start_interval(offset)
             self._report_segment(setup, now)
             setup.frames = 0
+            self._listening = Listening(panel=self.panel, policy=self.policy, opened=now, log=self._log,
+                                        report=self._report, steady=lambda: self._steady)
         except HardwareError as error:
             self._fault(error)
 
@@ -394,10 +420,11 @@ class Box:
         try:
             pcm = self.audio.read()
             self.clock.pace(self.policy.period_seconds)
-            setup.files.write(pcm)
+            setup.frames += setup.hold_back.take(pcm, setup.files.write)
             if self._audio_tap is not None:
                 self._audio_tap(pcm)
-            setup.frames += len(pcm) // self.policy.frame_bytes
+            if self._listening is not None:
+                self._listening.hear(pcm, self.clock.now())
             self._report_segment(setup, self.clock.now())
         except HardwareError as error:
             self._fault(error)
@@ -407,13 +434,27 @@ class Box:
             if self.card.problems() & {Problem.NO_CARD, Problem.CARD_READ_ONLY}:
                 self.inject_fault(Problem.CARD_LOST, f"card {self.card.path} is gone or read-only")
 
+    def _write_held_audio(self, setup: _Setup) -> None:
+        if setup.files is None:
+            return  # capture never opened: nothing was held back
+        try:
+            setup.frames += setup.hold_back.release(setup.files.write)
+            self._report_segment(setup, self.clock.now())
+        except HardwareError as error:
+            self._fault(error)
+
     def _close_capture(self, setup: _Setup, now: float) -> None:
+        if self._listening is not None:
+            self._listening.close(now)
+            self._listening = None
+        # Audio held back since a CONSENT press is dropped first: a withdrawal keeps nothing from its press on.
+        held_since = setup.hold_back.discard()
         self.audio.close()
         if setup.files is None:
             return
         try:
             setup.files.note_overruns(self.audio.overruns)
-            setup.files.stop_interval(now - setup.opened_at, setup.frames)
+            setup.files.stop_interval(now - setup.opened_at if held_since is None else held_since, setup.frames)
         except HardwareError as error:
             self._fault(error)
 
@@ -425,14 +466,49 @@ class Box:
                 setup.files.finalise(command.reason, now - setup.opened_at,
                                      withdrawn=command.reason is EndReason.WITHDRAWN)
             else:
-                files = setup.files.segment_count + 1  # and the manifest
-                setup.files.destroy()
-                assert setup.expiry is not None, "set with the files"
-                self._log(Kind.DESTRUCTION, files=files, cause="withdrawal", due=setup.expiry.due)
-                if self._retention is not None:
-                    self._retention.remove(setup.id)
+                self._destroy(setup.id, setup.files, setup.expiry)
         except HardwareError as error:
             self._fault(error)
+
+    def _withdraw_finished(self, command: WithdrawFinished) -> None:
+        """Record a withdrawal from the session that ended last, then destroy its files (or, kept, mark its
+        manifest withdrawn)."""
+        finished, self._finished = self._finished, None
+        if finished is None:
+            raise AssertionError("the session machine withdrew from a finished session the box does not know")
+        record(self.ledger, self._report, Kind.WITHDRAWAL, finished.id, at=self.clock.now(), seat=command.seat)
+        if finished.files is None or not self._on_its_card(finished):
+            return
+        try:
+            if command.keep:
+                finished.files.mark_withdrawn()
+            else:
+                self._destroy(finished.id, finished.files, finished.expiry)
+        except HardwareError as error:
+            self._fault(error)
+
+    def _destroy(self, session: str, files: SessionFiles, expiry: Expiry | None) -> None:
+        """Destroy the files of `session`, withdrawn from (during it or after its end), then receipt it in the
+        ledger and take it out of the expiry index; HardwareError, and no receipt, if the card refuses."""
+        count = files.segment_count + 1  # and the manifest
+        files.destroy()
+        assert expiry is not None, "set with the files"
+        record(self.ledger, self._report, Kind.DESTRUCTION, session, at=self.clock.now(), files=count,
+               cause="withdrawn", due=expiry.due)
+        if self._retention is not None:
+            self._retention.remove(session)
+
+    def _on_its_card(self, finished: _Finished) -> bool:
+        """Whether the card in the slot is the one `finished` was recorded on, as far as their ids tell; if
+        not, that is reported: destroying nothing there must never be receipted as its destruction."""
+        recorded_on = None if finished.expiry is None else finished.expiry.card
+        here = self._identify_card()
+        if recorded_on is None or here is None or here == recorded_on:
+            return True
+        self._report(card_entry(self.clock.now(), CardLost(
+            f"card {self.card.path} is not the card session {finished.id} was recorded on: its withdrawal is in "
+            "the ledger only (under on_withdrawal = destroy, destroy it with consentbox-admin destroy)")))
+        return False
 
     def _report_segment(self, setup: _Setup, now: float) -> None:
         assert setup.files is not None
@@ -482,12 +558,8 @@ class Box:
         now = self.clock.now()
         self._report({"t": round(now, 6), "event": "fault", "problem": problem.text, "detail": detail})
         self._log(Kind.FAULT, problem=problem)
-        if self.machine.capturing:
-            if problem in AUDIO_FAULTS:
-                self._audio_fault = (problem, now + self.policy.notice_timeout)
-            else:
-                self._card_fault = (problem, self.card.problems())
-        self.post(Fault(problem, now))
+        self.post(Fault(problem, now, card=self.card.problems()))
+        self._problems = None  # the next readiness check tells the machine how things stand after it
 
     def _fault(self, error: HardwareError) -> None:
         self.inject_fault(error.problem, str(error))

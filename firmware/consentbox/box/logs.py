@@ -27,7 +27,7 @@ Report = Callable[[dict[str, Any]], None]
 # journald priorities (syslog levels).
 _ERROR, _WARNING, _INFO, _DEBUG = 3, 4, 6, 7
 #: Every LED change and tone is an entry; they are kept, but below the default view.
-_DEBUG_EVENTS = frozenset({"led", "status", "flash", "tone"})
+_DEBUG_EVENTS = frozenset({"led", "status", "seats", "flash", "tone"})
 _WARNING_EVENTS = frozenset({"fault", "clock", "refused"})
 _ERROR_EVENTS = frozenset({"ledger", "journal"})
 _PROBLEM_CODES = {problem.text: problem.code for problem in Problem}

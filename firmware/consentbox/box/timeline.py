@@ -1,13 +1,16 @@
 """The printed timeline of a run: one JSON-ready dict per thing a person in the room would notice.
 
 Shapes (each also has `t`, seconds from the start): `state`, `led` (the REC LED), `status` (the STATUS LED),
-`capture`, `setup`, `headcount`, `consent`, `refused`, `flash`, `tone`, `session`, and from the box
-itself `file`, `fault`, `recovered` (a session finished at start-up), `journal` (the box's journal failed),
-`ledger` (the box's ledger file failed), `card` (the card's id could not be read or written), `foreign`
-(start-up recovery met an entry on the card that the box did not write, and left it there),
-`provisioning` (a stick was installed or refused), `settings` (the box took up new settings), `clock`
-(the wall clock was found below the clock floor) and `selftest` (at start, listening with the REC LED
-lit, and after each session).
+`capture`, `held` (audio held back while a CONSENT button is down, or written after all), `seats` (the seat
+LEDs), `setup`, `headcount`, `consent`, `withdrawal` (`after`, with its `id`, when from the session that
+ended last), `refused`, `flash`, `tone`, `session`, and from the box
+itself `file`, `fault` (`microphone silent` is the silence alert: recording goes on), `silence_ended` (the
+alerted silence is over), `recovered` (a session finished at start-up), `journal` (the box's journal failed),
+`ledger` (the box's ledger file failed), `card` (the card's id could not be read or written, or a session
+withdrawn from after its end is on another card), `foreign` (start-up recovery met an entry on the card that
+the box did not write, and left it there), `provisioning` (a stick was installed or refused), `settings`
+(the box took up new settings), `clock` (the wall clock was found below the clock floor) and `selftest`
+(at start, listening with the REC LED lit, and after each session).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from consentbox.core.commands import (
     Command,
     EndSession,
     Flash,
+    HoldBackAudio,
     OpenCapture,
     OpenSession,
     PlayTone,
@@ -28,8 +32,11 @@ from consentbox.core.commands import (
     RecordConsent,
     RecordWithdrawal,
     Refuse,
+    SeatLights,
     SetHeadcount,
     ShowStatus,
+    WithdrawFinished,
+    WriteHeldAudio,
 )
 from consentbox.core.table import State
 from consentbox.ledger.writer import LedgerWriteError
@@ -84,8 +91,14 @@ def _fields(command: Command, session_id: str) -> dict[str, Any]:
         pattern = command.pattern
         return {"event": "status", "colour": pattern.colour.value,
                 "rhythm": pattern.rhythm.value, "count": pattern.count}
-    if isinstance(command, (OpenCapture, CloseCapture)):
-        return {"event": "capture", "open": isinstance(command, OpenCapture)}
+    if isinstance(command, OpenCapture):
+        return {"event": "capture", "open": True, "resume": command.resume}
+    if isinstance(command, CloseCapture):
+        return {"event": "capture", "open": False, "pause": command.pause}
+    if isinstance(command, (HoldBackAudio, WriteHeldAudio)):
+        return {"event": "held", "held": isinstance(command, HoldBackAudio)}
+    if isinstance(command, SeatLights):
+        return {"event": "seats", "lit": sorted(command.lit), "blinking": sorted(command.blinking)}
     if isinstance(command, OpenSession):
         return {"event": "setup", "id": session_id, "headcount": command.headcount}
     if isinstance(command, SetHeadcount):
@@ -94,6 +107,8 @@ def _fields(command: Command, session_id: str) -> dict[str, Any]:
         return {"event": "consent", "seat": command.seat}
     if isinstance(command, RecordWithdrawal):
         return {"event": "withdrawal", "seat": command.seat}
+    if isinstance(command, WithdrawFinished):
+        return {"event": "withdrawal", "id": session_id, "seat": command.seat, "after": True, "kept": command.keep}
     if isinstance(command, Refuse):
         return {"event": "refused", "reason": command.reason.text}
     if isinstance(command, Flash):
@@ -116,12 +131,20 @@ def describe(entry: dict[str, Any]) -> str:
         "setup": lambda e: f"session {e['id']} set up for {e['headcount']} parties",
         "headcount": lambda e: f"headcount now {e['headcount']}",
         "consent": lambda e: f"seat {e['seat']} consents",
-        "withdrawal": lambda e: "consent withdrawn" + (f" at seat {e['seat']}" if e["seat"] else ""),
+        "withdrawal": lambda e: "consent withdrawn" + (f" at seat {e['seat']}" if e["seat"] else "")
+        + ((" from the session that ended last: " + ("kept, marked" if e["kept"] else "destroyed"))
+           if e.get("after") else ""),
+        "held": lambda e: "audio held back while a CONSENT button is down" if e["held"]
+        else "held-back audio written (no withdrawal)",
+        "seats": lambda e: f"seat LEDs lit {e['lit'] or 'none'}"
+        + (f", blinking {e['blinking']}" if e["blinking"] else ""),
         "refused": lambda e: f"refused: {e['reason']}",
         "flash": lambda e: f"STATUS flashes {e['colour']} x{e['count']}",
         "tone": lambda e: f"buzzer: {e['tone']}",
         "file": lambda e: f"card: {e['path']}",
         "fault": lambda e: f"FAULT: {e['problem']} ({e['detail']})",
+        "silence_ended": lambda e: f"silence over after {e['seconds']:.0f} s: "
+        + ("the microphone hears sound again" if e["heard"] else "capture closed"),
         "session": lambda e: f"session {e['id']} ended ({e['end']}), recording "
         + ("kept" if e["kept"] else "destroyed"),
         "recovered": lambda e: f"session {e['id']} left unfinished by the last run: "

@@ -115,4 +115,4 @@ def _receipt_recovered_withdrawal(ledger: Ledger, retention: RetentionIndex, rec
         return
     expiry = retention.entries().get(recovered.session)
     due = expiry.due if expiry is not None else recovered.expires
-    ledger.append(Kind.DESTRUCTION, recovered.session, files=recovered.destroyed_files, cause="withdrawal", due=due)
+    ledger.append(Kind.DESTRUCTION, recovered.session, files=recovered.destroyed_files, cause="withdrawn", due=due)

@@ -73,6 +73,9 @@ def status_pattern(state: State, problems: frozenset[Problem], awaiting: int, *,
     return _STATE_PATTERNS[state]
 
 
+#: While recording, when the microphone has heard nothing for `silence_alert`: amber code 11 (recording goes on).
+SILENT = Pattern(Colour.AMBER, Rhythm.CODE, Problem.MICROPHONE_SILENT.code)
+
 _STATE_PATTERNS = {
     State.READY: Pattern(Colour.GREEN, Rhythm.FAST),
     State.RECORDING: Pattern(Colour.GREEN, Rhythm.SLOW),

@@ -54,6 +54,13 @@ class Policy:
     withdraw_hold: float = 2.0
     shared_tap_gap: float = 1.0
     notice_timeout: float = 10.0
+    # After a session ends, how long a party who consented to it can still withdraw (0: not at all).
+    withdraw_window: float = 15 * 60.0
+    # Minutes between soft reminder tones while recording, heard and so recorded by all (0: none).
+    cue_every: float = 0.0
+    # While recording, how long the microphone may hear nothing (SILENCE_FLOOR_DBFS, core/level.py) before the
+    # box alerts: amber code 11, a tone, a ledger fault; recording goes on (0: never).
+    silence_alert: float = 20.0
     retention_days: int = 30
     # How far after the box's own time a provisioning bundle may be dated (its date raises the clock floor).
     bundle_ahead_days: int = 366
@@ -85,6 +92,9 @@ class Policy:
         _check_seconds(self, "withdraw_hold", 0.2, 10.0)
         _check_seconds(self, "shared_tap_gap", 0.1, 10.0)
         _check_seconds(self, "notice_timeout", 1.0, 600.0)
+        _check_seconds(self, "withdraw_window", 0.0, 24 * 3600.0)
+        _check_seconds(self, "cue_every", 0.0, 120.0)  # minutes, checked as a plain number
+        _check_seconds(self, "silence_alert", 0.0, 3600.0)
         _check_enum(self, "on_withdrawal", OnWithdrawal)
         _check_enum(self, "sample_format", SampleFormat)
         if self.default_parties > self.max_parties:

@@ -503,10 +503,8 @@ class SessionMachine:
         self._stop_capture()  # first of all
         self._emit(RecordWithdrawal(None if self.shared_consent else button.seat))
         keep = self.policy.on_withdrawal is OnWithdrawal.KEEP
-        kept = keep and self._require_session().started
-        self._finish(EndReason.WITHDRAWN, keep=keep, tone=None, target=State.WITHDRAWN)
-        self._announce_withdrawal(kept=kept)
-        return State.WITHDRAWN
+        self._announce_withdrawal(kept=keep and self._require_session().started)
+        return self._finish(EndReason.WITHDRAWN, keep=keep, tone=None, target=State.WITHDRAWN)
 
     def _time_out_setup(self, **_: object) -> State:
         return self._finish(EndReason.CONSENT_TIMEOUT, keep=True, tone=Tone.END, target=State.IDLE)

@@ -1,4 +1,4 @@
-"""The front panel on gpiozero: RECORD and CONSENT buttons in, REC LED, STATUS LED and buzzer out.
+"""The front panel on gpiozero: RECORD and CONSENT buttons in, REC LED, STATUS LED, seat LEDs and buzzer out.
 
 The pin factory decides what the pins are: gpiozero's default on a Pi, `SimulatedFactory` in a
 simulation. Button edges become core events stamped with the box's clock; telling taps from holds
@@ -14,14 +14,17 @@ from typing import assert_never
 from gpiozero import LED, RGBLED, Button, Buzzer, LEDBoard
 from gpiozero.pins import Factory
 
-from consentbox.core.commands import Flash, PlayTone, RecLed, ShowStatus
+from consentbox.core.commands import Flash, PlayTone, RecLed, SeatLights, ShowStatus
 from consentbox.core.events import RECORD, ConsentButton, Event, Pressed, Released
 from consentbox.core.events import Button as ButtonId
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone
+from consentbox.core.level import LEVEL_LIT_DBFS
 from consentbox.hw.ports import PanelCommand, PanelConfig, StatusLeds
 
-#: The STATUS LED's animation runs in frames of this many seconds.
+#: The STATUS LED's and the seat LEDs' animations run in frames of this many seconds.
 FRAME_SECONDS = 0.125
+#: A blinking seat LED is lit this many frames, then dark as many: 2 Hz.
+SEAT_BLINK_FRAMES = 2
 
 # (on seconds, off seconds, beeps) per buzzer cue.
 _TONES = {
@@ -32,7 +35,12 @@ _TONES = {
     Tone.PAUSE: (0.15, 0.1, 1),
     Tone.END: (0.25, 0.1, 2),
     Tone.WITHDRAWN: (0.25, 0.1, 3),
+    Tone.WITHDRAWN_KEPT: (0.5, 0.1, 2),
     Tone.FAULT: (1.0, 0.1, 1),
+    Tone.HOLD_TO_WITHDRAW: (0.05, 0.25, 2),
+    Tone.HOLD_LONGER: (0.04, 0.04, 4),
+    Tone.REMINDER: (0.02, 0.1, 1),
+    Tone.SILENCE: (0.1, 0.4, 3),  # slow, unlike the quick triple of all consented
 }
 
 
@@ -64,7 +72,11 @@ class GpioPanel:
         else:
             self.status = RGBLED(*config.status_pins, pwm=False, pin_factory=pin_factory)
         self.buzzer = Buzzer(config.buzzer_pin, pin_factory=pin_factory) if config.buzzer_pin else None
+        # One board for all the seat LEDs: the seats that blink blink together, on one animation thread.
+        seat_pins = config.seat_leds
+        self.seat_leds = LEDBoard(*seat_pins, pin_factory=pin_factory) if seat_pins else None
         self._steady: list[tuple[int, int, int]] = [self.levels(Colour.OFF)]
+        self._level: float | None = None  # the input level, while the STATUS LED shows it (`show_level`)
 
     def _edge(self, kind: type[Pressed] | type[Released], identity: ButtonId) -> Callable[[], None]:
         return lambda: self._on_event(kind(identity, self._clock()))
@@ -75,11 +87,15 @@ class GpioPanel:
             self.rec_led.value = command.on
         elif isinstance(command, ShowStatus):
             self._steady = self._frames(command.pattern)
-            self._animate(itertools.cycle(self._steady))
+            if self._level is None:  # else shown once the input level no longer is
+                self._animate(self.status, itertools.cycle(self._steady))
+        elif isinstance(command, SeatLights):
+            if self.seat_leds is not None:  # a panel wired without seat LEDs shows the seats nowhere
+                self._show_seats(self.seat_leds, command)
         elif isinstance(command, Flash):
             on, off = self.levels(command.colour), self.levels(Colour.OFF)
             flash = [on, on, off, off] * command.count
-            self._animate(itertools.chain(flash, itertools.cycle(self._steady)))
+            self._animate(self.status, itertools.chain(flash, self._resting()))
         elif isinstance(command, PlayTone):
             if self.buzzer is not None:  # a panel built without a buzzer has nothing to sound
                 on_time, off_time, beeps = _TONES[command.tone]
@@ -87,20 +103,49 @@ class GpioPanel:
         else:
             assert_never(command)  # mypy: a panel command the core gains must be shown here, not dropped
 
+    def show_level(self, dbfs: float | None) -> None:
+        """Let the STATUS LED flicker with the input level in place of its steady pattern: each frame green
+        while the latest period's peak `dbfs` is at least LEVEL_LIT_DBFS, dark below; None: the steady
+        pattern again."""
+        showing, self._level = self._level is not None, dbfs
+        if showing != (dbfs is not None):
+            self._animate(self.status, self._resting())
+
+    def _resting(self) -> Iterator[tuple[int, int, int]]:
+        """The STATUS LED's frames when nothing flashes: the input level while it is shown, else the steady
+        pattern."""
+        return itertools.cycle(self._steady) if self._level is None else self._level_frames()
+
+    def _level_frames(self) -> Iterator[tuple[int, int, int]]:
+        on, off = self.levels(Colour.GREEN), self.levels(Colour.OFF)
+        while (level := self._level) is not None:  # read once: the box sets it from another thread
+            yield on if level >= LEVEL_LIT_DBFS else off
+
     def close(self) -> None:
         """Release every pin."""
-        # Stop (and join) the STATUS animation first: its thread could otherwise set a closed LED.
-        self.status.source = None
-        for device in (*self.buttons.values(), self.rec_led, self.status, self.buzzer):
+        # Stop (and join) the animations first: their threads could otherwise set a closed LED.
+        for animated in (self.status, self.seat_leds):
+            if animated is not None:
+                animated.source = None
+        for device in (*self.buttons.values(), self.rec_led, self.status, self.seat_leds, self.buzzer):
             if device is not None:
                 device.close()
 
-    def _animate(self, frames: Iterator[tuple[int, int, int]]) -> None:
+    @staticmethod
+    def _animate(leds: LEDBoard | RGBLED, frames: Iterator[tuple[int, ...]]) -> None:
         first = next(frames)
-        self.status.source = None
-        self.status.value = first
-        self.status.source_delay = FRAME_SECONDS
-        self.status.source = frames
+        leds.source = None
+        leds.value = first
+        leds.source_delay = FRAME_SECONDS
+        leds.source = frames
+
+    def _show_seats(self, leds: LEDBoard, lights: SeatLights) -> None:
+        frames = seat_frames(lights, len(leds))
+        if len(frames) == 1:  # nothing blinks: no animation thread
+            leds.source = None
+            leds.value = frames[0]
+        else:
+            self._animate(leds, itertools.cycle(frames))
 
     def levels(self, colour: Colour) -> tuple[int, int, int]:
         """Pin levels for a colour: (red, green, blue) on an RGB LED, (green, amber, red) on three."""
@@ -118,3 +163,14 @@ class GpioPanel:
         if pattern.rhythm is Rhythm.FAST:
             return [on, off]
         return [on, on, off, off] * pattern.count + [off] * 8  # CODE: count blinks, then a pause
+
+
+def seat_frames(lights: SeatLights, seats: int) -> list[tuple[int, ...]]:
+    """The seat LEDs' levels (seat 1 first), one frame of FRAME_SECONDS each, repeated: one steady frame,
+    or, when seats blink, SEAT_BLINK_FRAMES with them lit, then as many with them dark. A seat both lit and
+    blinking (a shared button, some consents given) blinks: what is missing is the news."""
+    steady = tuple(int(seat in lights.lit and seat not in lights.blinking) for seat in range(1, seats + 1))
+    if not lights.blinking:
+        return [steady]
+    lit = tuple(int(seat in lights.lit or seat in lights.blinking) for seat in range(1, seats + 1))
+    return [lit] * SEAT_BLINK_FRAMES + [steady] * SEAT_BLINK_FRAMES

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from consentbox.core.commands import Flash, PlayTone, RecLed, ShowStatus
+from consentbox.core.commands import Flash, PlayTone, RecLed, SeatLights, ShowStatus
 from consentbox.core.reasons import Problem
 
-PanelCommand = RecLed | ShowStatus | Flash | PlayTone
+PanelCommand = RecLed | ShowStatus | SeatLights | Flash | PlayTone
 
 
 class StatusLeds(enum.Enum):
@@ -32,6 +32,7 @@ class PanelConfig:
     pin_factory: str
     record_pin: str
     consent_pins: tuple[str, ...]
+    seat_led_pins: tuple[str, ...]  # the LED beside each CONSENT button, in the same order; () if none is wired
     shared_consent: bool
     pull_up: bool
     bounce_time: float
@@ -45,12 +46,21 @@ class PanelConfig:
         """How many consent seats the panel has (1 with a shared button)."""
         return 1 if self.shared_consent else len(self.consent_pins)
 
+    @property
+    def seat_leds(self) -> tuple[str, ...]:
+        """The pins of the seat LEDs the panel drives: one per seat, or none."""
+        return self.seat_led_pins[:self.seats]
+
 
 class Panel(Protocol):
     """What the box needs of a front panel: show the machine's panel commands, and close."""
 
     def show(self, command: PanelCommand) -> None:
-        """Render one LED, flash or tone command."""
+        """Render one LED (REC, STATUS, seats), flash or tone command."""
+
+    def show_level(self, dbfs: float | None) -> None:
+        """Let the STATUS LED flicker with the input level, `dbfs` the latest period's peak, in place of its
+        steady pattern; None: the steady pattern again (core/level.py says when it is lit)."""
 
     def close(self) -> None:
         """Release the pins."""

@@ -69,6 +69,7 @@ class Kind(enum.Enum):
     PROVISIONING_REFUSED = "provisioning_refused"
     WIPE = "wipe"
     CLOCK_CORRECTION = "clock_correction"
+    SILENCE_ENDED = "silence_ended"
 
 
 class SessionRule(enum.Enum):
@@ -142,6 +143,11 @@ def _one_of(words: tuple[str, ...]) -> Field:
     return check
 
 
+def _destruction_cause(value: Any, where: str) -> str:
+    # An old ledger's entry is signed as written, with its old word; what reads it sees the word of today.
+    return _one_of(DESTRUCTION_CAUSES)(FORMER_CAUSES.get(value, value) if isinstance(value, str) else value, where)
+
+
 def _date(value: Any, where: str) -> str:
     if isinstance(value, date):
         value = value.isoformat()
@@ -182,7 +188,9 @@ def _version(value: Any, where: str) -> str:
 #: The refusal words an entry can hold: the refusals of a ready box, and the not-ready problems.
 REFUSAL_WORDS = tuple(r.value for r in Refusal) + tuple(p.text for p in Problem)
 END_REASONS = tuple(r.value for r in EndReason)
-DESTRUCTION_CAUSES = ("withdrawal", "retention", "absent", "off_box")
+DESTRUCTION_CAUSES = ("withdrawn", "retention", "absent", "off_box")
+#: A cause word ledgers written before issue 17 used, and the word it is read as.
+FORMER_CAUSES = MappingProxyType({"withdrawal": "withdrawn"})
 EXPIRY_REASONS = ("recorded", "bundle", "policy")
 BUNDLE_REFUSALS = tuple(r.text for r in BundleRefusal)
 
@@ -213,7 +221,7 @@ RULES: Mapping[Kind, KindRule] = MappingProxyType({
                                                "frames": _count_or_null, "final": _flag}),
     Kind.END: KindRule(SessionRule.REQUIRED, {"reason": _one_of(END_REASONS), "kept": _flag}),
     Kind.WITHDRAWAL: KindRule(SessionRule.REQUIRED, {"seat": _seat_or_null}),
-    Kind.DESTRUCTION: KindRule(SessionRule.REQUIRED, {"files": _count(0), "cause": _one_of(DESTRUCTION_CAUSES),
+    Kind.DESTRUCTION: KindRule(SessionRule.REQUIRED, {"files": _count(0), "cause": _destruction_cause,
                                                       "due": _date}),
     Kind.EXPIRY: KindRule(SessionRule.REQUIRED, {"expires": _date, "reason": _one_of(EXPIRY_REASONS)}),
     Kind.FAULT: KindRule(SessionRule.OPTIONAL, {"problem": _problem_code}),
@@ -223,6 +231,9 @@ RULES: Mapping[Kind, KindRule] = MappingProxyType({
                                                            "bundle_sha256": _sha256_or_null}),
     Kind.WIPE: KindRule(SessionRule.NONE, {"files": _count(0)}),
     Kind.CLOCK_CORRECTION: KindRule(SessionRule.NONE, {"delta": _seconds}),
+    # The end of a silence the box alerted (a `fault` of problem 11): how long it lasted, and whether sound
+    # came back (false: capture closed while it was still silent).
+    Kind.SILENCE_ENDED: KindRule(SessionRule.REQUIRED, {"seconds": _seconds, "heard": _flag}),
 })
 
 #: The keys of every entry, whatever its kind.

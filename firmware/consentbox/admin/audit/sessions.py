@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from consentbox.admin.evidence import FileEvidence, Verdict
 from consentbox.core.reasons import EndReason, Problem
@@ -72,6 +72,21 @@ class Fault:
     problem: str
     code: int
     at: Moment
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A stretch in which the microphone heard nothing, long enough for the box to alert it (recording went
+    on): when it began, how long it lasted, and whether sound came back (else capture closed)."""
+
+    start: Moment
+    seconds: float
+    heard: bool
+
+    def words(self) -> str:
+        """The stretch in words, as a note of the report."""
+        end = "sound came back" if self.heard else "still silent when capture closed"
+        return f"the microphone heard nothing from {_when(self.start)} for {self.seconds:.0f} s ({end})"
 
 
 @dataclass(frozen=True)
@@ -216,7 +231,10 @@ class SessionStory:
         self._recordings: list[Stretch] = []
         self._pauses: list[Stretch] = []
         self._withdrawals: list[SeatEvent] = []
+        self._withdrawn_after_end = False  # within withdraw_window after the session ended
         self._faults: list[Fault] = []
+        self._silences: list[Silence] = []
+        self._silence_alerted: Moment | None = None  # a silence alert whose end is not (yet) recorded
         self._ending: Ending | None = None
         self._expiries: list[Expiry] = []
         self._destruction: Destruction | None = None
@@ -247,6 +265,7 @@ class SessionStory:
             self._pauses.append(Stretch(at, None))
         elif kind is Kind.WITHDRAWAL:
             self._withdrawals.append(SeatEvent(fields["seat"], at))
+            self._withdrawn_after_end = self._ending is not None
         elif kind is Kind.END:
             self._close_recording(at)
             self._close_pause(at)
@@ -254,6 +273,11 @@ class SessionStory:
         elif kind is Kind.FAULT:
             problem = next(p for p in Problem if p.code == fields["problem"])
             self._faults.append(Fault(problem.text, problem.code, at))
+            if problem is Problem.MICROPHONE_SILENT:
+                self._silence_alerted = at
+        elif kind is Kind.SILENCE_ENDED:
+            self._silences.append(Silence(_earlier(at, fields["seconds"]), fields["seconds"], fields["heard"]))
+            self._silence_alerted = None
         elif kind is Kind.EXPIRY:
             self._expiries.append(Expiry(date.fromisoformat(fields["expires"]), fields["reason"], at))
         elif kind is Kind.DESTRUCTION:
@@ -350,8 +374,16 @@ class SessionStory:
         if ending is not None and ending.reason == EndReason.INTERRUPTED.value:
             notes.append("the box stopped during the session (a power cut or crash) and ended it as interrupted at "
                          "its next start: the recording ends at the cut")
-        if self._withdrawals and ending is not None and ending.kept:
-            notes.append("consent was withdrawn and the recording kept, marked withdrawn (on_withdrawal = keep)")
+        if self._withdrawn_after_end and destruction is not None and destruction.cause == "withdrawn":
+            notes.append("consent was withdrawn after the session ended, and the recording destroyed")
+        elif self._withdrawals and ending is not None and ending.kept:
+            after = " after the session ended" if self._withdrawn_after_end else ""
+            notes.append(f"consent was withdrawn{after} and the recording kept, marked withdrawn "
+                         "(on_withdrawal = keep)")
+        notes += [silence.words() for silence in self._silences]
+        if self._silence_alerted is not None:
+            notes.append(f"the microphone heard nothing from before {_when(self._silence_alerted)} (the box's silence "
+                         "alert) to where the ledger stops: no end of that silence is recorded")
         if self._recordings and not self._expiries:
             notes.append("no expiry is recorded (the box could not write it): its destruction receipt gives the date")
         marked = destruction is None and bool(files) and all(f.verdict is Verdict.DESTROYED for f in files or ())
@@ -373,7 +405,12 @@ def _by_a_job(entry: Entry) -> bool:
     returning card's destruction receipt), timed by their own process's clock, not the box's."""
     if entry.kind is Kind.EXPIRY:
         return entry.fields["reason"] != "recorded"
-    return entry.kind is Kind.DESTRUCTION and entry.fields["cause"] != "withdrawal"
+    return entry.kind is Kind.DESTRUCTION and entry.fields["cause"] != "withdrawn"
+
+
+def _earlier(at: Moment, seconds: float) -> Moment:
+    """The moment `seconds` before `at`."""
+    return Moment(at.wall - timedelta(seconds=seconds), None if at.offset is None else at.offset - seconds)
 
 
 def _when(at: Moment) -> str:
