@@ -28,14 +28,9 @@ import pytest
 
 from consentbox.admin.boxes import TrustedBox, accepted_boxes, trust_box
 from consentbox.admin.evidence import CardFiles, Verdict, verify_session
-from consentbox.box.box import Box
-from consentbox.box.clock import VirtualClock
-from consentbox.box.config import load_config
-from consentbox.box.wiring import assemble_box
-from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
+from consentbox.core.events import ConsentButton
 from consentbox.core.policy import OnWithdrawal, Policy
 from consentbox.core.reasons import EndReason
-from consentbox.core.table import State
 from consentbox.crypto import X25519Identity, decrypt, encrypt
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.ledger import Kind
@@ -44,11 +39,9 @@ from consentbox.ledger.extract import build_extract, decrypt_extract, encrypt_ex
 from consentbox.recording.manifest import Manifest, extract_name, manifest_name, segment_name
 from consentbox.recording.seal import chunk_frames
 from consentbox.recording.wav import streaming_header
-from consentbox.sim.pins import SimulatedFactory
-from consentbox.sim.simulate import simulated_config
 from consentbox.state.files import DEVICE_KEY
-from consentbox.testing.fakes import GeneratedSource
 from consentbox.testing.signal import position_pcm
+from tests.support.simulated import BoxRig
 
 BIN = Path(sys.executable).parent
 #: 1 MiB segments: a new one every ~10.9 s of audio at 48 kHz 16-bit mono.
@@ -58,80 +51,15 @@ CHUNK_FRAMES = 64 * 1024 // POLICY.frame_bytes
 TIMEOUT = 120  # seconds an admin command may take here: a hang fails instead of stalling the run
 
 
-class CountingSource(GeneratedSource):
-    """The position signal, counting the frames the box read from it."""
-
-    def __init__(self, policy: Policy) -> None:
-        super().__init__(policy)
-        self.frames_read = 0
-
-    def read(self) -> bytes:
-        period = super().read()
-        self.frames_read += len(period) // POLICY.frame_bytes
-        return period
-
-
-class BoxRun:
-    """A box (its state under `root`, its card `card`) encrypting to `identity`, driven by its buttons."""
-
-    def __init__(self, root: Path, card: Path, identity: X25519Identity, policy: Policy = POLICY) -> None:
-        self.card, self.state = card, root / "state"
-        card.mkdir(parents=True, exist_ok=True)
-        config = simulated_config(load_config(None), card=card, recipients=[identity.recipient], seats=2,
-                                  shared_consent=False, state_dir=self.state)
-        self.clock = VirtualClock()
-        self.timeline: list[dict[str, Any]] = []
-        self.box: Box = assemble_box(dataclasses.replace(config, policy=policy), clock=self.clock,
-                                     pin_factory=SimulatedFactory(self.clock.now), audio_device="null",
-                                     report=self.timeline.append)
-        self.audio = CountingSource(policy)
-        self.box.audio = self.audio
-        self.box.check_readiness()
-        self.box.pump()
-
-    @property
-    def device_key(self) -> str:
-        return str(DeviceSigningKey.load(self.state / DEVICE_KEY).public_key)
-
-    def hold(self, button: Button, seconds: float = 0.1) -> None:
-        self.box.post(Pressed(button, self.clock.now()))
-        self.wait(seconds)
-        self.box.post(Released(button, self.clock.now()))
-        self.box.pump()
-
-    def wait(self, seconds: float) -> None:
-        self.box.run_until(self.clock.now() + seconds)
-
-    def start(self) -> str:
-        """Set up a session for two, both consent, hold RECORD; the session's id."""
-        self.hold(RECORD)
-        self.hold(ConsentButton(1))
-        self.hold(ConsentButton(2))
-        self.hold(RECORD, 1.2)
-        assert self.box.machine.state is State.RECORDING
-        return [entry for entry in self.timeline if entry["event"] == "setup"][-1]["id"]
-
-    def end(self) -> None:
-        self.hold(RECORD, 2.5)
-        assert self.box.machine.state is State.IDLE
-
-    def record(self, seconds: float) -> str:
-        """A whole session of about `seconds` of audio, ended with RECORD; its id."""
-        session = self.start()
-        self.wait(seconds)
-        self.end()
-        return session
-
-
 @pytest.fixture
-def box(tmp_path: Path, identity: X25519Identity) -> Iterator[BoxRun]:
-    run = BoxRun(tmp_path / "box", tmp_path / "card", identity)
+def box(tmp_path: Path, identity: X25519Identity) -> Iterator[BoxRig]:
+    run = BoxRig(tmp_path / "box", identity.recipient, POLICY)
     yield run
     run.box.shut_down()
 
 
 @pytest.fixture
-def boxes(tmp_path: Path, box: BoxRun) -> Path:
+def boxes(tmp_path: Path, box: BoxRig) -> Path:
     """The supervisor's trusted boxes file: IT pinned the box's device key."""
     path = tmp_path / "boxes"
     subprocess.run([BIN / "consentbox-admin", "trust-box", box.device_key, "Room 3", "--boxes", path], check=True,
@@ -192,13 +120,13 @@ def test_the_box_s_own_card_exports_verified_and_complete(box, boxes, key_file, 
     session = box.record(25.0)  # three segments
     exported = export(key_file, box.card, tmp_path / "out", "--boxes", boxes)
     assert exported.status == 0, exported.lines
-    length = round(box.audio.frames_read / POLICY.rate)  # the end's hold records too
+    length = round(box.microphone.frames_read / POLICY.rate)  # the end's hold records too
     assert exported.lines == [f"{session}: recorded {_started(exported, session)}, 0:00:{length} exported, "
                               "end: ended"]
     report = exported.reports[session]["export"]
     assert report["verified"] and report["box"] == {"label": "Room 3", "device_key": box.device_key}
     assert [s["seal"]["verdict"] for s in report["segments"]] == ["whole"] * 3
-    assert exported.audio[session] == signal(box.audio.frames_read)
+    assert exported.audio[session] == signal(box.microphone.frames_read)
 
     evidence = verify_session(box.card, session, [_identity()], accepted_boxes(None, boxes))
     assert evidence.complete and evidence.box == "Room 3"
@@ -238,7 +166,7 @@ def test_append_an_extra_segment_of_forged_audio(box, boxes, identity, key_file,
     assert refusal(exported, session) == (f"refused: {segment_name(session, 2)}: no seal of the box names segment "
                                           "2: the box did not write this file (an extra or forged segment)")
     unverified = assert_exported_unverified(key_file, box.card, tmp_path / "unverified", session)
-    assert len(unverified.audio[session]) // POLICY.frame_bytes == box.audio.frames_read + POLICY.rate
+    assert len(unverified.audio[session]) // POLICY.frame_bytes == box.microphone.frames_read + POLICY.rate
 
 
 def _exchange(one: Path, other: Path) -> None:
@@ -280,7 +208,7 @@ def test_reorder_two_segments(box, boxes, identity, key_file, tmp_path):
     assert refusal(exported, session).startswith(f"refused: {first.name}: its first ")
     assert refusal(exported, session).endswith(" (and 2 more file(s))")  # the second segment, the manifest
     unverified = assert_exported_unverified(key_file, box.card, tmp_path / "unverified", session)
-    assert unverified.audio[session] != signal(box.audio.frames_read)  # what the attack gives, without seals
+    assert unverified.audio[session] != signal(box.microphone.frames_read)  # what the attack gives, without seals
 
 
 def test_swap_segments_between_sessions(box, boxes, identity, key_file, tmp_path):
@@ -318,7 +246,7 @@ def test_cut_a_segment_short_or_make_it_longer(box, boxes, key_file, tmp_path):
 
 def test_a_session_made_on_another_box_is_refused_as_from_an_unknown_box(box, boxes, identity, key_file, tmp_path):
     ours = box.record(5.0)
-    other = BoxRun(tmp_path / "other", tmp_path / "other-card", identity)  # its own state: its own device key
+    other = BoxRig(tmp_path / "other", identity.recipient, POLICY)  # its own state: its own device key
     forged = other.record(5.0)
     other.box.shut_down()
     for path in other.card.glob(f"{forged}.*"):
@@ -380,10 +308,10 @@ def test_the_extract_replaced_by_one_another_box_signed(box, boxes, identity, ke
 
 
 @pytest.fixture
-def withdrawn(tmp_path: Path, identity: X25519Identity) -> Iterator[tuple[BoxRun, str]]:
+def withdrawn(tmp_path: Path, identity: X25519Identity) -> Iterator[tuple[BoxRig, str]]:
     """A box that keeps a withdrawn recording, and a session withdrawn 20 s into recording."""
-    run = BoxRun(tmp_path / "keeping-box", tmp_path / "card", identity, KEEP)
-    session = run.start()
+    run = BoxRig(tmp_path / "keeping-box", identity.recipient, KEEP)
+    session = run.start_recording()
     run.wait(20.0)
     run.hold(ConsentButton(2), 2.5)
     assert [entry["end"] for entry in run.timeline if entry["event"] == "session"] == ["withdrawn"]
@@ -391,7 +319,7 @@ def withdrawn(tmp_path: Path, identity: X25519Identity) -> Iterator[tuple[BoxRun
     run.box.shut_down()
 
 
-def _trusted(tmp_path: Path, run: BoxRun) -> Path:
+def _trusted(tmp_path: Path, run: BoxRig) -> Path:
     path = tmp_path / "boxes"
     trust_box(path, TrustedBox(DeviceSigningKey.load(run.state / DEVICE_KEY).public_key, "Room 3"))
     return path
@@ -447,7 +375,7 @@ def _lines(path: Path, identity: X25519Identity) -> int:
 
 
 def test_an_older_manifest_or_extract_put_back_after_the_session(box, boxes, key_file, tmp_path):
-    session = box.start()
+    session = box.start_recording()
     box.wait(12.0)  # segment 0 sealed, segment 1 begun
     older = {name: (box.card / name).read_bytes() for name in (manifest_name(session), extract_name(session))}
     box.wait(13.0)  # segment 2 begun
@@ -470,7 +398,7 @@ def test_an_older_manifest_or_extract_put_back_after_the_session(box, boxes, key
 def test_a_rollback_with_the_same_files_is_never_exported_as_complete(box, boxes, key_file, tmp_path):
     """The limit the docs state: an older extract that names every file still verifies, but as what it
     was then, a session not yet ended: truncated, never complete."""
-    session = box.start()
+    session = box.start_recording()
     box.wait(24.0)  # all three segments begun
     older = {name: (box.card / name).read_bytes() for name in (manifest_name(session), extract_name(session))}
     box.wait(1.0)
@@ -480,7 +408,7 @@ def test_a_rollback_with_the_same_files_is_never_exported_as_complete(box, boxes
     exported = export(key_file, box.card, tmp_path / "out", "--boxes", boxes)
     assert exported.status == 3
     assert "end: not recorded, TRUNCATED" in exported.lines[0]
-    assert exported.reports[session]["export"]["frames"] < box.audio.frames_read
+    assert exported.reports[session]["export"]["frames"] < box.microphone.frames_read
 
 
 # -- power cuts -----------------------------------------------------------------------------------------------
@@ -494,10 +422,10 @@ def _cut_power(root: Path, identity: X25519Identity, seconds: float, policy: Pol
     pid = os.fork()
     if pid == 0:
         try:
-            run = BoxRun(root, root / "card", identity, policy)
-            session = run.start()
+            run = BoxRig(root, identity.recipient, policy)
+            session = run.start_recording()
             run.wait(seconds)
-            said.write_text(json.dumps([session, run.audio.frames_read]))
+            said.write_text(json.dumps([session, run.microphone.frames_read]))
         finally:
             os._exit(0)  # no shutdown, no finalising: the power went
     _, status = os.waitpid(pid, 0)
@@ -528,7 +456,7 @@ def test_a_power_cut_exports_only_what_the_box_sealed_and_after_recovery_at_most
     assert len(salvaged.audio[session]) > len(never_recovered.audio[session])
 
     # The box starts again: recovery seals what the card holds, and ends the session as interrupted.
-    BoxRun(root, card, identity, Policy()).box.shut_down()
+    BoxRig(root, identity.recipient, Policy()).box.shut_down()
     recovered = export(key_file, card, tmp_path / "recovered", "--boxes", boxes)
     assert recovered.status == 3, recovered.lines
     assert "end: interrupted, TRUNCATED" in recovered.lines[0]
@@ -547,7 +475,7 @@ def test_a_young_segment_swapped_before_the_box_recovers_is_refused(box, boxes, 
     session, _ = _cut_power(root, identity, 15.0)  # segment 1 is ~4 s old: no checkpoint yet
     young = root / "card" / segment_name(session, 1)
     young.write_bytes((root / "card" / segment_name(other, 0)).read_bytes())
-    BoxRun(root, root / "card", identity).box.shut_down()  # recovery binds the swapped file as found
+    BoxRig(root, identity.recipient, POLICY).box.shut_down()  # recovery binds the swapped file as found
     exported = export(key_file, root / "card", tmp_path / "out", "--boxes", boxes)
     assert exported.status == 1 and sorted(exported.reports) == [other]
     assert refusal(exported, session).startswith(f"refused: {young.name}: its first ")

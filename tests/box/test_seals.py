@@ -8,21 +8,15 @@ card.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.figures import check_quoted
 from consentbox.admin.export import read_manifest
-from consentbox.box.box import Box
-from consentbox.box.clock import VirtualClock
-from consentbox.box.config import load_config
-from consentbox.box.wiring import assemble_box
-from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
+from consentbox.core.events import RECORD, ConsentButton
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
 from consentbox.core.table import State
@@ -35,40 +29,19 @@ from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.recording.seal import CHECKPOINT_CHUNKS
 from consentbox.recording.session import SessionFiles
 from consentbox.recording.wav import HEADER_SIZE
-from consentbox.sim.pins import SimulatedFactory
-from consentbox.sim.simulate import simulated_config
 from consentbox.testing.fakes import GeneratedSource
+from tests.support.simulated import BoxRig
 
 POLICY = Policy(segment_bytes=3 << 20)  # ~32.7 s of audio a segment: one checkpoint in a full one
 IDENTITY = X25519Identity.generate(secret=bytes(range(32)))
 STARTED = datetime(2026, 5, 6, 14, 0, tzinfo=UTC)
 
 
-class Rig:
-    """A box under `root` (its card, its state directory), its timeline, and buttons to press."""
+class Rig(BoxRig):
+    """A box under `root` (its card, its state directory) recording to IDENTITY under POLICY."""
 
     def __init__(self, root: Path) -> None:
-        self.card, self.state = root / "card", root / "state"
-        self.card.mkdir(exist_ok=True)
-        config = simulated_config(load_config(None), card=self.card, recipients=[IDENTITY.recipient], seats=2,
-                                  shared_consent=False, state_dir=self.state)
-        self.clock = VirtualClock()
-        self.timeline: list[dict[str, Any]] = []
-        self.box: Box = assemble_box(dataclasses.replace(config, policy=POLICY), clock=self.clock,
-                                     pin_factory=SimulatedFactory(self.clock.now), audio_device="null",
-                                     report=self.timeline.append)
-        self.box.audio = GeneratedSource(POLICY)
-        self.box.check_readiness()
-        self.box.pump()
-
-    def hold(self, button: Button, seconds: float = 0.1) -> None:
-        self.box.post(Pressed(button, self.clock.now()))
-        self.wait(seconds)
-        self.box.post(Released(button, self.clock.now()))
-        self.box.pump()
-
-    def wait(self, seconds: float) -> None:
-        self.box.run_until(self.clock.now() + seconds)
+        super().__init__(root, IDENTITY.recipient, POLICY)
 
     def record_a_session(self) -> str:
         """Consents, 40 s of recording (its segment rotates), a pause, 25 s more, the end; the session id."""
@@ -90,11 +63,9 @@ class Rig:
         assert self.box.machine.state is State.IDLE
         return session
 
-    def entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in (self.state / "ledger.jsonl").read_bytes().splitlines()]
-
     def seals(self, session: str) -> list[dict[str, Any]]:
-        return [entry["fields"] for entry in self.entries() if entry["kind"] == "seal" and entry["session"] == session]
+        """The fields of `session`'s seal entries, in order."""
+        return [entry["fields"] for entry in self.entries(session) if entry["kind"] == "seal"]
 
 
 def _sha256(data: bytes) -> str:

@@ -17,9 +17,11 @@ from consentbox.box.wiring import assemble_box
 from consentbox.core.events import RECORD, Button, ConsentButton, Pressed, Released
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity, X25519Recipient
+from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
+from consentbox.state.files import DEVICE_KEY
 from consentbox.testing.fakes import FailingSource, GeneratedSource
 from consentbox.testing.signal import position_pcm, write_wav
 
@@ -41,14 +43,30 @@ def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
     return identity, pcm
 
 
+class CountingSource(GeneratedSource):
+    """The position signal, counting every frame read from it, across opens."""
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self._frame_bytes = policy.frame_bytes
+        self.frames_read = 0
+
+    def read(self) -> bytes:
+        """The next period of the signal, counted."""
+        period = super().read()
+        self.frames_read += len(period) // self._frame_bytes
+        return period
+
+
 class BoxRig:
     """A box as `consentbox simulate` assembles it (mock pins, virtual time), with `policy`, `seats` CONSENT
     buttons, its card `root`/card and its state `root`/state, recording to `recipient` from the position signal
-    (`audio.frames_read` counts the frames it gave); driven by button events, its timeline kept."""
+    (`audio.frames_read` counts the frames it gave since capture last opened, `microphone.frames_read` all it
+    gave: the self-test after a session opens the audio again); driven by button events, its timeline kept."""
 
     def __init__(self, root: Path, recipient: X25519Recipient, policy: Policy, *, seats: int = 2) -> None:
         self.card, self.state = root / "card", root / "state"
-        self.card.mkdir(exist_ok=True)
+        self.card.mkdir(parents=True, exist_ok=True)
         config = simulated_config(load_config(None), card=self.card, recipients=[recipient], seats=seats,
                                   shared_consent=False, state_dir=self.state)
         self.clock = VirtualClock()
@@ -56,10 +74,16 @@ class BoxRig:
         self.box: Box = assemble_box(dataclasses.replace(config, policy=policy), clock=self.clock,
                                      pin_factory=SimulatedFactory(self.clock.now), audio_device="null",
                                      report=self.timeline.append)
-        self.audio = FailingSource(GeneratedSource(policy), policy)
+        self.microphone = CountingSource(policy)
+        self.audio = FailingSource(self.microphone, policy)
         self.box.audio = self.audio
         self.box.check_readiness()
         self.box.pump()
+
+    @property
+    def device_key(self) -> str:
+        """The public key the box signs its ledger with, as `consentbox-admin trust-box` takes it."""
+        return str(DeviceSigningKey.load(self.state / DEVICE_KEY).public_key)
 
     def press(self, button: Button) -> None:
         self.box.post(Pressed(button, self.clock.now()))
@@ -92,9 +116,13 @@ class BoxRig:
         """A session that records for `seconds` and ends normally (RECORD held 2.5 s); its id."""
         session = self.start_recording()
         self.wait(seconds)
+        self.end()
+        return session
+
+    def end(self) -> None:
+        """End the session normally: RECORD held 2.5 s."""
         self.hold(RECORD, 2.5)
         assert self.of("session")[-1]["end"] == "ended", self.timeline[-10:]
-        return session
 
     def of(self, event: str) -> list[dict[str, Any]]:
         """The timeline's entries of `event`, in order."""
