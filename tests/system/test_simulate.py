@@ -207,11 +207,14 @@ def test_withdrawal_with_keep_keeps_the_session_marked(simulate):
                    config='[policy]\non_withdrawal = "keep"\n')
     manifest = run.manifests()[0]
     assert manifest["withdrawn"] is True and manifest["end_reason"] == "withdrawn"
-    assert_audio_matches_led(run)
+    # Kept from the REC LED on (6.0) to the press that withdrew (10.0), not to the end of its hold (12.0).
+    [[kept]] = [spans(audio, POLICY) for audio in run.audio()]
+    assert isinstance(kept, range) and kept.start == 0
+    assert abs(len(kept) - 4.0 * POLICY.rate) <= PERIOD, len(kept)
 
 
 def test_withdrawal_before_recording_leaves_nothing(simulate):
-    run = simulate(SETUP + "1 tap consent 1\n3 hold consent 1 2.5\n9 end\n")
+    run = simulate(CONSENTED + "4 hold consent 1 2.5\n9 end\n")
     assert "WITHDRAWN" in run.states() and run.card_files() == []
 
 
