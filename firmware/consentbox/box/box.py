@@ -447,12 +447,14 @@ class Box:
         if self._listening is not None:
             self._listening.close(now)
             self._listening = None
-        # Audio held back since a CONSENT press is dropped first: a withdrawal keeps nothing from its press on.
-        held_since = setup.hold_back.discard()
         self.audio.close()
         if setup.files is None:
             return
         try:
+            # Audio held back since a CONSENT press is dropped: a withdrawal keeps nothing from its press on.
+            # Else the period still waiting is written, unless the card failed (it takes nothing more).
+            written, held_since = setup.hold_back.close(setup.files.write if setup.files.fault is None else None)
+            setup.frames += written
             setup.files.note_overruns(self.audio.overruns)
             setup.files.stop_interval(now - setup.opened_at if held_since is None else held_since, setup.frames)
         except HardwareError as error:

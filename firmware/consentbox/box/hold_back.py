@@ -1,9 +1,13 @@
 """Audio held back while a CONSENT press may yet become a withdrawal (docs/product.md, "Withdrawal").
 
-From the moment a CONSENT button goes down while capturing (`HoldBackAudio`), nothing captured is written:
-each period waits in memory. When the presses end without a withdrawal (`WriteHeldAudio`) it is written, in
-order, and capture goes on: the recording has no gap. When capture closes first (the withdrawal) it is
-zeroed, never written, and the capture interval ends where the hold-back began.
+Audio goes to the files one period late: each period read waits here until the next one is read. The box
+hears a press between two reads, and the period it read last may hold audio from after the press began; so
+that period, still unwritten, is held back with the rest. From the moment a CONSENT button goes down while
+capturing (`HoldBackAudio`), nothing captured is written: each period waits in memory. When the presses
+end without a withdrawal (`WriteHeldAudio`) it is written, in order, and capture goes on: the recording
+has no gap. When capture closes while holding back (the withdrawal) it is zeroed, never written, and the
+capture interval ends where the held audio began (up to a period before the press: the box drops a little
+more rather than keep any of it); otherwise the period still waiting is written.
 
 Memory is bounded. A withdrawal completes `withdraw_hold` after its press began, and the box performs it
 within a period of that; audio captured longer ago than that and HOLD_SLACK_SECONDS more began before every
@@ -27,7 +31,7 @@ Write = Callable[[memoryview], object]
 
 
 class HoldBack:
-    """The gate between capture and a session's files: open, or holding audio back since `since`."""
+    """The gate between capture and a session's files: one period behind, or holding audio back since `since`."""
 
     def __init__(self, policy: Policy) -> None:
         self._held = HeldAudio()
@@ -42,16 +46,18 @@ class HoldBack:
         return self._since
 
     def begin(self, offset: float) -> None:
-        """Hold back what is captured from `offset` (seconds after set-up) on; already holding back, go on."""
+        """Hold back, from the period still waiting on, what is captured; `offset` (seconds after set-up) is
+        when that period was read. Already holding back, go on."""
         if self._since is None:
-            self._since = offset
+            self._since = offset - self._held.size / self._frame_bytes / self._rate
 
     def take(self, pcm: bytes, write: Write) -> int:
-        """Give `pcm` (whole frames) to `write` now, or, while holding back, hold it, giving `write` only what
-        no withdrawal can claim any more; how many frames `write` got."""
+        """Keep `pcm` (whole frames) and give `write` the period that was waiting; while holding back, give
+        `write` only what no withdrawal can claim any more; how many frames `write` got."""
         if self._since is None:
-            write(memoryview(pcm))
-            return len(pcm) // self._frame_bytes
+            frames = self.release(write)
+            self._held.add(pcm)
+            return frames
         self._held.add(pcm)
         if self._held.size <= self._limit:
             return 0
@@ -65,15 +71,22 @@ class HoldBack:
         """The presses ended without a withdrawal: give everything held to `write`, in order, zero the buffer
         and hold back no more; how many frames `write` got."""
         held = self._held.size
-        if held:
-            self._held.pass_on(held, write)
-        self._held.wipe()
-        self._since = None
+        try:
+            if held:
+                self._held.pass_on(held, write)
+        finally:
+            self._held.wipe()
+            self._since = None
         return held // self._frame_bytes
 
-    def discard(self) -> float | None:
-        """Capture closes: zero what is held, never written, and hold back no more; when the audio discarded
-        began (seconds after set-up), None if nothing was held back."""
+    def close(self, write: Write | None) -> tuple[int, float | None]:
+        """Capture closes. Holding back (a withdrawal, or a pause or end while a CONSENT button is down): zero
+        what is held, never written. Otherwise give `write` the period still waiting, unless `write` is None
+        (the files failed: nothing more can go to them; it is zeroed). How many frames `write` got, and when
+        the audio dropped began (seconds after set-up; None if none was held back)."""
+        since = self._since
+        if since is None and write is not None:
+            return self.release(write), None
         self._held.wipe()
-        since, self._since = self._since, None
-        return since
+        self._since = None
+        return 0, since
