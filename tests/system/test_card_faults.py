@@ -257,15 +257,17 @@ def lost_to_a_full_card(trial: Trial, cut: Exported, recorded: Recorded) -> floa
 
     The period whose write failed filled that chunk past its end, so the writer sealed it; its write failed
     and was cut off. Every chunk before it is on the card whole: the export ends on a chunk's end (the WAV
-    header counts in the first chunk), and the chunk after that end held every period read before the
-    failing one. The audio lost is that chunk and the failing period's bytes past it: under a period more.
+    header counts in the first chunk), and the chunk after that end held every period written before the
+    failing one. Periods go to the files one period late (`box/hold_back.py`), so the period read after the
+    failing one was never written. The audio lost is that chunk, the failing period's bytes past it and
+    that last period: under two periods more.
     """
     assert cut.report["end_reason"] == "card full"
     assert cut.pcm == trial.audio(cut.frames)
     sealed = HEADER_SIZE + cut.frames * FRAME  # the plaintext in the segment's whole chunks
     read = HEADER_SIZE + recorded.frames * FRAME  # and all that the microphone gave, the failing period too
     assert sealed % CHUNK_SIZE == 0, f"the export ends {sealed % CHUNK_SIZE} bytes into a chunk"
-    assert read - PERIOD * FRAME <= sealed + CHUNK_SIZE < read, \
+    assert read - 2 * PERIOD * FRAME <= sealed + CHUNK_SIZE < read, \
         f"lost {read - sealed} bytes, not the chunk that the failing period filled"
     return (recorded.frames - cut.frames) / POLICY.rate
 
