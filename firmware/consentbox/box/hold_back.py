@@ -55,7 +55,11 @@ class HoldBack:
         """Keep `pcm` (whole frames) and give `write` the period that was waiting; while holding back, give
         `write` only what no withdrawal can claim any more; how many frames `write` got."""
         if self._since is None:
-            frames = self.release(write)
+            # Not `release`: zeroing the whole buffer each period would cost the capture loop, and the next
+            # period overwrites the one passed on; `close` zeroes it when capture stops.
+            frames = self._held.size // self._frame_bytes
+            if frames:
+                self._held.pass_on(self._held.size, write)
             self._held.add(pcm)
             return frames
         self._held.add(pcm)
