@@ -188,7 +188,10 @@ def test_a_session_clicked_through_with_mouse_and_touch(page: Page, simulator: P
     session = re.search(r"session (\w+) set up", timeline.inner_text())[1]
     first_files = [f"{session}.manifest.age", f"{session}.000.wav.age"]
     expect_files(page, simulator, first_files)
-    expect(page.locator("#level-text")).to_have_text(re.compile(r"peak -1[23] dBFS"), timeout=3000)  # the beeps
+    # The beeps sound a quarter of each second; expect() looks too seldom (at last once a second, which can land
+    # in the gaps every time), so the page is watched every 20 ms.
+    page.wait_for_function("() => /peak -1[23] dBFS/.test(document.getElementById('level-text').textContent)",
+                           polling=20, timeout=FOLLOW_SECONDS * 1000)
     snap(page, "04-recording")
 
     # Tap RECORD: paused, REC off (capture stopped first), steady amber; the meter is off.
