@@ -1,14 +1,17 @@
 """`consentbox provision`: the job systemd starts when a USB stick appears, beside the running box.
 
-It runs as root only to mount the stick: once the bundle's bytes are read (or the box was found in a
-session, so the stick is not read at all), it becomes the owner of the box's state directory for
-good, so everything it writes there (ledger, installed bundle, index, floor, result) is the box's own.
+It runs as root only to mount the stick: it takes the session lock as the owner of the box's state
+directory, mounts and reads the stick as root, and once the bundle's bytes are read (or the box was
+found in a session, so the stick is not read at all), it becomes that owner for good, so everything it
+writes there (lock, ledger, installed bundle, index, floor, result) is the box's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from consentbox.box.config import Config
@@ -28,7 +31,9 @@ def provision_from(config: Config, source: Path) -> Result:
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = SessionLock(config.state_dir)
     stick: tuple[str, bytes] | Refused | None = None
-    if lock.acquire(wait=False):
+    with acting_as_owner_of(config.state_dir):
+        taken = lock.acquire(wait=False)
+    if taken:
         try:
             stick = read_bundle(source)
         except Refused as refused:
@@ -55,6 +60,23 @@ def provision_from(config: Config, source: Path) -> Result:
         return provisioner.provision_with(read, lock)
     finally:
         ledger.close(shutdown=False)
+
+
+@contextlib.contextmanager
+def acting_as_owner_of(directory: Path) -> Iterator[None]:
+    """Open files in `directory` as its owner, then be root again. The unit's root has no CAP_DAC_OVERRIDE,
+    so it cannot enter the box's own state directory (mode 0700) as root."""
+    owner = os.stat(directory)
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        yield
+        return
+    os.setegid(owner.st_gid)
+    os.seteuid(owner.st_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
 
 
 def become_owner_of(directory: Path) -> None:
