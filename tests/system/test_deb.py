@@ -13,7 +13,6 @@ fails the test, never skips it (.ci/run installs them all).
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import importlib.machinery
 import importlib.util
@@ -34,18 +33,14 @@ from consentbox import __version__
 from consentbox.core.policy import Policy
 from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.testing.signal import position_pcm, spans, write_wav
+from tests.conftest import required_tool
+from tests.support import debian
+from tests.support.debian import CHROOT_ENV, REPO, SUITE, base_tarball, build_deb, mounted, run, sources_list
 
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / ".cache" / "debootstrap"
 GUIDE = REPO / "deploy" / "README.md"
-SUITE = "bookworm"
-VARIANT = "minbase"
 POLICY = Policy()
 DEPENDS = ["python3 (>= 3.11)", "python3-alsaaudio", "python3-cryptography", "python3-gpiozero",
            "python3-systemd", "libasound2", "mount", "systemd"]
-# The chroot gets a clean environment: nothing of the host's virtualenv, ALSA or locale settings.
-CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-              "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
 SCENARIO = """\
 0 tap record
 0.5 tap consent 1
@@ -62,33 +57,14 @@ TWO_SEATS = '[panel]\nconsent_pins = ["GPIO27", "GPIO22"]\n'
 POLICY_RC_D = '#!/bin/sh\necho "$1 $2" >> /tmp/policy-rc.d.log\nexit 0\n'
 
 
-def required_tool(name: str) -> str:
-    """The path of command `name`; the test fails, loudly, when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"the `{name}` command is not installed: run .ci/run, which installs what tests need")
-    return path
-
-
-def run(*command: str | Path, **options) -> subprocess.CompletedProcess[str]:
-    """Run a command; fail the test with its output if it fails."""
-    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, **options)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
 # --- The package itself.
 
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package built from this tree, as `make deb` builds it."""
-    for tool in ("dpkg-deb", "help2man"):
-        required_tool(tool)
     output = tmp_path_factory.mktemp("deb")
-    built = run(sys.executable, REPO / "packaging/build-deb", output)
-    path = Path(built.stdout.strip())
+    path = build_deb(output)
     assert path == output / f"consentbox_{__version__}_all.deb"
     return path
 
@@ -209,60 +185,10 @@ def _systemd_table() -> dict[str, str]:
 # --- A clean Debian bookworm chroot.
 
 
-def _host_sources() -> list[tuple[str, str]]:
-    """(URI, suite) of each Debian archive entry in the host's apt sources for the host's release."""
-    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
-    codename = release.get("VERSION_CODENAME", "").strip('"')
-    suites = {codename, f"{codename}-updates", f"{codename}-security"}
-    entries: list[tuple[str, str]] = []
-    directory = Path("/etc/apt/sources.list.d")
-    for path in [Path("/etc/apt/sources.list"), *sorted(directory.glob("*.list"))]:
-        for line in path.read_text().splitlines() if path.is_file() else []:
-            words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-            if len(words) >= 3 and words[0] == "deb" and words[2] in suites:
-                entries.append((words[1], words[2]))
-    for path in sorted(directory.glob("*.sources")):
-        for stanza in re.split(r"\n\s*\n", path.read_text()):
-            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE))
-            if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
-                entries += [(uri, suite) for uri in fields.get("URIs", "").split()
-                            for suite in fields.get("Suites", "").split() if suite in suites]
-    return [(uri.rstrip("/"), suite.replace(codename, SUITE, 1)) for uri, suite in entries]
-
-
 @pytest.fixture(scope="module")
 def archive() -> list[tuple[str, str]]:
     """Where the chroot's packages come from: the host's mirrors, for bookworm and its updates."""
-    entries = _host_sources()
-    if not any(suite == SUITE for _, suite in entries):
-        pytest.fail("the host's apt sources name no Debian archive for its release: the chroot needs a mirror")
-    return entries
-
-
-def _base_tarball(mirror: str) -> Path:
-    """A debootstrapped base system as a tarball, made at most once a day."""
-    tarball = CACHE / f"{SUITE}-{VARIANT}-{datetime.date.today().isoformat()}.tar"
-    if tarball.exists():
-        return tarball
-    debootstrap = required_tool("debootstrap")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = CACHE / "debootstrap.tmp"
-    shutil.rmtree(scratch, ignore_errors=True)
-    try:
-        run(debootstrap, f"--variant={VARIANT}", SUITE, scratch, mirror)
-        # Numeric owners, device nodes and modes as they are: the tarball is unpacked by root.
-        run("tar", "--numeric-owner", "-C", scratch, "-cf", f"{tarball}.tmp", ".")
-        os.replace(f"{tarball}.tmp", tarball)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    for old in CACHE.glob(f"{SUITE}-{VARIANT}-*.tar"):
-        if old != tarball:
-            old.unlink()
-    return tarball
-
-
-def _mounted(path: Path) -> bool:
-    return any(line.split()[1] == str(path) for line in Path("/proc/self/mounts").read_text().splitlines())
+    return debian.archive()
 
 
 @pytest.fixture(scope="module")
@@ -273,15 +199,15 @@ def chroot(archive: list[tuple[str, str]], tmp_path_factory: pytest.TempPathFact
     mirror = next(uri for uri, suite in archive if suite == SUITE)
     root = tmp_path_factory.mktemp("chroot") / "root"
     root.mkdir()
-    run("tar", "--numeric-owner", "-C", root, "-xpf", _base_tarball(mirror))
-    (root / "etc/apt/sources.list").write_text("".join(f"deb {uri} {suite} main\n" for uri, suite in archive))
+    run("tar", "--numeric-owner", "-C", root, "-xpf", base_tarball(mirror))
+    (root / "etc/apt/sources.list").write_text(sources_list(archive))
     shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
     run("mount", "-t", "proc", "proc", root / "proc")
     try:
         yield root
     finally:
         subprocess.run(["umount", root / "proc"], check=False)
-        if _mounted(root / "proc"):  # never delete through a mount
+        if mounted(root / "proc"):  # never delete through a mount
             pytest.fail(f"cannot unmount {root / 'proc'}: remove {root} by hand")
         shutil.rmtree(root)
 

@@ -1,0 +1,107 @@
+"""A clean Debian bookworm for the tests that install the box as IT does: the chroot of the package test
+(tests/system/test_deb.py) and the virtual machine's root (tests/vm).
+
+The base system comes from debootstrap (minbase) from the Debian mirror the host's apt uses; its tarball is
+cached under .cache/debootstrap/, one per suite and day, so that repeated runs skip debootstrap.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import required_tool
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".cache" / "debootstrap"
+SUITE = "bookworm"
+VARIANT = "minbase"
+# A chroot gets a clean environment: nothing of the host's virtualenv, ALSA or locale settings.
+CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+              "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+
+
+def run(*command: str | Path, **options) -> subprocess.CompletedProcess[str]:
+    """Run a command; fail the test with its output if it fails."""
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, **options)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def host_sources() -> list[tuple[str, str]]:
+    """(URI, suite) of each Debian archive entry in the host's apt sources for the host's release, as
+    bookworm's."""
+    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    codename = release.get("VERSION_CODENAME", "").strip('"')
+    suites = {codename, f"{codename}-updates", f"{codename}-security"}
+    entries: list[tuple[str, str]] = []
+    directory = Path("/etc/apt/sources.list.d")
+    for path in [Path("/etc/apt/sources.list"), *sorted(directory.glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] in suites:
+                entries.append((words[1], words[2]))
+    for path in sorted(directory.glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
+                entries += [(uri, suite) for uri in fields.get("URIs", "").split()
+                            for suite in fields.get("Suites", "").split() if suite in suites]
+    return [(uri.rstrip("/"), suite.replace(codename, SUITE, 1)) for uri, suite in entries]
+
+
+def archive() -> list[tuple[str, str]]:
+    """Where a chroot's packages come from: the host's mirrors, for bookworm and its updates; fails the
+    test when the host names none."""
+    entries = host_sources()
+    if not any(suite == SUITE for _, suite in entries):
+        pytest.fail("the host's apt sources name no Debian archive for its release: the chroot needs a mirror")
+    return entries
+
+
+def sources_list(entries: list[tuple[str, str]]) -> str:
+    """/etc/apt/sources.list for `entries`."""
+    return "".join(f"deb {uri} {suite} main\n" for uri, suite in entries)
+
+
+def base_tarball(mirror: str) -> Path:
+    """A debootstrapped base system as a tarball, made at most once a day."""
+    tarball = CACHE / f"{SUITE}-{VARIANT}-{datetime.date.today().isoformat()}.tar"
+    if tarball.exists():
+        return tarball
+    debootstrap = required_tool("debootstrap")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = CACHE / "debootstrap.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        run(debootstrap, f"--variant={VARIANT}", SUITE, scratch, mirror)
+        # Numeric owners, device nodes and modes as they are: the tarball is unpacked by root.
+        run("tar", "--numeric-owner", "-C", scratch, "-cf", f"{tarball}.tmp", ".")
+        os.replace(f"{tarball}.tmp", tarball)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for old in CACHE.glob(f"{SUITE}-{VARIANT}-*.tar"):
+        if old != tarball:
+            old.unlink()
+    return tarball
+
+
+def mounted(path: Path) -> bool:
+    """Whether something is mounted at `path`."""
+    return any(line.split()[1] == str(path) for line in Path("/proc/self/mounts").read_text().splitlines())
+
+
+def build_deb(output: Path) -> Path:
+    """The package built from this tree into `output`, as `make deb` builds it."""
+    for tool in ("dpkg-deb", "help2man"):
+        required_tool(tool)
+    built = run(sys.executable, REPO / "packaging/build-deb", output)
+    return Path(built.stdout.strip())
