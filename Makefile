@@ -39,6 +39,12 @@ ruff: $(VENV)/.installed
 test: lint $(VENV)/.installed $(CCTV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The box on Debian's kernel and systemd in a QEMU machine, its card exFAT then FAT32 (tests/vm; as root).
+# `make test` runs it too.
+.PHONY: vm-test
+vm-test: $(VENV)/.installed
+	$(PY) -m pytest tests/vm $(PYTEST_ARGS)
+
 # The box simulated in real time, its front panel a page on http://127.0.0.1:8470/ ([web] port); Ctrl+C stops it.
 run: $(VENV)/.installed
 	$(VENV)/bin/consentbox panel --home .demo/panel

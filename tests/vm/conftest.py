@@ -1,0 +1,79 @@
+"""The VM test's machines: one boot per card file system (exFAT, then FAT32), each running every check of
+tests/vm/test_vm.py in order (`make vm-test`; `make test` runs it too).
+
+Needs root (the root image is made in a chroot), debootstrap, qemu-system-x86, exfatprogs, dosfstools and
+mtools: a missing one fails the test, never skips it (.ci/run installs them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from consentbox.crypto import X25519Identity
+from tests.conftest import required_tool
+from tests.support import debian
+from tests.vm.image import Guest, build_guest, card_disk, overlay, state_disk
+from tests.vm.machine import Machine
+
+ADMIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "consentbox-admin"
+FILE_SYSTEMS = ["exfat", "vfat"]
+POLICY_TOML = "[policy]\nretention_days = 30\n"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The organisation's key pair (init-org) and a bundle to the supervisor, on a stick image."""
+
+    key: Path
+    pub: Path
+    stick: Path
+
+
+def admin(*args: str | Path, stdin: str | None = None) -> str:
+    return debian.run(ADMIN, *args, input=stdin).stdout
+
+
+@pytest.fixture(scope="session")
+def organisation(tmp_path_factory: pytest.TempPathFactory, identity: X25519Identity) -> Organisation:
+    """init-org and bundle as the guide's steps 9 and 11 run them, the bundle on a FAT stick image."""
+    for tool in ("mkfs.vfat", "mcopy"):
+        required_tool(tool)
+    directory = tmp_path_factory.mktemp("org")
+    admin("init-org", "--out", directory / "org")
+    (directory / "policy.toml").write_text(POLICY_TOML)
+    (directory / "stick").mkdir()
+    admin("bundle", "--org-key", directory / "org/org.key", "--recipient", identity.recipient.to_string(),
+          "--policy", directory / "policy.toml", "--version", "1", "--out", directory / "stick")
+    stick = directory / "stick.img"
+    debian.run("truncate", "-s", "64M", stick)
+    debian.run("mkfs.vfat", "-n", "STICK", stick)
+    for bundle in (directory / "stick").iterdir():
+        debian.run("mcopy", "-i", stick, bundle, f"::{bundle.name}")
+    return Organisation(directory / "org/org.key", directory / "org/org.pub", stick)
+
+
+@pytest.fixture(scope="session")
+def guest(tmp_path_factory: pytest.TempPathFactory, organisation: Organisation) -> Guest:
+    """The root image, built once for both file systems."""
+    directory = tmp_path_factory.mktemp("guest")
+    deb = debian.build_deb(tmp_path_factory.mktemp("deb"))
+    return build_guest(deb, organisation.pub, debian.archive(), directory)
+
+
+@pytest.fixture(scope="module", params=FILE_SYSTEMS)
+def vm(request: pytest.FixtureRequest, guest: Guest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    """A booted machine whose card is formatted `request.param` (the module's last test powers it off)."""
+    file_system = request.param
+    directory = tmp_path_factory.mktemp(f"vm-{file_system}")
+    card = card_disk(directory / "card.img", file_system)
+    disks = {"state": (state_disk(directory / "state.img"), "writethrough")}
+    machine = Machine(guest, directory, disks, card, file_system)
+    try:
+        machine.start(overlay(guest.root, directory / "root.qcow2"))
+        yield machine
+    finally:
+        machine.close()
