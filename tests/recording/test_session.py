@@ -349,6 +349,16 @@ def test_an_io_error_on_a_card_whose_directory_vanished_is_a_lost_card(tmp_path)
     assert type(card_error(OSError(errno.EIO, "I/O error"), tmp_path / "gone", "writing audio")) is CardLost
 
 
+def test_an_io_error_on_a_card_whose_device_left_the_system_is_a_lost_card(card, monkeypatch):
+    # A USB card pulled out: the path is still a directory (the mount lingers, or it is the bare mount point
+    # once detached), and the device the session opened is gone (a stand-in for sysfs here; tests/vm pulls a
+    # real one).
+    opened = os.stat(card).st_dev
+    monkeypatch.setattr(session_module, "device_gone", lambda device: device == opened)
+    assert type(card_error(OSError(errno.EIO, "I/O error"), card, "writing audio", opened)) is CardLost
+    assert type(card_error(OSError(errno.EIO, "I/O error"), card, "writing audio", opened + 1)) is CardWriteError
+
+
 @pytest.fixture
 def small(tmp_path: Path):
     """A 3 MiB card that really fills up."""

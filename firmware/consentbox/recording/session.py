@@ -46,6 +46,7 @@ from consentbox.recording.manifest import (
 from consentbox.recording.seal import CHECKPOINT_CHUNKS, Seal, chunk_frames, manifest_seal
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
 from consentbox.storage.atomic import replace_file_at, temporary_name
+from consentbox.storage.block_device import device_gone
 from consentbox.storage.card_files import (
     ForeignEntry,
     card_directory,
@@ -66,8 +67,9 @@ class SessionFilesError(ConsentBoxError, RuntimeError):
     """A SessionFiles method was called out of order (for example `write` while paused)."""
 
 
-def card_error(error: OSError, card: Path, doing: str) -> HardwareError:
-    """The hardware error that `error`, met while `doing` something on `card`, stands for."""
+def card_error(error: OSError, card: Path, doing: str, device: int | None = None) -> HardwareError:
+    """The hardware error that `error`, met while `doing` something on `card`, stands for; `device` is the
+    st_dev of the card's directory as it was opened, if it was."""
     if isinstance(error, HardwareError):
         return error  # raised here already, saying what it is
     if isinstance(error, ForeignEntry):
@@ -75,10 +77,19 @@ def card_error(error: OSError, card: Path, doing: str) -> HardwareError:
     reason = error.strerror or str(error)
     if error.errno in _FULL:
         return CardFull(f"card {card} is full ({doing}): give it to the supervisor to export, or replace it")
-    # An I/O error is the card's death when its directory has gone too; otherwise a bad block.
-    if error.errno in _LOST or (error.errno == errno.EIO and not os.path.isdir(card)):
+    # An I/O error is the card's removal when its directory or its device has gone too; otherwise a bad block.
+    if error.errno in _LOST or (error.errno == errno.EIO and _card_gone(card, device)):
         return CardLost(f"card {card} was removed or turned read-only ({doing}: {reason}): reinsert it")
     return CardWriteError(f"card {card} failed ({doing}: {reason}): replace the card")
+
+
+def _card_gone(card: Path, device: int | None) -> bool:
+    # The device opened, not the path's: a pulled card's busy mount is detached at once (the package's
+    # LazyUnmount=yes), and the path is then the bare mount point on the box's own disk.
+    try:
+        return device_gone(os.stat(card).st_dev if device is None else device)
+    except OSError:
+        return True
 
 
 def _plaintext_capacity(ciphertext_budget: int) -> int:
@@ -278,6 +289,7 @@ class SessionFiles:
         # unmounted under the box (umount -l) still gets its session's files, nothing lands in the
         # empty mount point on the box's own disk, and no link on the card is followed (card_files).
         self._card_fd = open_directory(card)
+        self._card_device = os.fstat(self._card_fd).st_dev
         self.session = session
         self._journal = journal
         self._ledger_range = ledger_range
@@ -383,7 +395,7 @@ class SessionFiles:
             raise SessionFilesError(f"session {self.session}: capture is {state} open")
 
     def _record_fault(self, error: OSError, doing: str) -> HardwareError:
-        fault = card_error(error, self.card, doing)
+        fault = card_error(error, self.card, doing, self._card_device)
         if self._fault is None:
             self._fault = fault
         return fault
@@ -493,7 +505,7 @@ class SessionFiles:
             with card_directory(self.card) as directory:  # finalised, the session let go of its handle on it
                 self._on_seal(write_manifest(directory, self.manifest(), self._recipients, self._random_bytes))
         except OSError as error:
-            raise card_error(error, self.card, "marking the session's manifest withdrawn") from error
+            raise card_error(error, self.card, "marking the session's manifest withdrawn", self._card_device) from error
 
     def destroy(self) -> None:
         """Remove every file of this session, the manifest last, and sync the directory; during the session
@@ -516,7 +528,7 @@ class SessionFiles:
             with card_directory(self.card if self._card_fd < 0 else self._card_fd) as directory:
                 remove_session_files(directory, self.session)
         except OSError as error:
-            raise card_error(error, self.card, "removing the session's files") from error
+            raise card_error(error, self.card, "removing the session's files", self._card_device) from error
         finally:
             self._release()
         self._journal.remove(self.session)
