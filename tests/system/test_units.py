@@ -394,6 +394,7 @@ def apply_rules(name: str, device: Device) -> Device:
 
 USB_STORAGE = [("block", ""), ("scsi", "sd"), ("scsi", ""), ("scsi", ""), ("usb", "usb-storage"), ("usb", "usb")]
 PROVISION_RULES = "99-consentbox-provision.rules"
+CARD_RULES = "99-consentbox-card.rules"
 
 
 def usb_block(kernel: str, action: str = "add", parents=USB_STORAGE, **env: str) -> Device:
@@ -432,6 +433,20 @@ def test_a_stick_without_a_partition_table_and_a_uas_stick_are_provisioned_too()
 def test_provisioning_is_never_asked_for_anything_else(device: Device) -> None:
     result = apply_rules(PROVISION_RULES, device)
     assert (result.systemd_wants, result.tags) == ([], set())
+
+
+def test_the_recording_card_asks_for_its_mount_and_nothing_else_does() -> None:
+    card = apply_rules(CARD_RULES, usb_block("sda1", ID_FS_USAGE="filesystem", ID_FS_TYPE="exfat",
+                                             ID_FS_LABEL=CARD_LABEL))
+    mount = run(required_tool("systemd-escape"), "--path", "--suffix=mount", CARD_PATH).stdout.strip()
+    assert card.systemd_wants == [mount] and card.tags == {"systemd"}
+    for other in (usb_block("sdb1", ID_FS_USAGE="filesystem", ID_FS_TYPE="vfat", ID_FS_LABEL="BUNDLE"),
+                  usb_block("sda1", action="remove", ID_FS_USAGE="filesystem", ID_FS_LABEL=CARD_LABEL)):
+        result = apply_rules(CARD_RULES, other)
+        assert (result.systemd_wants, result.tags) == ([], set())
+    assigned = {(key, attribute) for tokens in parse_rules(CARD_RULES) for key, attribute, operator, _ in tokens
+                if operator not in ("==", "!=")}
+    assert assigned == {("TAG", None), ("ENV", "SYSTEMD_WANTS")}
 
 
 def test_the_udev_rules_only_name_a_unit() -> None:

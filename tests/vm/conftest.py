@@ -31,6 +31,7 @@ class Organisation:
     key: Path
     pub: Path
     stick: Path
+    hostile_stick: Path
 
 
 def admin(*args: str | Path, stdin: str | None = None) -> str:
@@ -48,12 +49,24 @@ def organisation(tmp_path_factory: pytest.TempPathFactory, identity: X25519Ident
     (directory / "stick").mkdir()
     admin("bundle", "--org-key", directory / "org/org.key", "--recipient", identity.recipient.to_string(),
           "--policy", directory / "policy.toml", "--version", "1", "--out", directory / "stick")
-    stick = directory / "stick.img"
-    debian.run("truncate", "-s", "64M", stick)
-    debian.run("mkfs.vfat", "-n", "STICK", stick)
-    for bundle in (directory / "stick").iterdir():
-        debian.run("mcopy", "-i", stick, bundle, f"::{bundle.name}")
-    return Organisation(directory / "org/org.key", directory / "org/org.pub", stick)
+    (bundle,) = (directory / "stick").iterdir()
+    stick = fat_stick(directory / "stick.img", bundle)
+    # The same bundle with one byte of its signed payload changed: a forgery.
+    forged = directory / "forged" / "consentbox-v2.cbundle"
+    forged.parent.mkdir()
+    data = bytearray(bundle.read_bytes())
+    data[-1] ^= 1
+    forged.write_bytes(data)
+    return Organisation(directory / "org/org.key", directory / "org/org.pub", stick,
+                        fat_stick(directory / "hostile-stick.img", forged))
+
+
+def fat_stick(path: Path, bundle: Path) -> Path:
+    """A FAT stick image with `bundle` in its top directory, made without mounting it."""
+    debian.run("truncate", "-s", "64M", path)
+    debian.run("mkfs.vfat", "-n", "STICK", path)
+    debian.run("mcopy", "-i", path, bundle, f"::{bundle.name}")
+    return path
 
 
 @pytest.fixture(scope="session")
