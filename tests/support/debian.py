@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,26 +73,34 @@ def sources_list(entries: list[tuple[str, str]]) -> str:
     return "".join(f"deb {uri} {suite} main\n" for uri, suite in entries)
 
 
-def base_tarball(mirror: str) -> Path:
-    """A debootstrapped base system as a tarball, made at most once a day."""
-    tarball = CACHE / f"{SUITE}-{VARIANT}-{datetime.date.today().isoformat()}.tar"
+def cached_tarball(tarball: Path, stale: str, make: Callable[[Path], None]) -> Path:
+    """`tarball`, made once from an empty scratch root that `make` fills; older tarballs of its directory
+    matching the glob `stale` are removed."""
     if tarball.exists():
         return tarball
-    debootstrap = required_tool("debootstrap")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = CACHE / "debootstrap.tmp"
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    scratch = tarball.parent / f"{tarball.name}.root"
     shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
     try:
-        run(debootstrap, f"--variant={VARIANT}", SUITE, scratch, mirror)
+        make(scratch)
         # Numeric owners, device nodes and modes as they are: the tarball is unpacked by root.
         run("tar", "--numeric-owner", "-C", scratch, "-cf", f"{tarball}.tmp", ".")
         os.replace(f"{tarball}.tmp", tarball)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for old in CACHE.glob(f"{SUITE}-{VARIANT}-*.tar"):
+    for old in tarball.parent.glob(stale):
         if old != tarball:
             old.unlink()
     return tarball
+
+
+def base_tarball(mirror: str) -> Path:
+    """A debootstrapped base system as a tarball, made at most once a day."""
+    debootstrap = required_tool("debootstrap")
+    return cached_tarball(CACHE / f"{SUITE}-{VARIANT}-{datetime.date.today().isoformat()}.tar",
+                          f"{SUITE}-{VARIANT}-*.tar",
+                          lambda root: run(debootstrap, f"--variant={VARIANT}", SUITE, root, mirror))
 
 
 def mounted(path: Path) -> bool:

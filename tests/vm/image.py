@@ -31,7 +31,16 @@ import pytest
 from consentbox.core.policy import Policy
 from consentbox.testing.signal import position_pcm, write_wav
 from tests.conftest import required_tool
-from tests.support.debian import CHROOT_ENV, REPO, SUITE, base_tarball, mounted, run, sources_list
+from tests.support.debian import (
+    CHROOT_ENV,
+    REPO,
+    SUITE,
+    base_tarball,
+    cached_tarball,
+    mounted,
+    run,
+    sources_list,
+)
 
 CACHE = REPO / ".cache" / "vm"
 GUIDE = REPO / "deploy" / "README.md"
@@ -105,28 +114,17 @@ def vm_base(deb: Path, archive: list[tuple[str, str]]) -> Path:
     """Stage one: a tarball of the base system with the kernel, init and every package but ours."""
     packages = sorted({*PACKAGES, *deb_dependencies(deb)})
     key = hashlib.sha256("\n".join([*packages, *map(str, archive)]).encode()).hexdigest()[:12]
-    tarball = CACHE / f"{SUITE}-vm-{datetime.date.today().isoformat()}-{key}.tar"
-    if tarball.exists():
-        return tarball
     mirror = next(uri for uri, suite in archive if suite == SUITE)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = CACHE / "root.tmp"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
-    try:
-        run("tar", "--numeric-owner", "-C", scratch, "-xpf", base_tarball(mirror))
-        (scratch / "etc/apt/sources.list").write_text(sources_list(archive))
-        shutil.copyfile("/etc/resolv.conf", scratch / "etc/resolv.conf")
-        in_root(scratch, "apt-get", "update", "-qq")
-        in_root(scratch, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages)
-        run("tar", "--numeric-owner", "-C", scratch, "-cf", f"{tarball}.tmp", ".")
-        os.replace(f"{tarball}.tmp", tarball)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    for old in CACHE.glob(f"{SUITE}-vm-*.tar"):
-        if old != tarball:
-            old.unlink()
-    return tarball
+
+    def make(root: Path) -> None:
+        run("tar", "--numeric-owner", "-C", root, "-xpf", base_tarball(mirror))
+        (root / "etc/apt/sources.list").write_text(sources_list(archive))
+        shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+        in_root(root, "apt-get", "update", "-qq")
+        in_root(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages)
+
+    return cached_tarball(CACHE / f"{SUITE}-vm-{datetime.date.today().isoformat()}-{key}.tar",
+                          f"{SUITE}-vm-*.tar", make)
 
 
 def follow_the_guide(root: Path, deb: Path, org_pub: Path) -> None:
