@@ -46,7 +46,7 @@ CACHE = REPO / ".cache" / "vm"
 GUIDE = REPO / "deploy" / "README.md"
 GUEST = Path(__file__).resolve().parent / "guest"
 #: What the VM needs beside the box: the kernel and init, the loopback microphone's tools (aplay), stock
-#: age (to open the card's files), the card's file system tools, and journalctl's pager-free output.
+#: age (to open the card's files) and the card's file system tools.
 PACKAGES = ["linux-image-amd64", "systemd-sysv", "udev", "kmod", "alsa-utils", "age", "exfatprogs", "dosfstools"]
 #: The loopback's capture end: what the box records from (the test plays into DEV=0).
 MICROPHONE = "plughw:CARD=Loopback,DEV=1,SUBDEV=0"
