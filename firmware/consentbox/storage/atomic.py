@@ -1,8 +1,8 @@
 """Replacing a file so that a power cut leaves either the old version or the new one, never a mix.
 
 Used for the card's manifests and ledger extracts, and for the box's own state files: the new version
-is written to a hidden temporary file beside the old one (`.<name>.tmp`), synced, renamed over it, and
-the directory is synced. Readers skip names that start with a dot, so a temporary file is never taken
+is written to a hidden temporary file beside the old one (`.<name>.tmp`), synced, renamed over it,
+synced again (for FAT, below), and the directory is synced. Readers skip names that start with a dot, so a temporary file is never taken
 for the real one. Every name is looked up in the directory itself, without following a link
 (`storage.card_files`): whatever is planted at the temporary name is unlinked first, a link or a FIFO
 at the real name is replaced, never written through, and a directory there is a `ForeignEntry`.
@@ -47,12 +47,17 @@ def replace_file_at(directory_fd: int, name: str, data: bytes, mode: int, *, hid
             if hidden_times:
                 hide_times(fd)  # before the sync, so the times reach the disk with the data
             os.fsync(fd)
+            try:
+                os.replace(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
+            except IsADirectoryError:
+                raise ForeignEntry(name, "a directory") from None
+            # FAT renames over a file by pointing the old name's directory entry at the new data, and
+            # writes that entry only with the file, not with the directory; the old data's clusters are
+            # freed at once. Without this sync a power cut or a pulled card within the next 30 s left the
+            # name pointing at freed clusters: an earlier session's manifest read back empty (the VM test).
+            os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            os.replace(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
-        except IsADirectoryError:
-            raise ForeignEntry(name, "a directory") from None
         if hidden_times:
             hide_times(directory_fd)
         sync_open_directory(directory_fd)
