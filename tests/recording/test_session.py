@@ -354,7 +354,7 @@ def test_an_io_error_on_a_card_whose_device_left_the_system_is_a_lost_card(card,
     # once detached), and the device the session opened is gone (a stand-in for sysfs here; tests/vm pulls a
     # real one).
     opened = os.stat(card).st_dev
-    monkeypatch.setattr(session_module, "device_gone", lambda device: device == opened)
+    monkeypatch.setattr(session_module, "device_gone", lambda device, settle: device == opened)
     assert type(card_error(OSError(errno.EIO, "I/O error"), card, "writing audio", opened)) is CardLost
     assert type(card_error(OSError(errno.EIO, "I/O error"), card, "writing audio", opened + 1)) is CardWriteError
 

@@ -46,7 +46,7 @@ from consentbox.recording.manifest import (
 from consentbox.recording.seal import CHECKPOINT_CHUNKS, Seal, chunk_frames, manifest_seal
 from consentbox.recording.wav import HEADER_SIZE, AudioFormat, streaming_header
 from consentbox.storage.atomic import replace_file_at, temporary_name
-from consentbox.storage.block_device import device_gone
+from consentbox.storage.block_device import SETTLE_SECONDS, device_gone
 from consentbox.storage.card_files import (
     ForeignEntry,
     card_directory,
@@ -87,7 +87,7 @@ def _card_gone(card: Path, device: int | None) -> bool:
     # The device opened, not the path's: a pulled card's busy mount is detached at once (the package's
     # LazyUnmount=yes), and the path is then the bare mount point on the box's own disk.
     try:
-        return device_gone(os.stat(card).st_dev if device is None else device)
+        return device_gone(os.stat(card).st_dev if device is None else device, settle=SETTLE_SECONDS)
     except OSError:
         return True
 
