@@ -7,7 +7,7 @@ mtools: a missing one fails the test, never skips it (.ci/run installs them all)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,10 @@ from tests.support import debian
 from tests.vm.image import Guest, build_guest, card_disk, overlay, state_disk
 from tests.vm.machine import Machine
 
+#: What a check measured, said (printed, and kept for the summary table at the end of the run).
+Say = Callable[[str], None]
+#: Each VM check as it ended: its name, passed or failed, and what it said.
+_OUTCOMES: list[tuple[str, str, list[str]]] = []
 ADMIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "consentbox-admin"
 FILE_SYSTEMS = ["exfat", "vfat"]
 POLICY_TOML = "[policy]\nretention_days = 30\n"
@@ -90,3 +94,29 @@ def vm(request: pytest.FixtureRequest, guest: Guest, tmp_path_factory: pytest.Te
         yield machine
     finally:
         machine.close()
+
+
+@pytest.fixture
+def say(record_property: Callable[[str, object], None]) -> Say:
+    """Print what a check measured, and keep it for the summary table."""
+    def said(text: str) -> None:
+        print(f"\n{text}")
+        record_property("measured", text)
+    return said
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or report.failed:
+        measured = [str(value) for key, value in report.user_properties if key == "measured"]
+        _OUTCOMES.append((report.nodeid.split("::", 1)[-1], report.outcome, measured))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The summary table of issue 18: each check on each file system, passed or failed, and its figures."""
+    if not _OUTCOMES:
+        return
+    terminalreporter.section("the box under systemd (tests/vm): each check and what it measured")
+    for name, outcome, measured in _OUTCOMES:
+        terminalreporter.write_line(f"{outcome.upper():7} {name}")
+        for line in "\n".join(measured).splitlines():
+            terminalreporter.write_line(f"        {line}")

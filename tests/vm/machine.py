@@ -70,6 +70,13 @@ class Machine:
         self._ids = itertools.count(1)
         self.started = 0.0
         self.boot_state = ""
+        self._root = Path()
+        self.card_reader = "card-reader"  # the id of the USB device that holds the card now
+        self._card_plugs = itertools.count(1)
+
+    def disk(self, disk_id: str) -> Path:
+        """The image of the virtio disk `disk_id` (as given to the constructor)."""
+        return self._disks[disk_id][0]
 
     # -- life --------------------------------------------------------------------------------------
 
@@ -93,7 +100,9 @@ class Machine:
 
     def start(self, root: Path) -> None:
         """Boot from `root` (a qcow2 overlay) and wait for the command runner."""
+        self._root = root
         self.started = time.monotonic()
+        self.card_reader, self._agent_lines = "card-reader", b""
         self._process = subprocess.Popen(self.command(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._qmp = self._connect("qmp.sock")
         self._qmp_read()  # the greeting
@@ -101,6 +110,10 @@ class Machine:
         self._agent = self._connect("agent.sock")
         # The runner starts early in the boot: wait for the rest of it (running, or degraded if a unit failed).
         self.boot_state = self.run("systemctl", "is-system-running", "--wait", timeout=BOOT_SECONDS, check=False).text
+
+    def boot_again(self) -> None:
+        """Power on again after `power_off` or `cut_power`: the same disks, as they were left."""
+        self.start(self._root)
 
     def power_off(self) -> None:
         """A clean shutdown (systemd's poweroff), waited for."""
@@ -153,6 +166,13 @@ class Machine:
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         """Run a QMP command; its return value (a QMP error fails the test)."""
+        reply = self._qmp_request(command, arguments)
+        if "error" in reply:
+            pytest.fail(f"QMP {command} {arguments}: {reply['error']}")
+        return reply["return"]
+
+    def _qmp_request(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """QMP's answer to `command`: {"return": ...} or {"error": ...}."""
         assert self._qmp is not None
         request: dict[str, Any] = {"execute": command}
         if arguments:
@@ -160,10 +180,34 @@ class Machine:
         self._qmp.sendall(json.dumps(request).encode() + b"\r\n")
         while True:
             reply = self._qmp_read()
-            if "return" in reply:
-                return reply["return"]
-            if "error" in reply:
-                pytest.fail(f"QMP {command} {arguments}: {reply['error']}")
+            if "return" in reply or "error" in reply:
+                return reply
+
+    def plug_in(self, image: Path, name: str, *, read_only: bool) -> None:
+        """A USB mass-storage device holding `image`, plugged into the xHCI controller."""
+        self.qmp("blockdev-add", driver="raw", **{"node-name": name, "read-only": read_only},
+                 file={"driver": "file", "filename": str(image), "read-only": read_only})
+        self.qmp("device_add", driver="usb-storage", bus="xhci.0", drive=name, id=name, removable=True)
+
+    def pull_out(self, name: str) -> None:
+        """The USB device `name` pulled out: the guest gets nothing more from it, nor it from the guest.
+        Its image is let go (QEMU locks an image while a node holds it)."""
+        self.qmp("device_del", id=name)
+        deadline = time.monotonic() + 30
+        while name in {node.get("node-name") for node in self.qmp("query-named-block-nodes")}:
+            if self._qmp_request("blockdev-del", {"node-name": name}).get("error") is None:
+                return
+            assert time.monotonic() < deadline, f"QEMU kept the node {name} after its device went"
+            time.sleep(0.1)
+
+    def pull_card(self) -> None:
+        """The card pulled out of its reader."""
+        self.pull_out(self.card_reader)
+
+    def put_card_back(self) -> None:
+        """The same card put back (a new USB device on the same image)."""
+        self.card_reader = f"card-{next(self._card_plugs)}"
+        self.plug_in(self.card, self.card_reader, read_only=False)
 
     def _qmp_read(self) -> dict[str, Any]:
         assert self._qmp is not None
