@@ -2,10 +2,11 @@
 
 Used for the card's manifests and ledger extracts, and for the box's own state files: the new version
 is written to a hidden temporary file beside the old one (`.<name>.tmp`), synced, renamed over it,
-synced again (for FAT, below), and the directory is synced. Readers skip names that start with a dot, so a temporary file is never taken
-for the real one. Every name is looked up in the directory itself, without following a link
-(`storage.card_files`): whatever is planted at the temporary name is unlinked first, a link or a FIFO
-at the real name is replaced, never written through, and a directory there is a `ForeignEntry`.
+synced again (for FAT, below), and the directory is synced. Readers skip names that start with a dot, so
+a temporary file is never taken for the real one. Every name is looked up in the directory itself,
+without following a link (`storage.card_files`): whatever is planted at the temporary name is unlinked
+first, a link or a FIFO at the real name is replaced, never written through, and a directory there is a
+`ForeignEntry`.
 """
 
 from __future__ import annotations
