@@ -93,6 +93,8 @@ def vm(request: pytest.FixtureRequest, guest: Guest, tmp_path_factory: pytest.Te
         machine.start(overlay(guest.root, directory / "root.qcow2"))
         yield machine
     finally:
+        if machine.running:  # a check failed before the last one powered it off: keep its journal
+            print(f"\nthe guest's journal: {machine.save_journal()}")
         machine.close()
 
 

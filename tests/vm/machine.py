@@ -111,6 +111,17 @@ class Machine:
         # The runner starts early in the boot: wait for the rest of it (running, or degraded if a unit failed).
         self.boot_state = self.run("systemctl", "is-system-running", "--wait", timeout=BOOT_SECONDS, check=False).text
 
+    @property
+    def running(self) -> bool:
+        """Whether QEMU is running, its command runner connected."""
+        return self._process is not None and self._process.poll() is None and self._agent is not None
+
+    def save_journal(self) -> Path:
+        """The guest's journal, every boot's, written beside its disks for the report; its path."""
+        saved = self.directory / "journal.txt"
+        saved.write_bytes(self.run("journalctl", "--no-pager", "-o", "short-monotonic", timeout=300).stdout)
+        return saved
+
     def boot_again(self) -> None:
         """Power on again after `power_off` or `cut_power`: the same disks, as they were left."""
         self.start(self._root)

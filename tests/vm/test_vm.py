@@ -476,6 +476,7 @@ def test_the_whole_machine_cut_off_in_a_session_boots_and_recovers_it(vm: Machin
 
 # Last: it powers the machine off.
 def test_after_a_clean_power_off_fsck_finds_the_card_clean_or_repairs_it(vm: Machine, say: Say) -> None:
+    say(f"the guest's journal, every boot: {vm.save_journal()}")
     vm.power_off()
     checker = required_tool({"exfat": "fsck.exfat", "vfat": "fsck.vfat"}[vm.card_file_system])
     checked = subprocess.run([checker, "-n", str(vm.card)], capture_output=True, text=True)
