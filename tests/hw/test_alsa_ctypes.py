@@ -15,7 +15,7 @@ import pytest
 
 from consentbox.core.policy import Policy, SampleFormat
 from consentbox.hw import alsa_ctypes
-from consentbox.hw.alsa import AlsaSource
+from consentbox.hw.alsa import BUFFER_PERIODS, AlsaSource
 from consentbox.hw.alsa_ctypes import AlsaError, CapturePcm
 from consentbox.hw.errors import AudioLost, AudioUnavailable
 from consentbox.sim.file_microphone import FileMicrophone
@@ -49,7 +49,7 @@ def _settings(policy: Policy) -> dict[str, int]:
     """The policy's capture settings, as keywords of CapturePcm and of pyalsaaudio's PCM."""
     formats = {SampleFormat.S16_LE: alsaaudio.PCM_FORMAT_S16_LE, SampleFormat.S32_LE: alsaaudio.PCM_FORMAT_S32_LE}
     return dict(rate=policy.rate, channels=policy.channels, format=formats[policy.sample_format],
-                periodsize=policy.period_frames)
+                periodsize=policy.period_frames, periods=BUFFER_PERIODS)
 
 
 def _open(device: str, policy: Policy) -> CapturePcm:

@@ -24,10 +24,14 @@ _ALSA_FORMATS = {
     SampleFormat.S32_LE: alsaaudio.PCM_FORMAT_S32_LE,
 }
 _ALSA_ERRORS = (alsaaudio.ALSAAudioError, alsa_ctypes.AlsaError)
+#: Periods in the device's buffer: 1.36 s at the default period (1024 frames at 48 kHz), so that a card
+#: write that stalls the main loop that long (an SD card can, and the VM test's emulated one did for 0.15 s)
+#: loses no audio to an overrun. pyalsaaudio's default, 4 (85 ms), did. The buffer is kernel memory, not disk.
+BUFFER_PERIODS = 64
 
 
 class _CapturePcm(Protocol):
-    """What AlsaSource uses of an open capture PCM: pyalsaaudio's `PCM` (0.9.1+) or `alsa_ctypes.CapturePcm`."""
+    """What AlsaSource uses of an open capture PCM: pyalsaaudio's `PCM` (0.10+) or `alsa_ctypes.CapturePcm`."""
 
     def info(self) -> dict[str, object]: ...
 
@@ -39,11 +43,11 @@ class _CapturePcm(Protocol):
 def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
     """The device opened for capture in the policy's format; raises one of _ALSA_ERRORS."""
     settings = dict(rate=policy.rate, channels=policy.channels, format=_ALSA_FORMATS[policy.sample_format],
-                    periodsize=policy.period_frames)
-    # `PCM.info` came in pyalsaaudio 0.9.1, after the keyword constructor and the read() that works on
-    # Python 3.10+. Before it, read() raises SystemError on every call ("PY_SSIZE_T_CLEAN macro must be
-    # defined") after libasound has captured the period: nothing can be read through it.
-    if hasattr(alsaaudio.PCM, "info"):
+                    periodsize=policy.period_frames, periods=BUFFER_PERIODS)
+    # `PCM.state` came in pyalsaaudio 0.10, with the `periods` keyword that sizes the buffer. Before 0.9,
+    # read() raises SystemError on every call on Python 3.10+ ("PY_SSIZE_T_CLEAN macro must be defined")
+    # after libasound has captured the period; 0.9 reads, but into a buffer of 4 periods (85 ms).
+    if hasattr(alsaaudio.PCM, "state"):
         return alsaaudio.PCM(type=alsaaudio.PCM_CAPTURE, mode=alsaaudio.PCM_NORMAL, device=device, **settings)
     return alsa_ctypes.CapturePcm(device, **settings)
 
@@ -51,8 +55,9 @@ def _open_capture_pcm(device: str, policy: Policy) -> _CapturePcm:
 class AlsaSource:
     """An `AudioSource` on an ALSA capture device, in the policy's rate, channels, format and period.
 
-    Captures through pyalsaaudio 0.9.1 or later, or else through libasound directly (`hw.alsa_ctypes`):
-    Debian bookworm's python3-alsaaudio 0.8.4 cannot read audio on Python 3.10 and later.
+    Captures through pyalsaaudio 0.10 or later, or else through libasound directly (`hw.alsa_ctypes`):
+    Debian bookworm's python3-alsaaudio 0.8.4 cannot read audio on Python 3.10 and later, and 0.9 cannot
+    size the buffer (`BUFFER_PERIODS`).
     """
 
     def __init__(self, device: str, policy: Policy) -> None:

@@ -3,10 +3,10 @@
 Debian bookworm's python3-alsaaudio 0.8.4 was built without PY_SSIZE_T_CLEAN, so on Python 3.10 and
 later every `PCM.read()` raises SystemError after libasound has captured the period: the audio is lost
 on every call, and nothing else in its API reads audio. `CapturePcm` makes the few libasound calls that
-pyalsaaudio 0.9.1+ makes for a capture PCM (alsaaudio.c: alsapcm_new, alsapcm_setup, alsapcm_read), with
+pyalsaaudio 0.10+ makes for a capture PCM (alsaaudio.c: alsapcm_new, alsapcm_setup, alsapcm_read), with
 the same results, so `AlsaSource` treats both alike:
 
-- `CapturePcm(device, rate=, channels=, format=, periodsize=)` opens like `alsaaudio.PCM(type=PCM_CAPTURE,
+- `CapturePcm(device, rate=, channels=, format=, periodsize=, periods=)` opens like `alsaaudio.PCM(type=PCM_CAPTURE,
   ...)`: the device settles on the nearest values it offers, and `info()` tells what it granted;
 - `read()` returns `(frames, data)` for one period, or `(-EPIPE, b"")` after an overrun, the stream
   already prepared again;
@@ -24,7 +24,6 @@ LIBASOUND = "libasound.so.2"  # the soname: libasound2 ships it, not the unversi
 
 _STREAM_CAPTURE = 1  # SND_PCM_STREAM_CAPTURE
 _ACCESS_RW_INTERLEAVED = 3  # SND_PCM_ACCESS_RW_INTERLEAVED
-_PERIODS = 4  # pyalsaaudio's default number of periods in the buffer
 
 _uframes = c_ulong  # snd_pcm_uframes_t
 _sframes = c_long  # snd_pcm_sframes_t
@@ -79,7 +78,8 @@ def _message(code: int, device: str) -> str:
 class CapturePcm:
     """An open ALSA capture PCM in interleaved frames: `info()`, `read()`, `close()`."""
 
-    def __init__(self, device: str, *, rate: int, channels: int, format: int, periodsize: int) -> None:
+    def __init__(self, device: str, *, rate: int, channels: int, format: int, periodsize: int,
+                 periods: int) -> None:
         try:
             asound = libasound()
         except OSError as error:
@@ -94,7 +94,7 @@ class CapturePcm:
         self._buffer = ctypes.create_string_buffer(0)
         try:
             self._rate, self._channels, self._format, self._periodsize = self._setup(
-                rate, channels, format, periodsize
+                rate, channels, format, periodsize, periods
             )
         except BaseException:
             self.close()
@@ -102,7 +102,8 @@ class CapturePcm:
         self._frame_bytes = self._channels * asound.snd_pcm_format_physical_width(self._format) // 8
         self._buffer = ctypes.create_string_buffer(self._frame_bytes * self._periodsize)
 
-    def _setup(self, rate: int, channels: int, format: int, periodsize: int) -> tuple[int, int, int, int]:
+    def _setup(self, rate: int, channels: int, format: int, periodsize: int,
+               periods: int) -> tuple[int, int, int, int]:
         """Ask for the values, then read back what the device granted; as pyalsaaudio's alsapcm_setup."""
         asound, handle = self._asound, self._handle
         params = c_void_p()
@@ -121,7 +122,7 @@ class CapturePcm:
             asound.snd_pcm_hw_params_set_rate_near(handle, params, byref(c_uint(rate)), byref(direction))
             asound.snd_pcm_hw_params_set_period_size_near(
                 handle, params, byref(_uframes(periodsize)), byref(direction))
-            asound.snd_pcm_hw_params_set_periods_near(handle, params, byref(c_uint(_PERIODS)), byref(direction))
+            asound.snd_pcm_hw_params_set_periods_near(handle, params, byref(c_uint(periods)), byref(direction))
             code = asound.snd_pcm_hw_params(handle, params)  # also prepares the stream
             if code < 0:
                 raise AlsaError(_message(code, self._device))
