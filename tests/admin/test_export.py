@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import random
+import struct
 import subprocess
 import sys
 import wave
@@ -25,10 +26,11 @@ from consentbox.core.reasons import EndReason
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.format import read_header
 from consentbox.ledger import Kind
+from consentbox.recording import session as session_module
 from consentbox.recording.journal import Journal
 from consentbox.recording.manifest import policy_digest
 from consentbox.recording.session import SessionFiles
-from consentbox.recording.wav import HEADER_SIZE
+from consentbox.recording.wav import ARECORD_DATA_SIZE, HEADER_SIZE, streaming_header
 from consentbox.storage.ids import new_session_id
 from tests.support.sealed import SealingBox
 
@@ -127,7 +129,27 @@ def test_export_writes_one_wav_and_one_report_per_session(journal, card, identit
     for segment in card.glob("*.wav.age"):  # and every file on the card opens with age itself
         plain = subprocess.run([age_cli, "-d", "-i", str(key_file), str(segment)], capture_output=True,
                                check=True).stdout
-        assert plain.startswith(b"RIFF$\x00\x00\x80WAVE")
+        assert plain.startswith(b"RIFF$\xf0\xff\x7fWAVE")  # sox's unknown length (docs/formats.md, "Segments")
+
+
+def test_segments_of_older_firmware_with_arecord_s_header_export_alike(journal, card, identity, key_file, tmp_path,
+                                                                       box_ledger, trusted_boxes, monkeypatch, age_cli):
+    def arecord_header(pcm) -> bytes:  # what segments began with before issue 19
+        header = bytearray(streaming_header(pcm))
+        struct.pack_into("<I", header, 4, ARECORD_DATA_SIZE + 36)
+        struct.pack_into("<I", header, 40, ARECORD_DATA_SIZE)
+        return bytes(header)
+
+    monkeypatch.setattr(session_module, "streaming_header", arecord_header)
+    files, audio = record(card, identity, journal, [3.0], box=box_ledger)
+    (segment,) = card.glob("*.wav.age")
+    plain = subprocess.run([age_cli, "-d", "-i", str(key_file), str(segment)], capture_output=True, check=True).stdout
+    assert plain.startswith(arecord_header(SMALL))
+    out = tmp_path / "out"
+    done = export(key_file, out, card, "--boxes", trusted_boxes)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [line(files, "0:00:03")]
+    assert exported_audio(out, files.session) == audio
 
 
 def test_a_crash_exports_what_was_sealed_and_says_truncated(journal, card, identity, key_file, tmp_path, box_ledger,

@@ -1,11 +1,13 @@
 """WAV headers for the 16- and 32-bit little-endian PCM the box records: 44 bytes, RIFF/WAVE, `fmt `, `data`.
 
-A segment on the card starts with the header `arecord` writes when it records to a pipe, because the
-length is not known when capture starts; the export, which knows the length, writes the exact one.
-In alsa-utils' aplay.c, `capture()` clamps the byte count of a capture to stdout with no `-d` limit
-to the WAVE entry of `fmt_rec_table` (`max_filesize` 2147483648), and `begin_wave()` then writes
-`data` length = that count (0x80000000) and RIFF length = count + 36 (0x80000024), each as a 32-bit
-little-endian field. The `fmt ` chunk is the plain 16-byte PCM one (format tag 1) in both cases.
+A segment on the card starts with a streaming header, written before the length is known and never
+rewritten (it is in the segment's first encrypted chunk, and encrypting that chunk again would reuse its
+nonce). Its `data` length is the one sox writes when it cannot know the length, 0x7FFFF000 (RIFF length
+0x7FFFF024): sox's wav.c calls it MS_UNSPEC and turns off its length logic when it reads it, and
+libsndfile, FFmpeg and GStreamer, finding it longer than the file, take the length from the file's size.
+So once a segment is sealed, the WAV `age -d` makes of it has the right length in those tools
+(docs/formats.md, "Segments", says what each tool was seen to report). The export, which knows the
+length, writes the exact header. The `fmt ` chunk is the plain 16-byte PCM one (format tag 1) in both.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from consentbox.core.errors import ConsentBoxError
 from consentbox.core.policy import SampleFormat
 
 HEADER_SIZE = 44
-#: The `data` length arecord writes when it cannot know the length: its 2 GiB WAVE size limit.
-STREAMING_DATA_SIZE = 0x8000_0000
+#: The `data` length of a segment's streaming header: sox's "length unspecified" (MS_UNSPEC).
+STREAMING_DATA_SIZE = 0x7FFF_F000
+#: The `data` length that segments of firmware before issue 19 start with, which export still reads: the
+#: one arecord writes to a pipe (its 2 GiB WAVE limit), which sox and Python's `wave` take for 6 h 12 min.
+ARECORD_DATA_SIZE = 0x8000_0000
 #: The most audio bytes one WAV file can describe: the RIFF length field counts 36 bytes more.
 MAX_DATA_SIZE = 0xFFFF_FFFF - 36
 
@@ -82,8 +87,8 @@ class WavHeader:
 
     @property
     def streaming(self) -> bool:
-        """Whether this is the length-unknown header that a segment on the card starts with."""
-        return self.data_bytes == STREAMING_DATA_SIZE
+        """Whether this is a length-unknown header that a segment on the card starts with (today's or arecord's)."""
+        return self.data_bytes in (STREAMING_DATA_SIZE, ARECORD_DATA_SIZE)
 
 
 def _header(pcm: PcmFormat, data_bytes: int) -> bytes:
@@ -98,7 +103,8 @@ def _header(pcm: PcmFormat, data_bytes: int) -> bytes:
 
 
 def streaming_header(pcm: PcmFormat) -> bytes:
-    """The 44-byte header `arecord` writes to a pipe: lengths 0x80000000 (data) and 0x80000024 (RIFF)."""
+    """The 44-byte header a segment starts with: lengths 0x7FFFF000 (data) and 0x7FFFF024 (RIFF), as sox writes
+    to a pipe."""
     return _header(pcm, STREAMING_DATA_SIZE)
 
 
