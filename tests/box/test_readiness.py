@@ -7,12 +7,10 @@ tests/system/test_retention.py show the same through `consentbox run` and `conse
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-from consentbox.box import wiring
-from consentbox.state.clock_floor import TrustedClock, firmware_built
+from consentbox.state.clock_floor import firmware_built
 from tests.support import simulated
 
 DAY = 86_400
@@ -22,10 +20,11 @@ DAY = 86_400
 SESSION = "0 tap record\n1 tap consent 1\n2 tap consent 2\n4 hold record 1.5\n10 hold record 2.5\n15 end\n"
 
 
-def play(tmp_path: Path, *, provisioned: bool = True) -> list[dict[str, Any]]:
-    """`SESSION` through a box of two seats (`tests.support.simulated.play`); its timeline."""
+def play(tmp_path: Path, *, provisioned: bool = True, start_at: int | None = None) -> list[dict[str, Any]]:
+    """`SESSION` through a box of two seats (`tests.support.simulated.play`), its clock starting at `start_at`
+    (default now); its timeline."""
     timeline: list[dict[str, Any]] = []
-    simulated.play(tmp_path, SESSION, timeline.append, seats=2, provisioned=provisioned)
+    simulated.play(tmp_path, SESSION, timeline.append, seats=2, provisioned=provisioned, start_at=start_at)
     return timeline
 
 
@@ -51,8 +50,6 @@ def test_a_box_without_recipients_refuses_to_record_with_code_6(tmp_path: Path):
     assert_refused_with(play(tmp_path, provisioned=False), 6, "not provisioned")
 
 
-def test_a_box_whose_clock_cannot_be_trusted_refuses_to_record_with_code_9(tmp_path: Path, monkeypatch):
+def test_a_box_whose_clock_cannot_be_trusted_refuses_to_record_with_code_9(tmp_path: Path):
     # A Pi without a clock battery that never knew the time: its clock starts before the firmware was built.
-    wall = firmware_built() - 400 * DAY
-    monkeypatch.setattr(wiring, "TrustedClock", functools.partial(TrustedClock, wall=lambda: wall))
-    assert_refused_with(play(tmp_path), 9, "clock untrusted")
+    assert_refused_with(play(tmp_path, start_at=int(firmware_built()) - 400 * DAY), 9, "clock untrusted")

@@ -26,3 +26,10 @@ def test_a_usb_step_is_refused_with_a_one_line_error_naming_it_and_its_line(scri
     message = str(caught.value)
     assert message.startswith(named) and "\n" not in message
     assert "consentbox simulate" in message, "the message says what to do instead"
+
+
+def test_an_advance_step_is_refused_as_it_needs_the_card_s_wipe():
+    with pytest.raises(ScriptError) as caught:
+        run_scenario(SessionMachine(Policy(), seats=2), parse_script("0 tap record\n5 advance 31d\n"))
+    message = str(caught.value)
+    assert message.startswith("script line 2: 'advance' at 5 s ") and "consentbox simulate" in message

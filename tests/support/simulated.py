@@ -26,12 +26,13 @@ from consentbox.testing.fakes import FailingSource, GeneratedSource
 from consentbox.testing.signal import position_pcm, write_wav
 
 
-def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
-         provisioned: bool = True, microphone: bytes | None = None) -> tuple[X25519Identity, bytes]:
+def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3, provisioned: bool = True,
+         microphone: bytes | None = None, start_at: int | None = None) -> tuple[X25519Identity, bytes]:
     """Play `script` through a simulated box of `seats` seats with `microphone` (PCM of the default format; by
     default 30 s of the position signal) as its microphone, then silence, its card `tmp_path/card` and its
-    state `tmp_path/state`; the identity the card is encrypted to (to nobody, as a box never provisioned,
-    unless `provisioned`), and the audio the microphone gave."""
+    state `tmp_path/state`, its wall clock starting at `start_at` (`simulate --start-at`; default now); the
+    identity the card is encrypted to (to nobody, as a box never provisioned, unless `provisioned`), and the
+    audio the microphone gave."""
     identity = X25519Identity.generate()
     pcm = position_pcm(0, 30 * Policy().rate, Policy()) if microphone is None else microphone
     write_wav(tmp_path / "input.wav", pcm, Policy())
@@ -39,7 +40,8 @@ def play(tmp_path: Path, script: str, report: Report, *, seats: int = 3,
     recipients = [identity.recipient] if provisioned else []
     config = simulated_config(load_config(None), card=tmp_path / "card", recipients=recipients, seats=seats,
                               shared_consent=False, state_dir=tmp_path / "state")
-    simulate(config, parse_script(script), audio=tmp_path / "input.wav", realtime=False, report=report)
+    simulate(config, parse_script(script), audio=tmp_path / "input.wav", realtime=False, report=report,
+             start_at=start_at)
     return identity, pcm
 
 

@@ -40,7 +40,6 @@ import pytest
 
 from consentbox.admin.cli import load_identities
 from consentbox.admin.extracts import load_extract
-from consentbox.box import wiring
 from consentbox.box.box import Box
 from consentbox.box.clock import VirtualClock
 from consentbox.box.config import load_config
@@ -56,6 +55,7 @@ from consentbox.hw.gpio import GpioPanel
 from consentbox.ledger.writer import Ledger
 from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.recording.journal import Journal, JournalError
+from consentbox.sim import simulate as simulate_module
 from consentbox.sim.pins import SimulatedFactory
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
@@ -198,7 +198,7 @@ class SimulatedBox:
                                   shared_consent=False, state_dir=self.state)
         with pytest.MonkeyPatch.context() as patch:
             if trusted_clock is not None:
-                patch.setattr(wiring, "TrustedClock", trusted_clock)
+                patch.setattr(simulate_module, "TrustedClock", trusted_clock)
             try:
                 simulate(config, parse_script(script, source=str(path)), audio=self.microphone, realtime=False,
                          report=timeline.append, script_dir=self.root)

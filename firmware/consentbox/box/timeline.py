@@ -10,7 +10,8 @@ alerted silence is over), `recovered` (a session finished at start-up), `journal
 withdrawn from after its end is on another card), `foreign` (start-up recovery met an entry on the card that
 the box did not write, and left it there), `provisioning` (a stick was installed or refused), `settings`
 (the box took up new settings), `clock` (the wall clock was found below the clock floor) and `selftest`
-(at start, listening with the REC LED lit, and after each session).
+(at start, listening with the REC LED lit, and after each session); and from a simulation, `advance` (a
+script step moved the clock on) and `wipe` (the retention job ran meanwhile, as its timer would start it).
 """
 
 from __future__ import annotations
@@ -163,9 +164,19 @@ def describe(entry: dict[str, Any]) -> str:
         + (" (listened to the microphone: REC LED lit)" if e["listened"] else ""),
         "clock": lambda e: f"CLOCK: {e['behind']} s behind the clock floor; the floor is used"
         + ("" if e["trusted"] else " (never had a trustworthy time: recording refused)"),
+        "advance": lambda e: f"time advanced {_length(e['seconds'])}, from {e['from']} to {e['to']}",
+        "wipe": lambda e: f"wipe at {e['wall']}: " + "; ".join(e["lines"]),
     }
     text = words[kind](entry) if kind in words else str(entry)
     return f"{entry['t']:9.2f} s  {text}"
+
+def _length(seconds: int) -> str:
+    """An `advance` step's length in the largest unit it is a whole number of (it is whole minutes)."""
+    unit, size = next((unit, size) for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60))
+                      if seconds % size == 0)
+    count = seconds // size
+    return f"{count} {unit}" + ("" if count == 1 else "s")
+
 
 def values(timeline: list[dict[str, Any]], event: str, key: str) -> list[Any]:
     """The values of `key` in the entries of kind `event`, in order."""

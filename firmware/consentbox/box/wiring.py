@@ -52,15 +52,17 @@ def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, mon
 
 
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
-                 report: Report, audio_tap: Callable[[bytes], None] | None = None) -> Box:
+                 report: Report, audio_tap: Callable[[bytes], None] | None = None,
+                 trusted_clock: TrustedClock | None = None) -> Box:
     """A box for `config`, its previous run's open sessions finished, ready for `check_readiness`.
 
     `audio_tap`, if given, sees each captured period after it is encrypted (for a level meter).
+    `trusted_clock` is the box's wall clock against its floor: the system's unless given (a simulation's).
     """
     settings = load_settings(config)
     report(settings_entry(clock.now(), settings))
     card = open_card(config, settings.policy)
-    trusted = TrustedClock(config.state_dir)
+    trusted = TrustedClock(config.state_dir) if trusted_clock is None else trusted_clock
     running: list[Box] = []  # the box, once it is made: it takes up new settings when idle
 
     def readers() -> tuple[X25519Recipient, ...]:

@@ -14,7 +14,7 @@ from consentbox.box.timeline import command_entry, state_entry
 from consentbox.core.commands import Command, OpenSession
 from consentbox.core.events import Event, Fault, Pressed, Released, Shutdown, Tick
 from consentbox.core.session import SessionMachine
-from consentbox.sim.script import EndStep, FaultStep, ScriptError, Step, UsbStep
+from consentbox.sim.script import AdvanceStep, EndStep, FaultStep, ScriptError, Step, UsbStep
 
 
 def run_scenario(
@@ -25,7 +25,8 @@ def run_scenario(
 ) -> list[dict[str, Any]]:
     """Run `steps` (in time order) to the end, which is an `end` step or else the last step.
 
-    A step that needs more than the session machine (a `usb` stick) raises `ScriptError` naming its line.
+    A step that needs more than the session machine (a `usb` stick, an `advance` of the clock, whose wipe
+    needs a card) raises `ScriptError` naming its line.
     """
     timeline: list[dict[str, Any]] = [state_entry(machine.now, machine.state)]
     session_id = ""
@@ -60,6 +61,11 @@ def run_scenario(
             raise ScriptError(
                 f"script line {step.line}: 'usb {step.path}' at {step.at:g} s needs the whole box (run_scenario "
                 "plays the session machine alone): play the script with `consentbox simulate`"
+            )
+        elif isinstance(step, AdvanceStep):
+            raise ScriptError(
+                f"script line {step.line}: 'advance' at {step.at:g} s needs the whole box (the wipe runs as time "
+                "passes, on the card): play the script with `consentbox simulate`"
             )
         else:
             assert_never(step)  # mypy: every kind of step is carried out or refused above

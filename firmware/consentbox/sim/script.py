@@ -8,6 +8,8 @@ One step a line, times in seconds from the start, `#` starts a comment:
     <t> card remove | card full | audio lost       faults
     <t> usb <DIR>                                  a USB stick holding DIR's files is inserted (a path
                                                    without spaces, relative to the script's directory)
+    <t> advance <n>d | <n>h | <n>m                 the simulated clock jumps on n days, hours or minutes
+                                                   (n whole); the steps after it come that much later
     <t> end                                        stop: finalise what is open, as on shutdown
 
 Parsing turns each line into button edges or a fault, sorted by time (stable for equal times).
@@ -69,13 +71,22 @@ class UsbStep:
 
 
 @dataclass(frozen=True)
+class AdvanceStep:
+    """Move the simulated clock on by `seconds` at `at` (script time); from script line `line`."""
+
+    seconds: int
+    at: float
+    line: int  # so a player that cannot advance the clock, or not then, can say which line asked it to
+
+
+@dataclass(frozen=True)
 class EndStep:
     """Stop the run at `at`, finalising whatever is open."""
 
     at: float
 
 
-Step = Pressed | Released | FaultStep | UsbStep | EndStep
+Step = Pressed | Released | FaultStep | UsbStep | AdvanceStep | EndStep
 
 
 def parse_script(text: str, *, source: str = "script") -> list[Step]:
@@ -115,6 +126,10 @@ def _parse_line(words: list[str], number: int) -> list[Step]:
         if len(rest) != 1:
             raise ScriptError("usb needs one directory (a path without spaces)")
         return [UsbStep(rest[0], at, number)]
+    if verb == "advance":
+        if len(rest) != 1:
+            raise ScriptError("advance needs one length: <n>d, <n>h or <n>m")
+        return [AdvanceStep(_length(rest[0]), at, number)]
     phrase = " ".join(words[1:])
     for fault in ScriptFault:
         if phrase == fault.value:
@@ -141,6 +156,22 @@ def _seconds(word: str, what: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ScriptError(f"{what} {word!r} must be zero or more seconds")
     return value
+
+
+#: The units of an `advance` step, in seconds.
+_UNITS = {"d": 86_400, "h": 3_600, "m": 60}
+#: The longest one `advance` step may be: the longest retention a policy allows (3650 days).
+MAX_ADVANCE_SECONDS = 3650 * 86_400
+
+
+def _length(word: str) -> int:
+    count, unit = word[:-1], word[-1:]
+    if unit not in _UNITS or not count.isascii() or not count.isdigit() or int(count) < 1:
+        raise ScriptError(f"length {word!r} is not a whole number of days, hours or minutes (31d, 12h, 20m)")
+    seconds = int(count) * _UNITS[unit]
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise ScriptError(f"length {word!r} is more than {MAX_ADVANCE_SECONDS // 86_400} days")
+    return seconds
 
 
 def _no_more(words: list[str]) -> None:

@@ -74,7 +74,7 @@ class TrustedClock:
         self.floor = ClockFloor(state_dir)
         self.built = firmware_built() if built is None else built  # POSIX seconds
         self._wall = wall
-        self._monotonic = monotonic
+        self.monotonic = monotonic  # time runs on by it below the floor; a job's ledger entries are stamped by it
         self._anchor: tuple[float, float] | None = None  # (floor, monotonic) when the wall was first behind it
 
     def reading(self) -> TrustedTime:
@@ -83,9 +83,9 @@ class TrustedClock:
         floor = persisted = self.floor.read()
         if floor is not None and wall < floor:
             if self._anchor is None:
-                self._anchor = (floor, self._monotonic())
+                self._anchor = (floor, self.monotonic())
             since, then = self._anchor
-            floor = max(floor, int(since + self._monotonic() - then))
+            floor = max(floor, int(since + self.monotonic() - then))
         reading = trusted_time(wall, floor, self.built)
         if reading.trusted and reading.now - (persisted or 0) >= FLOOR_STEP:
             self.floor.raise_to(reading.now)

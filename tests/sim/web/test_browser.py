@@ -30,7 +30,7 @@ FOLLOW_SECONDS = 3.0
 def browser() -> Iterator[Browser]:
     """Debian's chromium, headless: never a browser Playwright downloads."""
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is not installed: run .ci/run, which installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is not installed: `make test` installs Debian's chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
