@@ -79,7 +79,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {"consentbox", "admin", "core", "storage", "crypto", "recording", "ledger", "provisioning.bundle"}
     ),
-    "sim": frozenset({"consentbox", "sim", "admin", "box", "core", "storage", "crypto", "state", "hw", "provisioning"}),
+    # The simulated box runs what systemd runs beside a box: the wipe job when its timer fires (an `advance`).
+    "sim": frozenset({"consentbox", "sim", "admin", "box", "core", "storage", "crypto", "state", "hw", "provisioning",
+                      "jobs", "retention"}),
     "testing": frozenset({"consentbox", "testing", "core", "hw.ports", "hw.errors"}),
 }
 
@@ -307,6 +309,33 @@ def forbidden_loads(package: Path, modules: list[str], never: tuple[str, ...]) -
     return problems
 
 
+def reachable_imports(package: Path, modules: list[str]) -> dict[str, str]:
+    """{each module that importing `modules` may load, ours or a library's: the module that imports it first},
+    following every import statement of ours that runs (in functions too: a command imports what it needs
+    when it runs), but not those under TYPE_CHECKING; a module also loads the packages above it."""
+    imported: dict[str, list[str]] = {}
+    for found in all_imports(package):
+        if not found.type_checking:
+            parts = found.target.split(".")
+            parents = [".".join(parts[:n]) for n in range(1, len(parts) + 1)] if covers(ROOT, found.target) else []
+            imported.setdefault(found.module, []).extend(parents or [found.target])
+    asked_by: dict[str, str] = {}
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        for target in imported.get(module, []):
+            if target not in asked_by and target not in modules:
+                asked_by[target] = module
+                todo.append(target)
+    return asked_by
+
+
+def unreachable_violations(package: Path, modules: list[str], never: tuple[str, ...]) -> list[str]:
+    """One line per forbidden module that some import statement reachable from `modules` may load, with its chain."""
+    asked_by = reachable_imports(package, modules)
+    return [f"{name} is reachable: {chain(name, asked_by)}" for name in sorted(asked_by) if name.startswith(never)]
+
+
 def modules_in(package: Path, layer: str) -> list[str]:
     return [name for name in modules_of(package) if covers(f"{ROOT}.{layer}", name)]
 
@@ -347,6 +376,13 @@ def test_importing_every_admin_module_loads_nothing_of_the_box_side():
     admin = modules_in(PACKAGE, "admin")
     assert len(admin) >= 6
     assert not (problems := forbidden_loads(PACKAGE, admin, ADMIN_NEVER)), "\n".join(problems)
+
+
+def test_no_import_the_admin_tool_can_run_reaches_the_box_side():
+    # Importing admin's modules (above) does not run the imports inside functions; this follows those too, so
+    # no command of `consentbox-admin` can need gpiozero, pyalsaaudio or systemd-python (issue 19, point 2).
+    admin = modules_in(PACKAGE, "admin")
+    assert not (problems := unreachable_violations(PACKAGE, admin, ADMIN_NEVER)), "\n".join(problems)
 
 
 def test_importing_every_core_module_loads_no_library_and_nothing_else_of_consentbox():
@@ -465,6 +501,20 @@ def test_what_admin_loads_through_another_layer_is_reported_with_its_chain(tmp_p
         " -> consentbox.hw.ports",
     ]
     assert forbidden_loads(package, ["consentbox.core.policy"], CORE_NEVER) == []
+
+
+def test_what_admin_may_import_inside_a_function_is_reported_with_its_chain(tmp_path: Path):
+    package = small_package(tmp_path, {"admin/output.py": "def late():\n    from consentbox.ledger import NAME\n",
+                                       "ledger/mirror.py": "def later():\n    import gpiozero\n"})
+    assert forbidden_loads(package, ["consentbox.admin.output"], ADMIN_NEVER) == []
+    assert unreachable_violations(package, ["consentbox.admin.output"], ADMIN_NEVER) == [
+        "consentbox.hw is reachable: consentbox.admin.output -> consentbox.ledger -> consentbox.ledger.mirror"
+        " -> consentbox.hw",
+        "consentbox.hw.ports is reachable: consentbox.admin.output -> consentbox.ledger -> consentbox.ledger.mirror"
+        " -> consentbox.hw.ports",
+        "gpiozero is reachable: consentbox.admin.output -> consentbox.ledger -> consentbox.ledger.mirror -> gpiozero",
+    ]
+    assert unreachable_violations(small_package(tmp_path / "plain"), ["consentbox.admin.output"], ADMIN_NEVER) == []
 
 
 if __name__ == "__main__":

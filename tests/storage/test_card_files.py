@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.errors import ConsentBoxError
+from consentbox.storage import portable
 from consentbox.storage.card_files import (
     ForeignEntry,
     create_file,
@@ -193,19 +194,48 @@ def test_a_listing_keeps_at_most_its_limit_however_many_names_the_card_holds(car
     assert sorted(listed_names(card, lambda name: name.startswith("000"))) == [f"{n:04}.x" for n in range(10)]
 
 
-def test_the_workstation_opens_a_card_file_only_if_it_is_a_regular_file_and_never_through_a_link(tmp_path):
+@pytest.fixture(params=["posix", "windows"])
+def workstation(request, monkeypatch) -> str:
+    """The workstation's OS: this one, or one with no directory descriptors nor O_NOFOLLOW, as Windows."""
+    if request.param == "windows":
+        monkeypatch.setattr(portable, "DIRECTORY_DESCRIPTORS", False)
+        monkeypatch.setattr(portable, "NOFOLLOW", 0)
+    return request.param
+
+
+def test_the_workstation_opens_a_card_file_only_if_it_is_a_regular_file_and_never_through_a_link(
+        tmp_path, workstation):
     card, elsewhere = tmp_path / "card", tmp_path / "elsewhere"
     card.mkdir()
     elsewhere.write_bytes(b"not the card's")
-    (card / "real.age").write_bytes(b"age")
+    (card / "real.age").write_bytes(b"age\r\n\x1a and after")
     (card / "link.age").symlink_to(elsewhere)
     os.mkfifo(card / "fifo.age")  # opening it for reading would block a naive reader for ever
     (card / "dir.age").mkdir()
+    os.link(elsewhere, card / "hard.age")
 
     with open_for_reading(card / "real.age") as src:
-        assert src.read() == b"age"
-    for name, words in (("link.age", "a symbolic link"), ("fifo.age", "a FIFO"), ("dir.age", "a directory")):
+        assert src.read() == b"age\r\n\x1a and after"
+    for name, words in (("link.age", "a symbolic link"), ("fifo.age", "a FIFO"), ("dir.age", "a directory"),
+                        ("hard.age", "a hard link")):
         with pytest.raises(ForeignEntry, match=words):
             open_for_reading(card / name)
     with pytest.raises(ForeignEntry, match="larger than any"):
         open_for_reading(card / "real.age", max_bytes=2)
+    assert elsewhere.read_bytes() == b"not the card's"
+
+
+def test_without_directory_descriptors_a_file_swapped_after_the_look_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(portable, "DIRECTORY_DESCRIPTORS", False)
+    monkeypatch.setattr(portable, "NOFOLLOW", 0)
+    path = tmp_path / "real.age"
+    path.write_bytes(b"age")
+    real_open = os.open
+
+    def swapped(target, flags, *args, **kwargs):
+        os.replace(tmp_path / "planted", target)  # another regular file, with one name, put there after the look
+        return real_open(target, flags, *args, **kwargs)
+    (tmp_path / "planted").write_bytes(b"planted")
+    monkeypatch.setattr(os, "open", swapped)
+    with pytest.raises(ForeignEntry, match="no longer the file it was a moment before"):
+        open_for_reading(path)

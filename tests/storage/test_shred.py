@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from consentbox.storage import portable
 from consentbox.storage import shred as shred_module
+from consentbox.storage.card_files import ForeignEntry
 from consentbox.storage.shred import Paused, shred
 
 CHUNK = 4096
@@ -106,7 +108,22 @@ def test_an_empty_file_is_just_removed(tmp_path):
     assert not path.exists()
 
 
-def test_a_symbolic_link_is_refused_and_its_target_untouched(tmp_path):
+def test_a_fifo_or_a_directory_is_refused_at_once_and_left(tmp_path):
+    # A hostile card's FIFO at a segment's name would have kept `consentbox-admin destroy` waiting for ever.
+    fifo = tmp_path / "0123456789abcdef.000.wav.age"
+    os.mkfifo(fifo)
+    directory = tmp_path / "0123456789abcdef.manifest.age"
+    directory.mkdir()
+    for path, what in ((fifo, "a FIFO"), (directory, "a directory")):
+        with pytest.raises(ForeignEntry, match=f"is {what}, which the box did not put there") as error:
+            shred(path, lambda: pytest.fail("asked to overwrite what is not a file"))
+        assert "\n" not in str(error.value) and path.exists()
+
+
+@pytest.mark.parametrize("workstation", ["posix", "windows"])
+def test_a_symbolic_link_is_refused_and_its_target_untouched(tmp_path, monkeypatch, workstation):
+    if workstation == "windows":  # no O_NOFOLLOW: the path is looked at before it is opened
+        monkeypatch.setattr(portable, "NOFOLLOW", 0)
     target = tmp_path / "device.key"
     target.write_bytes(b"not the card's to destroy")
     link = tmp_path / "0123456789abcdef.000.wav.age"
@@ -115,4 +132,23 @@ def test_a_symbolic_link_is_refused_and_its_target_untouched(tmp_path):
         shred(link, lambda: True)
     assert error.value.errno == errno.ELOOP
     assert target.read_bytes() == b"not the card's to destroy" and link.is_symlink()
+
+
+def test_without_o_nofollow_a_link_swapped_in_after_the_look_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(portable, "NOFOLLOW", 0)
+    target = tmp_path / "device.key"
+    target.write_bytes(b"not the card's to destroy")
+    path = tmp_path / "0123456789abcdef.000.wav.age"
+    path.write_bytes(b"the card's")
+    real_open = os.open
+
+    def swapped(name, flags, *args, **kwargs):
+        os.unlink(name)
+        os.symlink(target, name)
+        return real_open(name, flags, *args, **kwargs)
+    monkeypatch.setattr(os, "open", swapped)
+    with pytest.raises(OSError) as error:
+        shred(path, lambda: True)
+    assert error.value.errno == errno.ELOOP
+    assert target.read_bytes() == b"not the card's to destroy"
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.recording.recorded import destroyed_mark_name, recorded_files
+from consentbox.storage import portable
 from consentbox.storage.durable import sync_directory
-from consentbox.storage.file_times import hide_times
+from consentbox.storage.file_times import hide_path_times
 from consentbox.storage.ids import is_session_id
 from consentbox.storage.shred import shred
 
@@ -41,12 +42,9 @@ def destroy_session(card: Path, session: str, say: Callable[[str], None]) -> Non
     files = recorded_files(card, session)
     if not files:
         raise DestroyError(f"session {session} has no recording on {card}: nothing to destroy")
-    mark = os.open(card / destroyed_mark_name(session), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                   _MARK_MODE)
-    try:
-        hide_times(mark)  # as the box's files: its time would say when the supervisor destroyed the session
-    finally:
-        os.close(mark)
+    mark = card / destroyed_mark_name(session)
+    os.close(portable.open_unfollowed(mark, os.O_WRONLY | os.O_CREAT, _MARK_MODE))
+    hide_path_times(mark)  # as the box's files: its time would say when the supervisor destroyed the session
     sync_directory(card)
     for path in files:
         size = shred(path, lambda: True)

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto.exposure import shown
+from consentbox.storage import portable
 from consentbox.storage.durable import sync_directory, write_all
 
 PUBLIC_KEY_PREFIX = "consentbox-device-ed25519:"
@@ -171,7 +172,7 @@ class SigningKey:
         role = self.public_type.role
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.fchmod(fd, KEY_FILE_MODE)  # mkstemp makes it 0600 already; the umask cannot widen it
+            portable.restrict_mode(fd, KEY_FILE_MODE)  # mkstemp makes it 0600 already; the umask cannot widen it
             write_all(fd, self.pem(passphrase))
             os.fsync(fd)
             os.close(fd)
@@ -193,10 +194,10 @@ class SigningKey:
     def load(cls: type[_Signing], path: Path, passphrase: bytes | None = None) -> _Signing:
         """Read a key file that `save` wrote; refuse one that others can read, as ssh does."""
         role = cls.public_type.role
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | portable.BINARY)
         with os.fdopen(fd, "rb") as src:
             mode = stat.S_IMODE(os.fstat(src.fileno()).st_mode)
-            if mode & 0o077:
+            if portable.POSIX_MODES and mode & 0o077:  # Windows keeps who may read it in the file's ACL
                 raise SigningKeyError(f"{role} key {path} is readable or writable by others "
                                       f"(mode {mode:04o}): chmod 600 {path}")
             data = src.read(_MAX_KEY_FILE + 1)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from consentbox.core.errors import ConsentBoxError
+from consentbox.storage import portable
 
 #: The most names one listing of the card keeps: far more than the files of every session a card
 #: can hold (three each), and a few megabytes of memory at most, however many the card has.
@@ -72,7 +73,7 @@ def foreign(status: os.stat_result, max_bytes: int | None = None) -> str | None:
     """Why an entry with `status` is not a file the box could have written, in words (None if it could be):
     the box writes only regular files with one name, and none larger than `max_bytes` (when given)."""
     if not stat.S_ISREG(status.st_mode):
-        return _kind(status.st_mode)
+        return kind_of(status.st_mode)
     if status.st_nlink != 1:
         return f"a file with {status.st_nlink} names (a hard link)"
     if max_bytes is not None and status.st_size > max_bytes:
@@ -179,18 +180,28 @@ def listed_names(directory: int | Path, wanted: Callable[[str], bool], limit: in
 def open_for_reading(path: Path, *, max_bytes: int | None = None) -> BinaryIO:
     """A file on a card, opened for reading by the workstation's tools as the box opens one (`open_file`):
     only a regular file, never through a link, never blocking on a FIFO. Where the OS has no directory
-    descriptors (Windows) the same look is taken at the path, then at the open file."""
-    if hasattr(os, "O_DIRECTORY"):
+    descriptors (Windows) the same look is taken at the path, then at the open file, which must be the
+    one looked at."""
+    if portable.DIRECTORY_DESCRIPTORS:
         with card_directory(path.parent) as directory:
             return os.fdopen(open_file(directory, path.name, max_bytes=max_bytes), "rb")
-    _refuse_foreign(path.name, os.lstat(path), max_bytes)
-    src = open(path, "rb")
+    status = os.lstat(path)
+    _refuse_foreign(path.name, status, max_bytes)
     try:
-        _refuse_foreign(path.name, os.fstat(src.fileno()), max_bytes)
-    except BaseException:
-        src.close()
+        fd = portable.open_unfollowed(path, os.O_RDONLY)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # swapped since looked at
+            raise ForeignEntry(path.name, "no longer the file it was a moment before") from None
         raise
-    return src
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (status.st_dev, status.st_ino):
+            raise ForeignEntry(path.name, "no longer the file it was a moment before")
+        _refuse_foreign(path.name, opened, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def _refuse_foreign(name: str, status: os.stat_result, max_bytes: int | None) -> None:
@@ -206,7 +217,7 @@ def _safe_flags() -> int:
     return os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-def _kind(mode: int) -> str:
+def kind_of(mode: int) -> str:
     """What a file that is not a regular one is, in words."""
     for test, words in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),

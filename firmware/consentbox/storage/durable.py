@@ -10,6 +10,8 @@ import errno
 import os
 from pathlib import Path
 
+from consentbox.storage import portable
+
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte of `data` to `fd` (a regular file may take a write in parts)."""
@@ -19,7 +21,10 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
 
 
 def sync_directory(directory: Path) -> None:
-    """Make the names created, renamed or removed in `directory` survive a power cut."""
+    """Make the names created, renamed or removed in `directory` survive a power cut (where the OS can open a
+    directory: Windows cannot, and its NTFS journals names)."""
+    if not portable.DIRECTORY_DESCRIPTORS:
+        return
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         sync_open_directory(fd)

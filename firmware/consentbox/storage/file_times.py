@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 #: The time every file the box writes on the card is given. Any fixed instant hides the real one; this
 #: one is before any recording could exist, inside FAT's range (1980–2107) and exFAT's, and a whole
@@ -27,3 +28,9 @@ def hide_times(fd: int, name: str | None = None) -> None:
     if name is not None:
         os.utime(name, ns=(_FIXED_NS, _FIXED_NS), dir_fd=fd, follow_symlinks=False)
     os.utime(fd, ns=(_FIXED_NS, _FIXED_NS))
+
+
+def hide_path_times(path: Path) -> None:
+    """`hide_times` of the file at `path`, never following a link where the OS can say so, for the
+    workstation's tool (Windows sets no file's times through a descriptor, nor a link's own)."""
+    os.utime(path, ns=(_FIXED_NS, _FIXED_NS), follow_symlinks=os.utime not in os.supports_follow_symlinks)

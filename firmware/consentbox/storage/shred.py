@@ -12,11 +12,14 @@ forget freed blocks is the box's own step (retention/discard.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from consentbox.storage.card_files import open_file
+from consentbox.storage import portable
+from consentbox.storage.card_files import ForeignEntry, kind_of, open_file
 from consentbox.storage.durable import write_all
 
 CHUNK = 4 << 20  # written between asks whether to go on
@@ -29,11 +32,23 @@ class Paused(Exception):
 def shred(path: Path, may_continue: Callable[[], bool], *, unlink: bool = True) -> int:
     """Overwrite `path` with random bytes, sync, truncate, sync, and unlink it (unless told not to);
     the bytes it held. `may_continue` is asked before each chunk; when it says no, `Paused` is raised
-    and the file is left (half overwritten) for the next run. A file already gone is not an error (0)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    and the file is left (half overwritten) for the next run. A file already gone is not an error (0);
+    a symbolic link is (ELOOP), and its target is left; anything else that is not a regular file (a FIFO,
+    a device node planted on a card) is ForeignEntry, and nothing is written to it."""
+    try:  # O_NONBLOCK: opening a FIFO would wait for a reader for ever
+        fd = portable.open_unfollowed(path, os.O_WRONLY | portable.NONBLOCK)
     except FileNotFoundError:
         return 0
+    except IsADirectoryError:
+        raise ForeignEntry(path.name, "a directory") from None
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a FIFO no one reads
+            raise ForeignEntry(path.name, "a FIFO") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ForeignEntry(path.name, kind_of(mode))
     size = _overwrite(fd, str(path), may_continue)
     if unlink:
         path.unlink(missing_ok=True)
@@ -71,7 +86,7 @@ def _overwrite(fd: int, shown: str, may_continue: Callable[[], bool]) -> int:
             length = min(CHUNK, size - done)
             os.lseek(fd, done, os.SEEK_SET)
             write_all(fd, os.urandom(length))
-            os.fdatasync(fd)
+            portable.datasync(fd)
             done += length
         os.ftruncate(fd, 0)
         os.fsync(fd)
