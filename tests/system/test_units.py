@@ -95,7 +95,7 @@ def root(tmp_path_factory) -> Path:
     """A scratch root: the distribution's units, ours (byte copies) and a real /usr/bin/consentbox."""
     root = tmp_path_factory.mktemp("root")
     distribution = Path("/lib/systemd/system")
-    assert distribution.is_dir(), "no /lib/systemd/system: install Debian's systemd package (.ci/run)"
+    assert distribution.is_dir(), "no /lib/systemd/system: install Debian's systemd package (make test does)"
     shutil.copytree(distribution, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
     for name in UNITS:
@@ -242,8 +242,11 @@ def test_the_wipe_is_at_least_as_confined_as_the_box(root: Path) -> None:
 def test_provisioning_is_bound_to_its_stick_with_only_mount_capabilities() -> None:
     unit = parse_unit("consentbox-provision@.service")
     assert only(unit, "Unit", "BindsTo") == only(unit, "Unit", "After") == "dev-%i.device"
-    assert only(unit, "Service", "Type") == "oneshot"
-    assert only(unit, "Service", "ExecStart") == f"/usr/bin/consentbox provision {CONFIG} /dev/%I"
+    # Ready once the attempt is over: the start timeout bounds the reading, not the reminders of a refusal.
+    assert only(unit, "Service", "Type") == "notify"
+    assert only(unit, "Service", "ExecStart") == f"/usr/bin/consentbox provision {CONFIG} --until-removed /dev/%I"
+    assert only(unit, "Service", "TimeoutStartSec") == "3min"
+    assert only(unit, "Service", "RuntimeMaxSec") == "35min"
     assert sorted(only(unit, "Service", "CapabilityBoundingSet").split()) == [
         "CAP_SETGID", "CAP_SETUID", "CAP_SYS_ADMIN"]
     assert only(unit, "Service", "DevicePolicy") == "closed"

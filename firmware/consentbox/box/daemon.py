@@ -14,6 +14,7 @@ from consentbox.box.config import Config
 from consentbox.box.logs import choose_report
 from consentbox.box.notify import Notifier
 from consentbox.box.wiring import assemble_box
+from consentbox.core.errors import PinDriverMissing
 from consentbox.hw.gpio import GpioPanel
 
 #: How often the card and keys are checked, and systemd's watchdog is fed, while nothing else happens.
@@ -64,11 +65,17 @@ def run(config: Config, pin_factory: PinFactoryMaker) -> None:
     """Finish what a previous run left open, run the box until SIGTERM or SIGINT, then finalise what is
     open and release the hardware."""
     clock = RealClock()
-    box = assemble_box(config, clock=clock, pin_factory=pin_factory(clock.now),
-                       audio_device=config.audio_device, report=choose_report())
+    notifier = Notifier()
+    try:
+        box = assemble_box(config, clock=clock, pin_factory=pin_factory(clock.now),
+                           audio_device=config.audio_device, report=choose_report())
+    except PinDriverMissing as error:
+        # No LED can say it: `systemctl status consentbox` can, besides the error line in the journal.
+        notifier.status(f"cannot start: {error}")
+        raise
     stop = StopRequest(clock)
     stop.on_signals()
-    serve(box, clock, Notifier(), stop)
+    serve(box, clock, notifier, stop)
 
 
 def serve(box: Box, clock: RealClock, notifier: Notifier, stop: StopRequest) -> None:

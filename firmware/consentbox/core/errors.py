@@ -19,3 +19,11 @@ class EventError(ConsentBoxError, ValueError):
 
 class UnknownEvent(ConsentBoxError, TypeError):
     """Something handed to the session machine that is not one of its events (`core.events.Event`)."""
+
+
+class PinDriverMissing(ConsentBoxError):
+    """gpiozero could load no pin factory (no pin driver such as lgpio is installed): the front panel
+    cannot be driven, so not even the STATUS LED can show why. Its code, 12, is only ever written out
+    (docs/status-codes.md, "When the panel cannot start")."""
+
+    code = 12

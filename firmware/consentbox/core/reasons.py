@@ -26,6 +26,7 @@ class Problem(enum.Enum):
     #: While recording, the microphone heard nothing for `silence_alert` seconds: shown in amber, recording
     #: goes on. Never a reason the box cannot record, and not among FAULTS.
     MICROPHONE_SILENT = (11, "microphone silent")
+    # 12 is taken: no pin driver (core.errors.PinDriverMissing), only ever written out, since no LED can show it.
 
     def __init__(self, code: int, text: str) -> None:
         self.code = code

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: What is shown instead of a value that holds a secret key.
 SECRET_KEY = "a secret key (not shown: treat it as exposed and replace it)"
@@ -53,8 +53,43 @@ def safe_message(message: str) -> str:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose usage errors (which quote arguments) never show a secret key."""
+    """argparse's parser, whose usage errors (which quote arguments) never show a secret key, and whose
+    help shows an epilog of examples (`add_examples`) as written. Both commands' parsers are these."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Print the usage and the error, as argparse does, with a secret key never shown; exit 2."""
         super().error(safe_message(message))
+
+
+#: The first line of an epilog of examples, which help keeps as written (the man pages read it too).
+EXAMPLES_HEADING = "examples:"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, but an epilog of examples keeps its lines: one command a line, each
+    followed by what it does."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(EXAMPLES_HEADING):
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+def add_examples(commands: argparse._SubParsersAction, examples: dict[str, list[tuple[str, str]]]) -> None:
+    """Give each subcommand of `commands` its examples, (command line, what it does), as its help's epilog
+    (tests/system/test_deb.py checks that every subcommand has some)."""
+    for name, parser in commands.choices.items():
+        lines = [f"  {command}\n      {what}" for command, what in examples.get(name, [])]
+        parser.epilog = "\n".join([EXAMPLES_HEADING, *lines])
+
+
+def parse_examples(epilog: str | None) -> list[tuple[str, str]]:
+    """The (command line, what it does) pairs of an epilog that `add_examples` wrote; [] for none."""
+    if not epilog or not epilog.startswith(EXAMPLES_HEADING):
+        return []
+    lines = epilog.splitlines()[1:]
+    return [(command.strip(), what.strip()) for command, what in zip(lines[::2], lines[1::2], strict=True)]

@@ -8,13 +8,16 @@ is the core's job, not gpiozero's hold thread.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterator
-from typing import assert_never
+from typing import Any, assert_never
 
 from gpiozero import LED, RGBLED, Button, Buzzer, LEDBoard
+from gpiozero.exc import PinFactoryFallback
 from gpiozero.pins import Factory
 
 from consentbox.core.commands import Flash, PlayTone, RecLed, SeatLights, ShowStatus
+from consentbox.core.errors import PinDriverMissing
 from consentbox.core.events import RECORD, ConsentButton, Event, Pressed, Released
 from consentbox.core.events import Button as ButtonId
 from consentbox.core.feedback import Colour, Pattern, Rhythm, Tone
@@ -57,9 +60,10 @@ class GpioPanel:
     ) -> None:
         self._clock = clock
         self._on_event = on_event
-        options = {"pull_up": config.pull_up, "bounce_time": config.bounce_time or None, "pin_factory": pin_factory}
+        options: dict[str, Any] = {"pull_up": config.pull_up, "bounce_time": config.bounce_time or None,
+                                   "pin_factory": pin_factory}
         consent_pins = config.consent_pins[:1] if config.shared_consent else config.consent_pins
-        self.buttons: dict[ButtonId, Button] = {RECORD: Button(config.record_pin, **options)}
+        self.buttons: dict[ButtonId, Button] = {RECORD: _first_button(config.record_pin, options)}
         for seat, pin in enumerate(consent_pins, start=1):
             self.buttons[ConsentButton(seat)] = Button(pin, **options)
         for identity, button in self.buttons.items():
@@ -163,6 +167,27 @@ class GpioPanel:
         if pattern.rhythm is Rhythm.FAST:
             return [on, off]
         return [on, on, off, off] * pattern.count + [off] * 8  # CODE: count blinks, then a pause
+
+
+def _first_button(pin: str, options: dict[str, Any]) -> Button:
+    """The panel's first device (RECORD): making it loads gpiozero's pin factory (when none is given), so a box
+    without a pin driver fails here, with the one-line error that names what to install."""
+    # gpiozero warns of each factory it falls back from: on failure they go in the one error line, not a
+    # dozen more; when a factory loads, they are warned as ever.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PinFactoryFallback)
+        try:
+            button = Button(pin, **options)
+        except ImportError as error:  # gpiozero's BadPinFactory is one, as is a named factory's missing library
+            tried = "".join(f"; {warning.message}" for warning in caught
+                            if issubclass(warning.category, PinFactoryFallback))
+            raise PinDriverMissing(
+                f"no GPIO pin driver: gpiozero could not load a pin factory ({error}{tried}); install "
+                f"python3-lgpio (or python3-rpi.gpio) and restart the box (status code {PinDriverMissing.code})"
+            ) from error
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return button
 
 
 def seat_frames(lights: SeatLights, seats: int) -> list[tuple[int, ...]]:
