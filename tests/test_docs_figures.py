@@ -31,6 +31,7 @@ from consentbox.box.config import load_config
 from consentbox.box.hold_back import HOLD_SLACK_SECONDS
 from consentbox.core.level import LEVEL_LIT_DBFS, LEVEL_SHOWN_SECONDS, SILENCE_FLOOR_DBFS
 from consentbox.core.policy import MAX_SEGMENT_BYTES
+from consentbox.core.provisioning import REMIND_EVERY_SECONDS, REMIND_FOR_SECONDS
 from consentbox.core.timekeeping import FLOOR_CEILING_DAYS
 from consentbox.crypto.format import MAX_HEADER_BYTES, MAX_LINE_BYTES
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
@@ -79,6 +80,8 @@ def design_figures() -> dict[str, str]:
         "design.wipe-chunk-mib": str(shred.CHUNK >> 20),
         "design.wipe-yield-ms": f"{wipe._YIELD_SECONDS * 1000:g}",
         "design.wipe-after-boot-minutes": after_boot,  # the timer's
+        "design.remind-every-seconds": f"{REMIND_EVERY_SECONDS:g}",
+        "design.remind-for-minutes": f"{REMIND_FOR_SECONDS / 60:g}",
         "design.listed-names": f"{MAX_LISTED:,}",
         "design.max-segments": str(MAX_SEGMENTS),
         "design.segment-max-gib": str(MAX_SEGMENT_BYTES >> 30),

@@ -62,10 +62,11 @@ def stick(tmp_path: Path) -> Path:
 
 
 def bundle(org_dir: Path, policy_file: Path, stick: Path, *args: str | Path, version: int = 3,
-           recipients: tuple[X25519Identity, ...] = ()) -> subprocess.CompletedProcess[str]:
+           recipients: tuple[X25519Identity, ...] = (), single: bool = True) -> subprocess.CompletedProcess[str]:
+    """`consentbox-admin bundle`; with `single`, --single-recipient: most tests here mean one supervisor."""
     options = [item for identity in recipients for item in ("--recipient", identity.recipient.to_string())]
     return admin("bundle", "--org-key", org_dir / "org.key", "--policy", policy_file, "--version", str(version),
-                 "--out", stick, *options, *args)
+                 "--out", stick, *options, *(["--single-recipient"] if single else []), *args)
 
 
 def test_init_org_makes_a_private_key_only_root_reads_and_the_public_key_for_the_boxes(org_dir):
@@ -187,6 +188,30 @@ def test_a_bundle_that_no_box_would_take_is_never_written(tmp_path, org_dir, sti
     assert_one_line_error(done, *words)
     assert SECRET[17:] not in done.stderr + done.stdout
     assert list(stick.iterdir()) == []
+
+
+def test_a_single_recipient_is_refused_unless_told_and_then_warned_of(org_dir, policy_file, stick, identity):
+    auditor = X25519Identity.generate(secret=bytes(range(100, 132))).recipient.to_string()
+    # An auditor reads no audio: it is no second key for the recordings.
+    done = bundle(org_dir, policy_file, stick, "--auditor", auditor, recipients=(identity,), single=False)
+    assert_one_line_error(done, "single recipient", "unreadable for ever", "--single-recipient")
+    assert list(stick.iterdir()) == []
+
+    done = bundle(org_dir, policy_file, stick, recipients=(identity,))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("consentbox-admin: warning: the bundle has a single recipient: if that one key is lost, "
+                           "every recording on the box's cards is unreadable for ever (--single-recipient given)\n")
+    assert [p.name for p in stick.iterdir()] == ["consentbox-v3.cbundle"]
+
+
+def test_two_recipients_or_one_and_a_period_key_need_no_flag(tmp_path, org_dir, policy_file, stick, identity,
+                                                             other_identity):
+    done = bundle(org_dir, policy_file, stick, recipients=(identity, other_identity), single=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    (stick / "consentbox-v3.cbundle").unlink()
+    done = bundle(org_dir, policy_file, stick, "--period-key", tmp_path / "period.key", recipients=(identity,),
+                  single=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
 def test_a_bundle_needs_a_recipient(org_dir, policy_file, stick):

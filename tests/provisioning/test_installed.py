@@ -75,7 +75,8 @@ def test_an_installed_bundle_that_no_longer_verifies_is_refused(state, org, othe
 @pytest.mark.parametrize("result", [
     Result(None, "installed consentbox-v4.cbundle: version 4, 2 recipient(s)", 4),
     *(Result(reason, f"{reason.text}: details", None) for reason in BundleRefusal),
-], ids=lambda result: "installed" if result.refusal is None else result.refusal.name)
+    Result(BundleRefusal.NO_BUNDLE, "no bundle on the stick", None, reminder=True),
+], ids=lambda result: "installed" if result.refusal is None else result.refusal.name + "-reminder" * result.reminder)
 def test_a_result_round_trips_through_its_file(state, result):
     write_result(state, result)
     assert Result.from_json((state / PROVISIONING_RESULT).read_bytes()) == result

@@ -1,16 +1,21 @@
 """`consentbox provision` (jobs/provision.py) on a box whose installed bundle no longer verifies: the
-configuration's policy never stands in for the bundle, not even for how far ahead a new bundle may be dated."""
+configuration's policy never stands in for the bundle, not even for how far ahead a new bundle may be dated.
+Its exit statuses; and the reminders of a refusal, written until the stick is gone or for at most the cap."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from consentbox.box.config import load_config
+from consentbox.box.settings import StateWatch
 from consentbox.cli.consentbox import main
-from consentbox.core.provisioning import BundleRefusal
-from consentbox.jobs.provision import provision_from
+from consentbox.core.provisioning import REMIND_EVERY_SECONDS, BundleRefusal
+from consentbox.jobs.provision import provision_from, remind_until_removed
 from consentbox.provisioning.bundle import seal
+from consentbox.provisioning.installed import Result
+from consentbox.state.files import PROVISIONING_RESULT
 
 DAY = 86_400
 
@@ -57,3 +62,40 @@ def test_the_command_exits_0_installed_2_refused_and_1_on_any_other_error(tmp_pa
     assert main(["provision", "--config", str(config), str(stick)]) == 1
     said = capsys.readouterr()
     assert said.err.startswith("consentbox: ") and "refused" not in said.err and said.err.count("\n") == 1
+
+
+def test_a_refusal_is_written_again_as_a_reminder_until_the_stick_is_gone(tmp_path: Path):
+    state, stick = tmp_path / "state", tmp_path / "stick"
+    state.mkdir()
+    stick.mkdir()
+    refused = Result(BundleRefusal.NO_BUNDLE, "no bundle on the stick", None)
+    watch = StateWatch(state / PROVISIONING_RESULT)  # as the running box watches it
+    written: list[Result] = []
+
+    def sleep(seconds: float) -> None:
+        assert seconds == REMIND_EVERY_SECONDS
+        time.sleep(0.05)  # a file system's times are coarse; the reminders come seconds apart
+        if watch.changed():
+            written.append(Result.from_json(watch.path.read_bytes()))
+        if len(written) == 3:
+            stick.rmdir()  # pulled out
+
+    remind_until_removed(state, stick, refused, sleep=sleep)
+    assert written == [dataclasses.replace(refused, reminder=True)] * 3
+
+
+def test_the_reminders_stop_after_the_cap_if_the_stick_never_goes(tmp_path: Path):
+    state, stick = tmp_path / "state", tmp_path / "stick"
+    state.mkdir()
+    stick.mkdir()
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    remind_until_removed(state, stick, Result(BundleRefusal.NOT_NEWER, "again", None), every=10.0, cap=60.0,
+                         monotonic=lambda: now[0], sleep=sleep)
+    assert now[0] == 60.0 and len(sleeps) == 6
+    assert Result.from_json((state / PROVISIONING_RESULT).read_bytes()).reminder

@@ -91,7 +91,8 @@ class Box(SimulatedBox):
         stick.mkdir()
         policy.write_text(f"[policy]\nretention_days = {retention_days}\nmin_free_mb = 1\nmax_session = 60\n")
         subprocess.run([BIN / "consentbox-admin", "bundle", "--org-key", self.org / "org.key", "--recipient",
-                        self.recipient, "--policy", policy, "--version", str(version), *options, "--out", stick],
+                        self.recipient, "--policy", policy, "--version", str(version), "--single-recipient", *options,
+                        "--out", stick],
                        capture_output=True, check=True)
         done = subprocess.run([BIN / "consentbox", "provision", "--config", self.config, stick],
                               capture_output=True, text=True, timeout=120)

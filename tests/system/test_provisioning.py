@@ -17,6 +17,8 @@ the real `age` on what the box recorded afterwards. Real Ed25519 and X25519 keys
   ledger verifies (a torn tail is cut and recorded as a gap at the next start).
 - A good bundle changes the recipients of the next session, not the one in progress; the new
   identity opens what was recorded after it, the old identity what was recorded before.
+- A refused stick left in: the job (`--until-removed`) has the running box (mock pins) flash its code
+  again, without the buzz and never over a session, until the stick is gone; then it ends.
 """
 
 from __future__ import annotations
@@ -48,14 +50,14 @@ from bench.figures import check_quoted
 from consentbox.box.config import Config, load_config
 from consentbox.box.settings import load_settings
 from consentbox.core.policy import Policy
-from consentbox.core.provisioning import BundleRefusal
+from consentbox.core.provisioning import REMIND_EVERY_SECONDS, BundleRefusal
 from consentbox.crypto import X25519Identity, identity_file_text
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
 from consentbox.jobs.provision import provision_from
 from consentbox.ledger import Entry, Kind, Tail, verify
 from consentbox.ledger.writer import Ledger
 from consentbox.provisioning.bundle import HEADER_BYTES, MAX_BUNDLE_BYTES, Bundle, seal
-from consentbox.provisioning.installed import Result
+from consentbox.provisioning.installed import Result, write_result
 from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.retention.index import RetentionIndex
 from consentbox.state.files import CLOCK_FLOOR, INSTALLED_BUNDLE, LEDGER, PROVISIONING_RESULT
@@ -64,7 +66,9 @@ from consentbox.storage.ids import is_session_id
 from consentbox.testing.signal import position_pcm, write_wav
 from tests.support.bundles import signed_bundle
 from tests.support.cards import loop_devices
+from tests.support.notify_socket import NotifySocket
 from tests.support.power_cuts import cut_power_at
+from tests.support.simulated import BoxRig
 
 from .conftest import BIN, SimulatedBox, Timeline
 
@@ -626,7 +630,7 @@ def stick_images(tmp_path: Path) -> Iterator[StickImages]:
         pytest.fail("these tests attach and mount loop devices, which needs root: run them as root, as CI does")
     for tool in ("mkfs.ext4", "losetup", "blkid", "blockdev", "mount", "umount", "awk"):
         if shutil.which(tool) is None:
-            pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs, util-linux and mawk (.ci/run)")
+            pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs, util-linux and mawk")
     if not re.search(r"\sext4$", Path("/proc/filesystems").read_text(), flags=re.MULTILINE):
         pytest.fail("the kernel cannot mount ext4: the stick images are ext4")
     shim, scratch = tmp_path / "shim", tmp_path / "tmp"
@@ -1000,3 +1004,69 @@ def test_a_stick_during_a_session_is_refused_and_the_session_goes_on(keys, micro
     assert [dict(e.fields) for e in refusals] == [{"reason": "a session is in progress", "bundle_sha256": None}]
     old_key, new_key = key_files(tmp_path, keys)
     assert opens_with(age_cli, new_key, sim.card, session) and not opens_with(age_cli, old_key, sim.card, session)
+
+
+# --- A refused stick's code, again until the stick is pulled out ------------------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
+        time.sleep(0.1)
+
+
+def test_a_refused_stick_flashes_its_code_on_the_running_box_until_it_is_pulled_out(identity, tmp_path):
+    # The real job (`consentbox provision --until-removed`, as its unit runs it) beside a running box on mock pins.
+    rig = BoxRig(tmp_path / "box", identity.recipient, Policy())
+    (tmp_path / "org.pub").write_text(ORG.public_key.to_string() + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[keys]\norg_key = "{tmp_path / "org.pub"}"\n[box]\nstate_dir = "{rig.state}"\n'
+                      f'[card]\npath = "{rig.card}"\nrequire_mount = false\n')
+    stick = tmp_path / "stick"
+    stick.mkdir()  # no bundle on it: refused, code 1
+    with NotifySocket(tmp_path / "notify") as systemd, subprocess.Popen(
+            [CONSENTBOX, "provision", "--config", config, "--until-removed", stick], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "NOTIFY_SOCKET": str(systemd.path)}) as job:
+        try:
+            # Ready (its unit is Type=notify) once the attempt is over: the start timeout is not the reminders'.
+            assert systemd.receive().startswith("READY=1\n")
+
+            def flashed(count: int) -> bool:
+                rig.box.check_readiness()  # as its main loop does
+                return len(rig.of("flash")) >= count
+
+            wait_until(lambda: flashed(3), 3 * REMIND_EVERY_SECONDS + 10, "two reminders")
+            assert job.poll() is None, "the job ended with the stick still in"
+            stick.rmdir()  # pulled out
+            pulled = time.monotonic()
+            out, err = job.communicate(timeout=REMIND_EVERY_SECONDS + 10)
+        finally:
+            job.kill()
+    assert time.monotonic() - pulled <= REMIND_EVERY_SECONDS + 5
+    assert job.returncode == 2 and out == ""
+    assert err.startswith("consentbox: provisioning refused (code 1): no bundle on the stick") and err.count("\n") == 1
+    assert {(e["colour"], e["count"]) for e in rig.of("flash")} == {("amber", 1)}
+    # The attempt once: one timeline entry, one buzz, one ledger entry; the reminders only flash.
+    assert [(e["installed"], e["code"]) for e in rig.of("provisioning")] == [(False, 1)]
+    assert [e["tone"] for e in rig.of("tone")] == ["refused"]
+    assert [e["kind"] for e in rig.entries()].count("provisioning_refused") == 1
+    rig.box.shut_down()
+
+
+def test_a_reminder_never_flashes_over_a_session(identity, tmp_path):
+    rig = BoxRig(tmp_path / "box", identity.recipient, Policy())
+    reminder = Result(BundleRefusal.SESSION_IN_PROGRESS, "a session is in progress", None, reminder=True)
+    rig.start_recording()
+    flashes = len(rig.of("flash"))
+    write_result(rig.state, reminder)
+    rig.box.check_readiness()
+    assert len(rig.of("flash")) == flashes and rig.box.machine.capturing
+    rig.end()
+    flashes = len(rig.of("flash"))
+    time.sleep(0.05)  # a new file the box can tell from the last (file times are coarse)
+    write_result(rig.state, reminder)
+    rig.box.check_readiness()
+    assert [(e["colour"], e["count"]) for e in rig.of("flash")[flashes:]] == [("amber", 5)]
+    assert rig.of("provisioning") == [] and "refused" not in [e["tone"] for e in rig.of("tone")]
+    rig.box.shut_down()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import functools
 import io
 import json
 import mmap
@@ -37,7 +36,7 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -271,10 +270,11 @@ class Box(SimulatedBox):
         return found
 
 
-def stopped_clock(wall: float) -> functools.partial[TrustedClock]:
+def stopped_clock(wall: float) -> Callable[..., TrustedClock]:
     """TrustedClock, its wall clock reading `wall` and its monotonic clock standing still, so that
-    times behind the floor are exact (how time runs on from the floor is tests/retention's)."""
-    return functools.partial(TrustedClock, wall=lambda: wall, monotonic=lambda: 0.0)
+    times behind the floor are exact (how time runs on from the floor is tests/retention's); the clocks
+    it is made with (a simulation's) are set aside."""
+    return lambda state_dir, **clocks: TrustedClock(state_dir, wall=lambda: wall, monotonic=lambda: 0.0)
 
 
 def destroyed(session: str, files: int) -> str:
@@ -753,7 +753,8 @@ def test_a_bundle_shortens_expiries_and_never_lengthens_them(tmp_path, new_card,
         stick.mkdir()
         policy.write_text(f"[policy]\nretention_days = {retention_days}\nmin_free_mb = 1\nmax_session = 60\n")
         subprocess.run([BIN / "consentbox-admin", "bundle", "--org-key", org / "org.key", "--recipient",
-                        box.recipient, "--policy", policy, "--version", str(version), *options, "--out", stick],
+                        box.recipient, "--policy", policy, "--version", str(version), "--single-recipient", *options,
+                        "--out", stick],
                        capture_output=True, check=True)
         return subprocess.run([BIN / "consentbox", "provision", "--config", box.config, stick],
                               capture_output=True, text=True)
@@ -827,8 +828,35 @@ def test_the_wipe_never_runs_during_a_session_and_with_now_waits_for_its_end(
     lines = box.wipe("--now")
     ending.join(timeout=10)
     assert untouched == [True], "the wipe touched the card during the session"
-    assert lines[0] == destroyed(session, 2) and len(lines) == 2
+    assert lines[0] == "a session is in progress; waiting for it to end"
+    assert lines[1] == destroyed(session, 2) and len(lines) == 3
     assert box.files() == {}
+
+
+def test_wipe_now_says_it_is_waiting_while_the_session_is_still_in_progress(
+        tmp_path, new_card, microphone, supervisor):
+    card = new_card()
+    box = Box(tmp_path, card.insert(tmp_path / "slot"), microphone, supervisor, require_mount=True)
+    box.state.mkdir(mode=0o700)
+    recording = SessionLock(box.state)
+    assert recording.acquire(wait=False)  # a session is in progress
+    with subprocess.Popen([BIN / "consentbox", "wipe", "--config", box.config, "--now"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as wipe:
+        try:
+            said = wipe.stdout.readline()  # type: ignore[union-attr]
+            assert said == "consentbox: wipe: a session is in progress; waiting for it to end\n"
+            assert wipe.poll() is None, "the wipe did not wait for the session"
+        finally:
+            recording.release()
+        out, err = wipe.communicate(timeout=120)
+    assert wipe.returncode == 0 and not err, err
+    assert "waiting" not in out
+
+
+def test_wipe_now_without_a_session_does_not_say_it_waits(tmp_path, new_card, microphone, supervisor):
+    card = new_card()
+    box = Box(tmp_path, card.insert(tmp_path / "slot"), microphone, supervisor, require_mount=True)
+    assert not any("waiting" in line for line in box.wipe("--now"))
 
 
 def test_without_a_card_the_wipe_says_so_and_changes_nothing(tmp_path, new_card, microphone, supervisor):
@@ -891,7 +919,8 @@ def test_a_bundle_that_no_longer_verifies_lets_no_other_policy_shorten_or_destro
     stick.mkdir()
     policy.write_text("[policy]\nretention_days = 30\nmin_free_mb = 1\nmax_session = 60\n")
     subprocess.run([BIN / "consentbox-admin", "bundle", "--org-key", org / "org.key", "--recipient", box.recipient,
-                    "--policy", policy, "--version", "1", "--out", stick], capture_output=True, check=True)
+                    "--policy", policy, "--version", "1", "--single-recipient", "--out", stick],
+                   capture_output=True, check=True)
     assert subprocess.run([BIN / "consentbox", "provision", "--config", box.config, stick]).returncode == 0
     [session] = box.record("one")
     box.backdate(session, 5)  # recorded five days ago, kept 30 by the bundle

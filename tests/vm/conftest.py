@@ -2,7 +2,7 @@
 tests/vm/test_vm.py in order (`make vm-test`; `make test` runs it too).
 
 Needs root (the root image is made in a chroot), debootstrap, qemu-system-x86, exfatprogs, dosfstools and
-mtools: a missing one fails the test, never skips it (.ci/run installs them all).
+mtools: a missing one fails the test, never skips it (`make test` installs them all: system-packages.txt).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def organisation(tmp_path_factory: pytest.TempPathFactory, identity: X25519Ident
     (directory / "policy.toml").write_text(POLICY_TOML)
     (directory / "stick").mkdir()
     admin("bundle", "--org-key", directory / "org/org.key", "--recipient", identity.recipient.to_string(),
-          "--policy", directory / "policy.toml", "--version", "1", "--out", directory / "stick")
+          "--policy", directory / "policy.toml", "--version", "1", "--single-recipient", "--out", directory / "stick")
     (bundle,) = (directory / "stick").iterdir()
     stick = fat_stick(directory / "stick.img", bundle)
     # The same bundle with one byte of its signed payload changed: a forgery.

@@ -19,6 +19,7 @@ from consentbox.core.provisioning import BundleRefusal, Refused
 from consentbox.crypto import X25519Recipient
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
 from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, SUFFIX, Bundle, open_sealed, read_unverified, seal
+from consentbox.storage import portable
 from consentbox.storage.durable import sync_directory, write_all
 
 ORG_KEY_NAME = "org.key"
@@ -77,6 +78,23 @@ def check_stick(out: Path) -> None:
     others = sorted(p.name for p in out.iterdir() if p.name.lower().endswith(SUFFIX) and not p.name.startswith("."))
     if others:
         raise ConsentBoxError(f"{out} already holds {', '.join(others)}: a stick carries one bundle; remove it first")
+
+
+#: Why a bundle whose recordings only one key opens is refused unless IT says it means it.
+SINGLE_RECIPIENT_RISK = ("the bundle has a single recipient: if that one key is lost, every recording on the box's "
+                         "cards is unreadable for ever")
+
+
+def check_recipient_count(bundle: Bundle, *, single_recipient: bool) -> str:
+    """A warning for a bundle with one recipient given `single_recipient`; ConsentBoxError without it. Any
+    second recipient counts (a second supervisor, an escrow key IT keeps, a --period-key); auditors do not,
+    as they never read the audio. "" for two or more recipients."""
+    if len(bundle.recipients) > 1:
+        return ""
+    if not single_recipient:
+        raise ConsentBoxError(f"{SINGLE_RECIPIENT_RISK}: add a second supervisor's or an escrow key with another "
+                              "--recipient, or give --single-recipient to accept that")
+    return f"warning: {SINGLE_RECIPIENT_RISK} (--single-recipient given)"
 
 
 def write_bundle(bundle: Bundle, key: OrgSigningKey, out: Path) -> Path:
@@ -138,7 +156,7 @@ def _key_lines(label: str, keys: Sequence[X25519Recipient], before: Sequence[X25
 
 def _create(path: Path, data: bytes, mode: int) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | portable.BINARY, mode)
     except FileExistsError:
         raise ConsentBoxError(f"{path} already exists: it is never overwritten") from None
     try:

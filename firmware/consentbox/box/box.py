@@ -534,7 +534,13 @@ class Box:
 
     def _take_provisioning(self, feed: ProvisioningFeed) -> None:
         result = feed.new_result()
-        if result is not None:
+        if result is not None and result.reminder:
+            # A refused stick still in: its code again, without the buzz, and never over a session's lights.
+            if self.machine.state is State.IDLE:
+                flash, _ = result_feedback(result.refusal)
+                self.panel.show(flash)
+                self._report(command_entry(self.clock.now(), flash, ""))
+        elif result is not None:
             self._report(provisioning_entry(self.clock.now(), result))
             for command in result_feedback(result.refusal):
                 self.panel.show(command)

@@ -51,6 +51,11 @@ class Refused(ConsentBoxError):
 
 _DAY = 86_400
 
+#: How often a refused stick's code is shown again while it stays in, and for how long at most (a stick
+#: whose removal is never seen must not keep the job, and the panel's flashes, going for ever).
+REMIND_EVERY_SECONDS = 10.0
+REMIND_FOR_SECONDS = 30 * 60.0
+
 
 def check_acceptable(*, version: int, created: int, installed_version: int, trusted_now: float,
                      ahead_limit_days: int, built: float) -> None:

@@ -4,22 +4,26 @@ It runs as root only to mount the stick: it takes the session lock as the owner 
 directory, mounts and reads the stick as root, and once the bundle's bytes are read (or the box was
 found in a session, so the stick is not read at all), it becomes that owner for good, so everything it
 writes there (lock, ledger, installed bundle, index, floor, result) is the box's own.
+
+A refused stick's code is shown again while the stick stays in (`remind_until_removed`): with SSH off,
+the panel is the only place IT reads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from consentbox.box.config import Config
 from consentbox.box.settings import load_settings
 from consentbox.box.wiring import open_card, open_ledger
 from consentbox.core.policy import Policy
-from consentbox.core.provisioning import Refused
-from consentbox.provisioning.installed import Result
+from consentbox.core.provisioning import REMIND_EVERY_SECONDS, REMIND_FOR_SECONDS, Refused
+from consentbox.provisioning.installed import Result, write_result
 from consentbox.provisioning.provision import Provisioner
 from consentbox.provisioning.stick import read_bundle
 from consentbox.state.clock_floor import TrustedClock
@@ -60,6 +64,21 @@ def provision_from(config: Config, source: Path) -> Result:
         return provisioner.provision_with(read, lock)
     finally:
         ledger.close(shutdown=False)
+
+
+def remind_until_removed(state_dir: Path, source: Path, result: Result, *, every: float = REMIND_EVERY_SECONDS,
+                         cap: float = REMIND_FOR_SECONDS, monotonic: Callable[[], float] = time.monotonic,
+                         sleep: Callable[[float], None] = time.sleep) -> None:
+    """Write `result` again as a reminder every `every` seconds, for the running box to flash its code
+    again, until `source` is gone (a stick's device node goes when it is pulled out) or `cap` seconds
+    have passed."""
+    reminder = dataclasses.replace(result, reminder=True)
+    end = monotonic() + cap
+    while True:
+        sleep(every)
+        if not os.path.lexists(source) or monotonic() >= end:
+            return
+        write_result(state_dir, reminder)
 
 
 @contextlib.contextmanager

@@ -48,21 +48,24 @@ def install(state_dir: Path, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class Result:
-    """How a provisioning attempt went: `refusal` None when a bundle was installed."""
+    """How a provisioning attempt went: `refusal` None when a bundle was installed. A `reminder` is the
+    same result written again while the refused stick is still in, for the box to flash its code again."""
 
     refusal: BundleRefusal | None
     detail: str
     version: int | None
+    reminder: bool = False
 
     def to_json(self) -> bytes:
-        return canonical_json({"refused": None if self.refusal is None else self.refusal.name,
-                               "detail": self.detail, "version": self.version})
+        value = {"refused": None if self.refusal is None else self.refusal.name, "detail": self.detail,
+                 "version": self.version}
+        return canonical_json({**value, "reminder": True} if self.reminder else value)
 
     @classmethod
     def from_json(cls, data: bytes) -> Result:
         value = strict_json.loads(data)
         refusal = None if value["refused"] is None else BundleRefusal[value["refused"]]
-        return cls(refusal, str(value["detail"]), value["version"])
+        return cls(refusal, str(value["detail"]), value["version"], value.get("reminder") is True)
 
 
 def write_result(state_dir: Path, result: Result) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,13 +94,17 @@ class Wiper:
     # set under a policy that did verify, and no other policy (not the configuration's) shortens them.
     limit_days: int | None
 
-    def run(self, *, wait: bool) -> WipeReport:
-        """One wipe. With `wait`, wait for an open session to end first; without, leave it to the next run."""
+    def run(self, *, wait: bool, waiting: Callable[[], None] = lambda: None) -> WipeReport:
+        """One wipe. With `wait`, wait for an open session to end first (calling `waiting` once, before the
+        wait, when there is one); without, leave it to the next run."""
         report = WipeReport()
         lock = SessionLock(self.state_dir)
-        if not lock.acquire(wait=wait):
-            report.stopped = "a session is open"
-            return report
+        if not lock.acquire(wait=False):
+            if not wait:
+                report.stopped = "a session is open"
+                return report
+            waiting()
+            lock.acquire(wait=True)
         index = RetentionIndex(self.state_dir)
         try:
             # The index first: a ledger that cannot be written must not keep a recording longer.
