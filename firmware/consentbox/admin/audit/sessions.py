@@ -306,11 +306,12 @@ class SessionStory:
             withdrawal = self._withdrawals[0]
             self._find(Concern.CONSENT, f"recording {verb} at {_when(at)}, after {_seat(withdrawal.seat)} withdrew "
                        f"consent at {_when(withdrawal.at)}")
-        missing = sorted(set(range(1, (self._headcount or 0) + 1)) - self._consented)
-        if missing:
-            seats = ", ".join(str(seat) for seat in missing)
-            self._find(Concern.CONSENT, f"recording {verb} at {_when(at)} before seat{'s' if len(missing) > 1 else ''} "
-                       f"{seats} consented (headcount {self._headcount})")
+        # The box counts consents, not seat numbers: two people may sit at seats 1 and 3 of a three-seat panel.
+        headcount = self._headcount or 0
+        if len(self._consented) < headcount:
+            seats = ", ".join(str(seat) for seat in sorted(self._consented)) or "none"
+            self._find(Concern.CONSENT, f"recording {verb} at {_when(at)} with {len(self._consented)} of "
+                       f"{headcount} consents (seats consented: {seats})")
         self._close_pause(at)
         self._recordings.append(Stretch(at, None))
 
