@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# What `make run` passes to `consentbox panel` (e.g. RUN_ARGS='--port 8471').
+RUN_ARGS ?=
+# Installs the Debian packages a target needs that are missing, saying which and why (system-packages.txt).
+SYSTEM_PACKAGES := $(PYTHON) tools/system-packages
 
 # The age community test vectors (C2SP CCTV), as the npm registry ships them; pinned by digest.
 CCTV_VERSION := 0.2.0
@@ -11,13 +15,14 @@ CCTV := .cache/cctv-age-$(CCTV_VERSION)/index.js
 
 .PHONY: run test bench vectors diagram clean deb
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml system-packages.txt
+	@$(SYSTEM_PACKAGES) venv
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[box,test]'
 	touch $@
 
-$(CCTV):
+$(CCTV): | test-packages
 	mkdir -p $(dir $@)
 	cd $(dir $@) && npm pack --silent cctv-age@$(CCTV_VERSION) >/dev/null
 	echo "$(CCTV_SHA512)  $(dir $@)cctv-age-$(CCTV_VERSION).tgz" | sha512sum --check --quiet
@@ -34,20 +39,25 @@ typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
 ruff: $(VENV)/.installed
-	$(VENV)/bin/ruff check firmware bench tests packaging/build-deb deploy/wiring.py
+	$(VENV)/bin/ruff check firmware bench tests packaging/build-deb packaging/manpage.py deploy/wiring.py tools/system-packages
 
-test: lint $(VENV)/.installed $(CCTV)
+# Checked at every run: the tests need the tools, not only the build.
+.PHONY: test-packages
+test-packages:
+	@$(SYSTEM_PACKAGES) test
+
+test: test-packages lint $(VENV)/.installed $(CCTV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The box on Debian's kernel and systemd in a QEMU machine, its card exFAT then FAT32 (tests/vm; as root).
 # `make test` runs it too.
 .PHONY: vm-test
-vm-test: $(VENV)/.installed
+vm-test: test-packages $(VENV)/.installed
 	$(PY) -m pytest tests/vm $(PYTEST_ARGS)
 
 # The box simulated in real time, its front panel a page on http://127.0.0.1:8470/ ([web] port); Ctrl+C stops it.
 run: $(VENV)/.installed
-	$(VENV)/bin/consentbox panel --home .demo/panel
+	$(VENV)/bin/consentbox panel --home .demo/panel $(RUN_ARGS)
 
 # A scripted session in virtual time (testing/scenarios/demo.txt), then the supervisor's export.
 .PHONY: demo
@@ -59,11 +69,12 @@ demo: $(VENV)/.installed
 BOOKWORM_CRYPTO := .cache/bench-crypto38
 $(BOOKWORM_CRYPTO)/.installed: pyproject.toml
 	test -x $(BOOKWORM_CRYPTO)/bin/python || $(PYTHON) -m venv $(BOOKWORM_CRYPTO)
-	$(BOOKWORM_CRYPTO)/bin/python -m pip install --quiet -e . cryptography==38.0.4
+	$(BOOKWORM_CRYPTO)/bin/python -m pip install --quiet -e '.[box]' cryptography==38.0.4
 	touch $@
 
 # Also writes bench/report.txt, the run's report, which BENCHMARKS.md quotes (commit both).
 bench: $(VENV)/.installed $(BOOKWORM_CRYPTO)/.installed
+	@$(SYSTEM_PACKAGES) bench
 	$(PY) -m bench $(BOOKWORM_CRYPTO)/bin/python
 
 # Every figure the docs quote against the command that prints it (bench/figures.py): checks the marks,

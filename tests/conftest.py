@@ -1,6 +1,6 @@
 """Fixtures shared by every test directory: fixed keys, a card directory, and the real `age` tools.
 
-A missing tool fails the test that needs it (never a skip): CI installs them all (.ci/run).
+A missing tool fails the test that needs it (never a skip): `make test` installs them all (system-packages.txt).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def required_tool(name: str) -> str:
     """The path of command `name`; the test fails, loudly, when it is not installed."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"the `{name}` command is not installed: run .ci/run, which installs what tests need")
+        pytest.fail(f"the `{name}` command is not installed: `make test` installs what tests need")
     return path
 
 

@@ -75,6 +75,7 @@ def test_our_files_open_with_age_and_age_files_open_with_ours(tmp_path, supervis
     assert out.read_bytes() == plain.read_bytes()
 
 
+@pytest.mark.fresh_clone
 def test_stdin_to_stdout_round_trip(supervisor_key):
     key, recipient = supervisor_key
     sealed = admin("encrypt", "-r", recipient, stdin=b"session audio", check=True).stdout

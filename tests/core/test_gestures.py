@@ -14,6 +14,7 @@ TWO_CONSENTS = SETUP + "2 tap consent 1\n3 tap consent 2\n"
 RECORDING = TWO_CONSENTS + "5 hold record 1.5\n"  # REC LED on at t = 6
 
 
+@pytest.mark.fresh_clone
 def test_idle_tap_record_opens_setup_with_default_headcount(play):
     timeline = play(SETUP)
     assert values(timeline, "state", "state") == ["IDLE", "COLLECTING", "IDLE"]

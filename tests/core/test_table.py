@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import ROWS, TRANSITIONS, Gesture, State
 
@@ -10,6 +12,7 @@ def test_one_row_per_state_and_gesture():
     assert len(ROWS) == len(TRANSITIONS)
 
 
+@pytest.mark.fresh_clone
 def test_every_row_names_an_existing_handler():
     for row in TRANSITIONS:
         assert callable(getattr(SessionMachine, "_" + row.action, None)), row

@@ -106,6 +106,7 @@ def test_the_writer_holds_back_at_most_one_chunk_and_never_a_chunk_it_could_seal
     assert writer.sealed_bytes == size
 
 
+@pytest.mark.fresh_clone
 def test_writing_after_close_is_refused(identity):
     writer = AgeWriter(io.BytesIO(), [identity.recipient])
     writer.close()

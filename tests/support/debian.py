@@ -13,7 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,34 @@ def mounted(path: Path) -> bool:
 
 def build_deb(output: Path) -> Path:
     """The package built from this tree into `output`, as `make deb` builds it."""
-    for tool in ("dpkg-deb", "help2man"):
-        required_tool(tool)
+    required_tool("dpkg-deb")
     built = run(sys.executable, REPO / "packaging/build-deb", output)
     return Path(built.stdout.strip())
+
+
+@contextmanager
+def fresh_chroot(directory: Path) -> Iterator[Path]:
+    """A fresh bookworm minbase root under `directory`, apt pointed at the host's mirrors and /proc mounted
+    (/dev is debootstrap's own nodes: null, zero, urandom, tty…); unmounted and removed after."""
+    if os.geteuid() != 0:
+        pytest.fail("a chroot test unpacks a root and mounts /proc in it: run it as root, as CI does")
+    entries = archive()
+    mirror = next(uri for uri, suite in entries if suite == SUITE)
+    root = directory / "root"
+    root.mkdir()
+    run("tar", "--numeric-owner", "-C", root, "-xpf", base_tarball(mirror))
+    (root / "etc/apt/sources.list").write_text(sources_list(entries))
+    shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+    run("mount", "-t", "proc", "proc", root / "proc")
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", root / "proc"], check=False)
+        if mounted(root / "proc"):  # never delete through a mount
+            pytest.fail(f"cannot unmount {root / 'proc'}: remove {root} by hand")
+        shutil.rmtree(root)
+
+
+def in_chroot(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a command inside the chroot with a clean environment; fail the test if it fails."""
+    return run("chroot", root, *command, env=CHROOT_ENV)

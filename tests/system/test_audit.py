@@ -86,7 +86,8 @@ class Box(SimulatedBox):
         policy.write_text(f'[policy]\nretention_days = 30\nmin_free_mb = 1\nmax_session = 60\n'
                           f'segment_bytes = {POLICY.segment_bytes}\non_withdrawal = "{on_withdrawal}"\n')
         made = admin("bundle", "--org-key", self.org / "org.key", "--recipient", self.recipient, "--auditor",
-                     self.auditor, "--policy", policy, "--version", str(version), *options, "--out", stick)
+                     self.auditor, "--policy", policy, "--version", str(version), "--single-recipient", *options,
+                     "--out", stick)
         assert made.returncode == 0, made.stderr
         done = subprocess.run([BIN / "consentbox", "provision", "--config", self.config, stick],
                               capture_output=True, text=True, timeout=120)
@@ -332,7 +333,7 @@ def test_the_html_report_is_one_page_that_loads_nothing_and_draws_each_session(c
     assert "<script" not in text.lower() and "http://" not in text and "https://" not in text
     assert "default-src 'none'" in text
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is not installed: run .ci/run, which installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is not installed: `make test` installs Debian's chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

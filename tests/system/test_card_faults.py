@@ -167,7 +167,7 @@ def trial(tmp_path: Path, identity: X25519Identity, key_file: Path) -> Iterator[
         pytest.fail("these tests loop-mount ext4 card images, which needs root: run them as root, as CI does")
     for tool in ("mkfs.ext4", "mount", "umount", "losetup"):
         if shutil.which(tool) is None:
-            pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs and util-linux (.ci/run)")
+            pytest.fail(f"the `{tool}` command is not installed: install e2fsprogs and util-linux (make test does)")
     made = Trial(tmp_path, identity, key_file)
     try:
         yield made

@@ -31,6 +31,7 @@ from consentbox.admin.output import input_stream, output_stream, whole_file
 from consentbox.admin.provisioning import (
     ORG_KEY_NAME,
     ORG_PUBLIC_NAME,
+    check_recipient_count,
     check_stick,
     describe,
     init_org,
@@ -49,10 +50,11 @@ from consentbox.crypto import (
     identity_file_text,
     parse_identity_file,
 )
-from consentbox.crypto.exposure import ArgumentParser, safe_message, shown
+from consentbox.crypto.exposure import ArgumentParser, add_examples, safe_message, shown
 from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
 from consentbox.ledger import Tail, verify
 from consentbox.provisioning.bundle import Bundle, check_bundle
+from consentbox.storage import portable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -199,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     bun.add_argument("--passphrase-file", type=Path, metavar="FILE",
                      help="the org.key passphrase in FILE's first line ('-': type it)")
     bun.add_argument("--recipient", action="append", metavar="AGE1…",
-                     help="a supervisor's age1… public key (repeatable; at least one, or --period-key)")
+                     help="a supervisor's or an escrow age1… public key (repeatable; two or more, counting "
+                     "--period-key, unless --single-recipient)")
     bun.add_argument("--auditor", action="append", metavar="AGE1…",
                      help="a compliance reviewer's age1… public key (repeatable; up to 64): reads each session's "
                      "ledger extract on the card, never its audio")
@@ -212,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "everywhere (docs/threat-model.md)")
     bun.add_argument("--existing-days", type=int, metavar="DAYS",
                      help="also keep recordings already on the box at most DAYS days from their start")
+    bun.add_argument("--single-recipient", action="store_true",
+                     help="accept a bundle with one recipient (refused without it: if that key is lost, every "
+                     "recording on the box's cards is unreadable for ever)")
     bun.add_argument("--out", required=True, type=Path, metavar="STICK_DIR", help="the stick's top directory")
     bun.set_defaults(run=run_bundle)
 
@@ -238,7 +244,42 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Print each box of the trusted boxes file: its device key and label.")
     _add_boxes(boxes)
     boxes.set_defaults(run=run_boxes)
+    add_examples(commands, EXAMPLES)
     return parser
+
+
+#: Each subcommand's examples, shown by its --help and in the man page (command line, what it does).
+EXAMPLES = {
+    "keygen": [("consentbox-admin keygen -o supervisor.key",
+                "make a supervisor's key (mode 0600); its public key, age1…, goes to the terminal for IT's bundle")],
+    "encrypt": [("consentbox-admin encrypt -r age1… -o notes.txt.age notes.txt", "encrypt a file as `age -e` would")],
+    "decrypt": [("consentbox-admin decrypt -i supervisor.key -o segment.wav SESSION.000.wav.age",
+                 "decrypt one file of a card as `age -d` would"),
+                ("consentbox-admin decrypt --salvage -i supervisor.key -o part.wav SESSION.000.wav.age",
+                 "keep what can be read of a damaged file (exit 3)")],
+    "export": [("consentbox-admin export -i supervisor.key --out sessions/ /media/card",
+                "check and decrypt every session on the card to sessions/ID.wav and sessions/ID.json")],
+    "verify-ledger": [("consentbox-admin verify-ledger ledger.jsonl", "check a box's whole ledger (copied from "
+                       "/var/lib/consentbox) and print the device key it names, to compare"),
+                      ("consentbox-admin verify-ledger -i supervisor.key /media/card/ID.ledger.age",
+                       "check one session's ledger extract from the card")],
+    "consent-report": [("consentbox-admin consent-report -i supervisor.key /media/card ID",
+                        "one session's consent timeline, checked against its manifest and files")],
+    "audit": [("consentbox-admin audit -i auditor.key --from 2026-01-01 --html audit.html /media/card",
+               "review every session on the card set up since 1 January, also as one HTML page")],
+    "destroy": [("consentbox-admin destroy --session ID /media/card",
+                 "destroy one session's recording on the card once its supervision is done")],
+    "init-org": [("consentbox-admin init-org --out /media/offline-usb --passphrase-file -",
+                  "make the organisation's key pair once, org.key protected by a passphrase typed in")],
+    "bundle": [("consentbox-admin bundle --org-key org.key --passphrase-file - --recipient age1… --recipient age1… "
+                "--policy policy.toml --version 2 --out /media/stick",
+                "sign a bundle of two supervisors' keys and a policy onto a provisioning stick")],
+    "inspect": [("consentbox-admin inspect --org-key org.pub /media/stick/consentbox-v2.cbundle",
+                 "show what a bundle holds and changes, checking its signature as a box would")],
+    "trust-box": [("consentbox-admin trust-box consentbox-device-ed25519:… 'Room 3'",
+                   "accept cards from the box with this device key (`consentbox device-key` on the box)")],
+    "boxes": [("consentbox-admin boxes", "list the boxes whose cards this workstation accepts")],
+}
 
 
 def _add_boxes(command: argparse.ArgumentParser) -> None:
@@ -292,11 +333,11 @@ def write_identity(path: Path, identity: X25519Identity) -> None:
     """Create `path` (mode 0600) holding `identity` in age-keygen's layout."""
     # O_EXCL: an existing key file is somebody's only copy of a key; never replace it.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | portable.BINARY, 0o600)
     except FileExistsError:
         raise ConsentBoxError(f"{path} already exists: choose another file name") from None
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(identity_file_text(identity, datetime.now().astimezone()))
+    with os.fdopen(fd, "wb") as out:  # bytes: age-keygen's "\n" line ends on every OS
+        out.write(identity_file_text(identity, datetime.now().astimezone()).encode("ascii"))
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
@@ -411,6 +452,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     bundle = Bundle(version=args.version, created=int(time.time()), recipients=tuple(recipients),
                     policy=policy_from_file(args.policy), existing_days=args.existing_days, auditors=auditors)
     check_bundle(bundle)  # before any file is made
+    warning = check_recipient_count(bundle, single_recipient=args.single_recipient)
     check_stick(args.out)
     if period is not None:
         write_identity(args.period_key, period)
@@ -418,6 +460,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     path = write_bundle(bundle, key, args.out)
     print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s), "
           f"{len(bundle.auditors)} auditor(s)")
+    if warning:  # once written: a bundle that fails for another reason needs no warning
+        print(f"consentbox-admin: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

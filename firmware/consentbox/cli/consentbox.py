@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import sys
 import tempfile
@@ -12,14 +13,20 @@ from typing import TYPE_CHECKING
 
 from consentbox import __version__
 from consentbox.box.config import Config, load_config
-from consentbox.core.errors import ConsentBoxError
+from consentbox.core.errors import ConsentBoxError, PinDriverMissing
+from consentbox.core.provisioning import REMIND_EVERY_SECONDS, REMIND_FOR_SECONDS
 from consentbox.crypto import X25519Recipient
-from consentbox.crypto.exposure import ArgumentParser, safe_message
+from consentbox.crypto.exposure import ArgumentParser, add_examples, safe_message
 
 if TYPE_CHECKING:
     from consentbox.box.daemon import PinFactoryMaker
 
 EXIT_REFUSED = 2  # `provision`: the stick was refused (nothing changed)
+EXIT_NO_PIN_DRIVER = 3  # `run`, `panel-off`: gpiozero loaded no pin factory (docs/status-codes.md)
+
+#: The box's libraries, the `box` extra (`pip install 'consentbox[box]'`), by the module each installs.
+#: `pip install consentbox` leaves them out: the supervisor's `consentbox-admin` needs none of them.
+BOX_DEPENDENCIES = {"gpiozero": "gpiozero", "pyalsaaudio": "alsaaudio", "systemd-python": "systemd.daemon"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
     seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
     sim.add_argument("--realtime", action="store_true", help="run at the speed of real time")
+    # Only here: `run` reads the system's clock, and nothing moves it but the system.
+    sim.add_argument("--start-at", metavar="DATE", help="the simulated wall clock's start: an ISO date "
+                     "(2027-03-01, midnight UTC) or date and time (2027-03-01T09:00, UTC unless it has an "
+                     "offset); not before the state's clock floor (default: now, or the floor if later)")
     sim.add_argument("--org-key", type=Path, help="organisation public key file, for `usb` steps "
                      "(default: keys.org_key of the configuration)")
     sim.set_defaults(main=_simulate)
@@ -67,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "in the ledger and shown on the panel by the running box. Exit 0 when installed, 2 when refused.",
     )
     _add_config(prov)
+    prov.add_argument("--until-removed", action="store_true",
+                      help=f"after a refusal, have the box flash its code again every {REMIND_EVERY_SECONDS:g} s "
+                      f"until SOURCE is gone (the stick pulled out), for at most {REMIND_FOR_SECONDS / 60:g} minutes")
     prov.add_argument("source", type=Path, metavar="SOURCE", help="block device (/dev/sda1) or directory")
     prov.set_defaults(main=_provision)
 
@@ -78,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "without --now it leaves an open session's card for the next run.",
     )
     _add_config(wipe)
-    wipe.add_argument("--now", action="store_true", help="wait for an open session to end, then wipe")
+    wipe.add_argument("--now", action="store_true",
+                      help="wait for an open session to end (saying so on stdout), then wipe")
     wipe.set_defaults(main=_wipe)
 
     off = commands.add_parser("panel-off", help="turn the LEDs and buzzer off (after the box stops)",
@@ -114,7 +129,37 @@ def build_parser() -> argparse.ArgumentParser:
     web_seats.add_argument("--seats", type=int, help="number of separate CONSENT buttons")
     web_seats.add_argument("--shared-consent", action="store_true", help="one CONSENT button passed around")
     web.set_defaults(main=_panel_web)
+    add_examples(commands, EXAMPLES)
     return parser
+
+
+CONFIG = "/etc/consentbox/config.toml"
+#: Each subcommand's examples, shown by its --help and in the man page (command line, what it does).
+EXAMPLES = {
+    "run": [(f"consentbox run --config {CONFIG}", "run the box as its systemd unit does (consentbox.service)")],
+    "simulate": [
+        ("consentbox simulate --script demo.txt --audio mic.wav --card card/ --recipient age1…",
+         "play a scenario script (as sim/scenarios/demo.txt in the package) with the WAV file mic.wav as the "
+         "microphone, encrypting to one supervisor key, and print the timeline"),
+        ("consentbox simulate --script demo.txt --audio mic.wav --card card/ --recipient age1… --shared-consent",
+         "the same with one CONSENT button passed around"),
+        ("consentbox simulate --script retention.txt --audio mic.wav --card card/ --recipient age1… --state state/ "
+         "--start-at 2027-03-01T09:00",
+         "rehearse retention (sim/scenarios/retention.txt): the clock starts on 1 March 2027, the script's "
+         "`advance` steps move it on a month, and the wipe destroys the session as its timer would"),
+    ],
+    "provision": [(f"consentbox provision --config {CONFIG} --until-removed /dev/sda1",
+                   "install the bundle of the stick at /dev/sda1, as consentbox-provision@sda1.service does")],
+    "wipe": [(f"consentbox wipe --config {CONFIG}", "destroy the expired sessions now, as the hourly timer does"),
+             (f"consentbox wipe --now --config {CONFIG}", "the same, waiting for an open session to end first")],
+    "panel-off": [(f"consentbox panel-off --config {CONFIG}", "turn the LEDs and the buzzer off, as systemd does "
+                   "after the box stops")],
+    "device-key": [(f"consentbox device-key --config {CONFIG}",
+                    "print the box's device public key, for `consentbox-admin trust-box` on IT's workstation")],
+    "panel": [("consentbox panel", "serve the simulated front panel on http://127.0.0.1:8470/ (make run does)"),
+              ("consentbox panel --port 0 --seats 2 --microphone tone",
+               "two CONSENT buttons, a generated test signal as the microphone, on any free port")],
+}
 
 
 def _add_config(command: argparse.ArgumentParser) -> None:
@@ -144,7 +189,9 @@ def _run(args: argparse.Namespace) -> None:
 def _simulate(args: argparse.Namespace) -> None:
     from consentbox.sim.script import parse_script
     from consentbox.sim.simulate import simulate, simulated_config
+    from consentbox.sim.wall_clock import parse_start_at
 
+    start_at = None if args.start_at is None else parse_start_at(args.start_at)
     with contextlib.ExitStack() as cleanup:
         state = args.state or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="consentbox-state-")))
         config = simulated_config(
@@ -154,18 +201,26 @@ def _simulate(args: argparse.Namespace) -> None:
         )
         steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))
         simulate(config, steps, audio=args.audio, realtime=args.realtime, script_dir=args.script.parent,
+                 start_at=start_at,
                  report=lambda entry: print(json.dumps(entry, separators=(",", ":")), flush=True))
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from consentbox.jobs.provision import provision_from
+    from consentbox.box.notify import Notifier
+    from consentbox.jobs.provision import provision_from, remind_until_removed
 
-    result = provision_from(load_config(args.config), args.source)
-    if result.refusal is not None:
-        print(f"consentbox: provisioning refused (code {result.refusal.code}): {result.detail}", file=sys.stderr)
-        return EXIT_REFUSED
-    print(f"consentbox: {result.detail}")
-    return 0
+    config = load_config(args.config)
+    result = provision_from(config, args.source)
+    # Its unit is Type=notify: its start timeout bounds the attempt, not the reminders that may follow.
+    Notifier().ready("refused" if result.refusal else "installed")
+    if result.refusal is None:
+        print(f"consentbox: {result.detail}")
+        return 0
+    print(f"consentbox: provisioning refused (code {result.refusal.code}): {result.detail}", file=sys.stderr,
+          flush=True)
+    if args.until_removed:
+        remind_until_removed(config.state_dir, args.source, result)
+    return EXIT_REFUSED
 
 
 def _panel_off(args: argparse.Namespace) -> None:
@@ -208,17 +263,39 @@ def _device_key(args: argparse.Namespace) -> int:
 def _wipe(args: argparse.Namespace) -> int:
     from consentbox.jobs.wipe import wipe_card
 
-    report = wipe_card(load_config(args.config), wait=args.now)
+    def waiting() -> None:  # flushed: whoever runs it sees why it has not finished
+        print("consentbox: wipe: a session is in progress; waiting for it to end", flush=True)
+
+    report = wipe_card(load_config(args.config), wait=args.now, waiting=waiting)
     for line in report.lines():
         print(f"consentbox: wipe: {line}")
     return 0
 
 
+def missing_box_dependencies() -> list[str]:
+    """The distributions of BOX_DEPENDENCIES that are not installed."""
+    return [name for name, module in BOX_DEPENDENCIES.items() if not _importable(module)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package (systemd of systemd.daemon) is missing
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `consentbox`; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and --version need none of the box's libraries
+    if missing := missing_box_dependencies():
+        print("consentbox: the box's commands need the box's dependencies: pip install 'consentbox[box]' "
+              f"(missing: {', '.join(missing)})", file=sys.stderr)
+        return 1
     try:
         status = args.main(args)
+    except PinDriverMissing as error:
+        print(f"consentbox: {error}", file=sys.stderr)
+        return EXIT_NO_PIN_DRIVER
     except (ConsentBoxError, OSError) as error:
         print(f"consentbox: {safe_message(str(error))}", file=sys.stderr)
         return 1
