@@ -21,6 +21,7 @@ from consentbox.recording import session as session_module
 from consentbox.recording.manifest import Manifest, extract_name
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
+from consentbox.storage.durable import sync_file_system
 from consentbox.storage.file_times import FIXED_TIME
 from consentbox.storage.ids import new_session_id
 from tests.support.buffers import held_buffers, holding_anything
@@ -173,6 +174,35 @@ def test_every_sealed_chunk_is_synced_as_soon_as_it_is_written(journal, card, id
     assert segment.stat().st_size == synced[-1]  # only the unsealed tail waits in memory
     files.stop_interval(6.0, 5 * CHUNK // 2)
     assert synced[-1] == header_only + 5 * (CHUNK + 16) + HEADER_SIZE + 16 == segment.stat().st_size
+
+
+def test_a_new_segment_s_name_is_written_out_with_its_whole_file_system_before_any_audio(
+        journal, card, identity, started, pcm, monkeypatch):
+    # On FAT32 a new name's first directory sector stayed unwritten after the file's and the directory's
+    # fsync; a power cut then lost the name (the VM test). syncfs writes it.
+    names_at_syncfs = []
+    real_syncfs = session_module.sync_file_system
+    monkeypatch.setattr(session_module, "sync_file_system",
+                        lambda fd: (names_at_syncfs.append([(p.name, p.stat().st_size) for p in _segments(card)]),
+                                    real_syncfs(fd)))
+    files = _start(card, identity, started, journal)
+    files.start_interval(0.0)
+    [[(name, size)]] = names_at_syncfs
+    assert name.endswith(".000.wav.age") and size == 0  # before its age header, before any audio
+    files.stop_interval(1.0, 0)
+    files.start_interval(2.0)
+    assert [len(names) for names in names_at_syncfs] == [1, 2]
+
+
+def test_sync_file_system_writes_out_the_file_system_or_says_why_not(tmp_path):
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        sync_file_system(fd)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as error:
+        sync_file_system(fd)  # closed: EBADF
+    assert error.value.errno == errno.EBADF
 
 
 def _pcm_blocks(audio: bytes, size: int = 4096) -> list[bytes]:

@@ -55,7 +55,7 @@ from consentbox.storage.card_files import (
     open_directory,
     remove_file,
 )
-from consentbox.storage.durable import sync_open_directory
+from consentbox.storage.durable import sync_file_system, sync_open_directory
 from consentbox.storage.file_times import hide_times
 
 _FILE_MODE = 0o644  # ciphertext only; readable by the supervisor's account on an ext4 card
@@ -556,6 +556,9 @@ class SessionFiles:
         file = _SyncedFile(fd)
         try:
             hide_times(self._card_fd)  # the new name dated the directory (each write dates the file)
+            # The name on the card before any audio: syncing the file and the directory was seen not to
+            # write all of a FAT directory's new entries (storage.durable.sync_file_system).
+            sync_file_system(self._card_fd)
             writer = AgeWriter(file, self._recipients, random_bytes=self._random_bytes)
         except OSError:
             # Its header was cut off again: the manifest lists an empty file, sealed as the box's own.
