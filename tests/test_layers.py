@@ -98,7 +98,8 @@ LIBRARIES: dict[str, frozenset[str]] = {
     "cryptography": frozenset({"crypto"}),
     "gpiozero": frozenset({"hw.gpio", "box.daemon", "box.wiring", "sim"}),
     "alsaaudio": frozenset({"hw.alsa"}),
-    "ctypes": frozenset({"hw.alsa_ctypes"}),
+    # hw.alsa_ctypes: bookworm's pyalsaaudio cannot read; storage.file_system_sync: os has no syncfs(2).
+    "ctypes": frozenset({"hw.alsa_ctypes", "storage.file_system_sync"}),
     "systemd": frozenset({"box.logs", "box.notify"}),
 }
 

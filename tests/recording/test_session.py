@@ -21,7 +21,7 @@ from consentbox.recording import session as session_module
 from consentbox.recording.manifest import Manifest, extract_name
 from consentbox.recording.session import SessionFiles, SessionFilesError, card_error
 from consentbox.recording.wav import HEADER_SIZE, streaming_header
-from consentbox.storage.durable import sync_file_system
+from consentbox.storage.file_system_sync import sync_file_system
 from consentbox.storage.file_times import FIXED_TIME
 from consentbox.storage.ids import new_session_id
 from tests.support.buffers import held_buffers, holding_anything

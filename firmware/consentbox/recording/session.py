@@ -55,7 +55,8 @@ from consentbox.storage.card_files import (
     open_directory,
     remove_file,
 )
-from consentbox.storage.durable import sync_file_system, sync_open_directory
+from consentbox.storage.durable import sync_open_directory
+from consentbox.storage.file_system_sync import sync_file_system
 from consentbox.storage.file_times import hide_times
 
 _FILE_MODE = 0o644  # ciphertext only; readable by the supervisor's account on an ext4 card
