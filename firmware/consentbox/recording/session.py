@@ -558,7 +558,7 @@ class SessionFiles:
         try:
             hide_times(self._card_fd)  # the new name dated the directory (each write dates the file)
             # The name on the card before any audio: syncing the file and the directory was seen not to
-            # write all of a FAT directory's new entries (storage.durable.sync_file_system).
+            # write all of a FAT directory's new entries (storage/file_system_sync.py).
             sync_file_system(self._card_fd)
             writer = AgeWriter(file, self._recipients, random_bytes=self._random_bytes)
         except OSError:
