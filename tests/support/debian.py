@@ -8,6 +8,8 @@ cached under .cache/debootstrap/, one per suite and day, so that repeated runs s
 from __future__ import annotations
 
 import datetime
+import importlib.machinery
+import importlib.util
 import os
 import re
 import shutil
@@ -16,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -142,3 +145,14 @@ def fresh_chroot(directory: Path) -> Iterator[Path]:
 def in_chroot(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
     """Run a command inside the chroot with a clean environment; fail the test if it fails."""
     return run("chroot", root, *command, env=CHROOT_ENV)
+
+
+def load_script(relative: str, name: str) -> ModuleType:
+    """A script of the checkout with no .py (packaging/build-deb, tools/system-packages), loaded as module
+    `name`, so that a test calls its functions as the script does."""
+    loader = importlib.machinery.SourceFileLoader(name, str(REPO / relative))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -39,7 +37,7 @@ from consentbox.crypto.exposure import parse_examples
 from consentbox.recording.card_id import CARD_ID_NAME
 from consentbox.testing.signal import position_pcm, spans, write_wav
 from tests.conftest import required_tool
-from tests.support.debian import CHROOT_ENV, REPO, build_deb, fresh_chroot, in_chroot, run
+from tests.support.debian import CHROOT_ENV, REPO, build_deb, fresh_chroot, in_chroot, load_script, run
 
 GUIDE = REPO / "deploy" / "README.md"
 POLICY = Policy()
@@ -189,12 +187,7 @@ def test_each_subcommand_s_help_shows_its_examples(command: str) -> None:
 
 def build_deb_module() -> ModuleType:
     """packaging/build-deb, loaded as a module (its file has no .py), to call its checks one by one."""
-    loader = importlib.machinery.SourceFileLoader("build_deb", str(REPO / "packaging/build-deb"))
-    spec = importlib.util.spec_from_loader("build_deb", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script("packaging/build-deb", "build_deb")
 
 
 def test_a_file_of_systemd_missing_from_its_readme_s_table_stops_the_build(tmp_path: Path, monkeypatch) -> None:

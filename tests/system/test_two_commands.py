@@ -17,8 +17,6 @@ Needs root (chroot, mounting /proc) and debootstrap; a missing one fails the tes
 from __future__ import annotations
 
 import http.client
-import importlib.machinery
-import importlib.util
 import os
 import re
 import selectors
@@ -33,7 +31,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import required_tool
-from tests.support.debian import REPO, fresh_chroot, in_chroot, run
+from tests.support.debian import REPO, fresh_chroot, in_chroot, load_script, run
 
 # What the new user has before typing the two commands (beyond debootstrap's minbase).
 USER_PACKAGES = ["git", "make", "python3", "ca-certificates", "sudo"]
@@ -52,12 +50,7 @@ PATIENCE = 1800
 
 def system_packages() -> ModuleType:
     """tools/system-packages, loaded as a module (its file has no .py), to read the list as make does."""
-    loader = importlib.machinery.SourceFileLoader("system_packages", str(REPO / "tools/system-packages"))
-    spec = importlib.util.spec_from_loader("system_packages", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script("tools/system-packages", "system_packages")
 
 
 def section(name: str) -> tuple[str, list[str]]:
