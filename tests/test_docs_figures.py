@@ -35,6 +35,7 @@ from consentbox.core.provisioning import REMIND_EVERY_SECONDS, REMIND_FOR_SECOND
 from consentbox.core.timekeeping import FLOOR_CEILING_DAYS
 from consentbox.crypto.format import MAX_HEADER_BYTES, MAX_LINE_BYTES
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
+from consentbox.hw.alsa import BUFFER_PERIODS
 from consentbox.hw.gpio import FRAME_SECONDS, SEAT_BLINK_FRAMES
 from consentbox.ledger.extract import MAX_EXTRACT_BYTES
 from consentbox.ledger.lines import MAX_LINE
@@ -80,6 +81,7 @@ def design_figures() -> dict[str, str]:
         "design.wipe-chunk-mib": str(shred.CHUNK >> 20),
         "design.wipe-yield-ms": f"{wipe._YIELD_SECONDS * 1000:g}",
         "design.wipe-after-boot-minutes": after_boot,  # the timer's
+        "design.capture-buffer-seconds": f"{BUFFER_PERIODS * policy.period_seconds:.2f}",
         "design.remind-every-seconds": f"{REMIND_EVERY_SECONDS:g}",
         "design.remind-for-minutes": f"{REMIND_FOR_SECONDS / 60:g}",
         "design.listed-names": f"{MAX_LISTED:,}",

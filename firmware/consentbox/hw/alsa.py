@@ -24,7 +24,7 @@ _ALSA_FORMATS = {
     SampleFormat.S32_LE: alsaaudio.PCM_FORMAT_S32_LE,
 }
 _ALSA_ERRORS = (alsaaudio.ALSAAudioError, alsa_ctypes.AlsaError)
-#: Periods in the device's buffer: 1.36 s at the default period (1024 frames at 48 kHz), so that a card
+#: Periods in the device's buffer: 1.37 s at the default period (1024 frames at 48 kHz), so that a card
 #: write that stalls the main loop that long (an SD card can, and the VM test's emulated one did for 0.15 s)
 #: loses no audio to an overrun. pyalsaaudio's default, 4 (85 ms), did. The buffer is kernel memory, not disk.
 BUFFER_PERIODS = 64
