@@ -6,7 +6,9 @@ none, sync(2) writes out every file system instead.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+from collections.abc import Callable
 
 
 def sync_file_system(fd: int) -> None:
@@ -18,10 +20,16 @@ def sync_file_system(fd: int) -> None:
     lost and the file hidden under its 8.3 alias; fsck: "Long filename fragment found outside a LFN
     sequence"). syncfs writes the whole block device's dirty buffers, that sector among them.
     """
-    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None) if os.name == "posix" else None
+    syncfs = _libc_syncfs()
     if syncfs is None:
         os.sync()
         return
     if syncfs(fd) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs, looked up once; None where there is none."""
+    return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None) if os.name == "posix" else None
