@@ -23,6 +23,7 @@ from consentbox.admin.audit.sources import Period, audit
 from consentbox.admin.audit.text_table import render_text
 from consentbox.admin.boxes import GivenDeviceKey
 from consentbox.admin.export import Outcome, export_card
+from consentbox.box.box import LEVEL_BLOCK_PERIODS
 from consentbox.box.logs import journal_fields
 from consentbox.box.timeline import describe
 from consentbox.core.level import LEVEL_LIT_DBFS, LEVEL_SHOWN_SECONDS
@@ -39,6 +40,7 @@ from tests.support.simulated import BoxRig, play
 POLICY = Policy()
 RATE = POLICY.rate
 PERIOD = POLICY.period_seconds
+LEVEL_BLOCK = LEVEL_BLOCK_PERIODS * PERIOD  # how often the level changes at most
 #: Where capture opens in the scripts below: RECORD is held from 4 s, for record_hold.
 OPENED = 5.0
 SET_UP = "0 tap record\n1 tap consent 1\n2 tap consent 2\n4 hold record 1.2\n"
@@ -185,9 +187,13 @@ def test_the_status_led_shows_the_input_level_for_the_first_seconds_of_each_capt
     opened = [entry["t"] for entry in of(timeline, "capture") if entry["open"]]
     assert opened == [OPENED, 30.1]
     for start in opened:
-        levels = [(at, dbfs) for at, dbfs in shown if start < at <= start + LEVEL_SHOWN_SECONDS + PERIOD]
+        levels = [(at, dbfs) for at, dbfs in shown if start < at <= start + LEVEL_SHOWN_SECONDS + LEVEL_BLOCK]
         assert levels[0][0] == pytest.approx(start + PERIOD), "from the first period"
         assert all(dbfs is not None and dbfs >= LEVEL_LIT_DBFS for _, dbfs in levels[:-1]), "the signal lights it"
-        assert len(levels) == math.ceil(LEVEL_SHOWN_SECONDS / PERIOD), "each period's level, then None"
+        moments = [start] + [at for at, _ in levels]
+        gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+        assert max(gaps) == pytest.approx(LEVEL_BLOCK), "a new level at least every few periods (12 a second)"
+        assert len(levels) >= LEVEL_SHOWN_SECONDS / LEVEL_BLOCK, "each block's level, then None"
         assert levels[-1][1] is None and levels[-1][0] >= start + LEVEL_SHOWN_SECONDS, "then the pattern again"
-    assert len(shown) == 2 * math.ceil(LEVEL_SHOWN_SECONDS / PERIOD), "nothing shown outside those seconds"
+    assert len(shown) == sum(len([at for at, _ in shown if start < at <= start + LEVEL_SHOWN_SECONDS + LEVEL_BLOCK])
+                             for start in opened), "nothing shown outside those seconds"

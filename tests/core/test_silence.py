@@ -54,12 +54,38 @@ def test_the_level_of_a_period_is_read_in_place_with_no_copy_of_the_audio():
     try:
         tracemalloc.reset_peak()
         for _ in range(2):
-            assert audible(period, S16)
             peak_dbfs(period, S16)
         _, most = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert most < len(period) // 4, f"{most} bytes allocated: the period was copied"
+
+
+def test_whether_audio_was_heard_is_read_through_small_copies():
+    # Quiet 16-bit audio is looked at whole, a piece of at most 16 KiB at a time (its copies zeroed at once).
+    quiet = bytearray(pcm([(n % 65) - 32 for n in range(1 << 18)]))  # 512 KiB, every sample -32 to 32
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        assert not audible(quiet, S16)
+        _, most = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert most < len(quiet) // 4, f"{most} bytes allocated at once: more than a few small copies"
+
+
+def test_16_bit_audio_is_heard_exactly_as_its_peak_says():
+    # `audible` reads 16-bit audio with byte operations, not sample by sample: the same answer for every
+    # value a sample can take, alone or among quiet ones, and wherever it falls (a piece's edge included).
+    for value in range(-32768, 32768):
+        samples = pcm([value])
+        assert audible(samples, S16) is (peak_dbfs(samples, S16) >= SILENCE_FLOOR_DBFS), value
+    for where in (0, 2047, 2048, 2049, 10_239, 10_240, 30_000):
+        samples = [(n % 65) - 32 for n in range(32_768)]
+        assert not audible(pcm(samples), S16)
+        for loud in (33, -33):
+            samples[where] = loud
+            assert audible(pcm(samples), S16), (where, loud)
 
 
 # -- the watch ------------------------------------------------------------------------------------------------

@@ -118,7 +118,8 @@ def test_a_journal_key_in_a_file_of_the_state_directory_is_found(box: SimulatedB
     # A box killed while recording leaves its session's journal key until its next start.
     with box.start(RECORDING.replace("8 end", "900 end")) as process:
         assert process.stdout is not None
-        assert any(json.loads(line)["event"] == "capture" for line in process.stdout)
+        # The session's files, and with them its journal, are made as capture's first period is handed on.
+        assert any(json.loads(line)["event"] == "file" for line in process.stdout)
         process.kill()
     assert process.returncode == -signal.SIGKILL, "the box ended its session before it was killed"
     [key] = (box.state / JOURNAL).glob("*.key")

@@ -56,6 +56,7 @@ from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
 from consentbox.crypto import X25519Recipient
 from consentbox.hw.errors import CardLost, HardwareError
+from consentbox.hw.held_audio import HeldAudio
 from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel, PanelCommand
 from consentbox.ledger import Kind, LedgerError
 from consentbox.ledger.writer import Ledger, LedgerWriteError
@@ -80,6 +81,14 @@ CLOCK_SLACK_SECONDS = 2.0
 #: takes writes into open files, so a failed write alone would not notice it).
 CARD_CHECK_SECONDS = 1.0
 
+#: The most periods the box reads before it hands them on (to the files, the ear, the tap) in one go.
+#: It reads period by period, so an event is heard within a period whatever this is, and it hands over
+#: sooner for an event, a deadline, the once-a-second card check, or the seal of a chunk.
+BLOCK_PERIODS = 32
+
+#: As BLOCK_PERIODS while the STATUS LED shows the input level: it flickers at the rate it is told.
+LEVEL_BLOCK_PERIODS = 4
+
 
 def record(ledger: Ledger, report: Report, kind: Kind, session: str | None, /, *, at: float, **fields: Any) -> None:
     """Append an entry to the consent ledger; a failure of the box's ledger file is reported, and the box
@@ -95,6 +104,14 @@ def record_seal(ledger: Ledger, report: Report, session: str, seal: Seal, /, *, 
     record(ledger, report, Kind.SEAL, session, at=at, **asdict(seal))
 
 
+@dataclass(frozen=True)
+class _Opening:
+    """When capture opened: seconds after set-up, and the wall clock (the session's start, if it is the first)."""
+
+    offset: float
+    wall: datetime
+
+
 @dataclass
 class _Setup:
     """What the box keeps of the current session until (and while) it has files on the card."""
@@ -108,6 +125,7 @@ class _Setup:
     frames: int = 0  # written in the current interval
     segments_reported: int = 0
     expiry: Expiry | None = None  # set with its files
+    opening: _Opening | None = None  # capture open, its interval not yet begun on the card
 
 
 @dataclass(frozen=True)
@@ -139,7 +157,7 @@ class Box:
         provisioning: ProvisioningFeed | None = None,
         retention: RetentionIndex | None = None,
         trusted_clock: TrustedClock | None = None,
-        audio_tap: Callable[[bytes], None] | None = None,
+        audio_tap: Callable[[memoryview], None] | None = None,
         self_testing: bool = False,
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         new_session_id: Callable[[], str] = new_session_id,
@@ -160,7 +178,8 @@ class Box:
         self._retention = retention
         self._trusted_clock = trusted_clock
         self._clock_behind = False
-        # Sees each period of PCM right after it is encrypted (a level meter); it must not keep it.
+        # Sees the PCM right after it is handed to the files, a block of periods at a time (a level meter);
+        # it must not keep it.
         self._audio_tap = audio_tap
         self._self_testing = self_testing
         self._self_test_problems: frozenset[Problem] = frozenset()
@@ -171,6 +190,7 @@ class Box:
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._setup: _Setup | None = None
         self._listening: Listening | None = None  # while capture is open
+        self._block = HeldAudio()  # periods read and not yet handed on (_capture_block)
         self._steady: ShowStatus | None = None  # the STATUS pattern the machine gave last
         self._finished: _Finished | None = None  # from its end until the next set-up (or its withdrawal)
         self._problems: set[Problem] | None = None
@@ -262,7 +282,7 @@ class Box:
             elif now >= moment:
                 return
             elif self.machine.capturing:
-                self._capture_period()
+                self._capture_block(moment if deadline is None else min(deadline, moment))
             else:
                 self.clock.sleep_until(moment if deadline is None else min(deadline, moment))
             self.pump()
@@ -287,15 +307,17 @@ class Box:
         for command in self.machine.handle(event):
             # A withdrawal from the session that ended last is filed under it (and makes the box forget it).
             withdrawn = self._finished.id if isinstance(command, WithdrawFinished) and self._finished else ""
-            self._perform(command)
+            took_effect = self._perform(command)
             session_id = withdrawn or (self._setup.id if self._setup else "")
-            self._report(command_entry(self.clock.now(), command, session_id))
+            self._report(command_entry(self.clock.now() if took_effect is None else took_effect, command, session_id))
             if isinstance(command, EndSession):
                 self._setup = None
         if self.machine.state is not before:
             self._report(state_entry(self.clock.now(), self.machine.state))
 
-    def _perform(self, command: Command) -> None:
+    def _perform(self, command: Command) -> float | None:
+        """Carry out `command`; the moment it took effect if that is not when it is done (capture: when the
+        device opened or closed, before the card's and the ledger's writes)."""
         now = self.clock.now()
         if isinstance(command, (RecLed, ShowStatus, SeatLights, Flash, PlayTone)):
             self._show(command)
@@ -319,12 +341,23 @@ class Box:
             self._log(Kind.REFUSED, reason=command.reason)
         elif isinstance(command, OpenCapture):
             setup = self._require_setup()
-            self._log(Kind.RESUME if command.resume else Kind.START)
-            self._open_capture(setup, now)
+            opened: float | None = None
+            failed: HardwareError | None = None
+            try:
+                opened = self._open_capture(setup, now)  # before the ledger's write and sync
+            except HardwareError as error:
+                failed = error
+            self._log(Kind.RESUME if command.resume else Kind.START, at=now)
+            if failed is not None:
+                self._fault(failed)
+            return opened
         elif isinstance(command, CloseCapture):
+            self.audio.close()  # first: nothing more is captured, however long the card and the ledger take
+            closed = self.clock.now()
             if command.pause:  # otherwise the end that follows closes the interval
                 self._log(Kind.PAUSE)
             self._close_capture(self._require_setup(), now)
+            return closed
         elif isinstance(command, HoldBackAudio):
             setup = self._require_setup()
             setup.hold_back.begin(now - setup.opened_at)
@@ -345,6 +378,7 @@ class Box:
             self._run_self_test(listen=False)  # before the next session
         else:
             assert_never(command)  # mypy: a command the core gains must be performed here, not dropped
+        return None
 
     def _show(self, command: PanelCommand) -> None:
         if isinstance(command, ShowStatus):
@@ -359,10 +393,11 @@ class Box:
             return None
         return LedgerRange(found.first, found.last, found.head)
 
-    def _log(self, kind: Kind, **fields: Any) -> None:
-        """Record in the consent ledger, under the current session if there is one."""
-        record(self.ledger, self._report, kind, self._setup.id if self._setup else None, at=self.clock.now(),
-               **fields)
+    def _log(self, kind: Kind, *, at: float | None = None, **fields: Any) -> None:
+        """Record in the consent ledger, under the current session if there is one; at `at` if given (what
+        happened in audio handed on as a block), else now."""
+        record(self.ledger, self._report, kind, self._setup.id if self._setup else None,
+               at=self.clock.now() if at is None else at, **fields)
 
     def _set_expiry(self, session: str, started: datetime) -> Expiry:
         """Enter `session` in the expiry index before any of its files exist (so none escapes the wipe),
@@ -389,50 +424,94 @@ class Box:
             raise AssertionError("the session machine sent a session command outside a session")
         return self._setup
 
-    def _open_capture(self, setup: _Setup, now: float) -> None:
-        offset = now - setup.opened_at
-        try:
-            # The device first: a microphone that cannot open leaves nothing on the card, and audio
-            # that arrives while the files are made waits in ALSA's buffer (memory), not on a disk.
-            self.audio.open()
-            if setup.files is None:
-                started = self._wall_clock()
-                setup.expiry = self._set_expiry(setup.id, started)
-                setup.files = SessionFiles.create(
-                    self.card.path, setup.id, self.recipients, self.policy,
-                    headcount=setup.headcount, consents=setup.consents, started=started,
-                    ledger_range=lambda: self._ledger_range(setup.id),
-                    on_seal=lambda seal: record_seal(self.ledger, self._report, setup.id, seal, at=self.clock.now()),
-                    journal=self.journal,
-                )
-                self._report_file(now, manifest_name(setup.id))
-            setup.files.start_interval(offset)
-            self._report_segment(setup, now)
-            setup.frames = 0
-            self._listening = Listening(panel=self.panel, policy=self.policy, opened=now, log=self._log,
-                                        report=self._report, steady=lambda: self._steady)
-        except HardwareError as error:
-            self._fault(error)
+    def _open_capture(self, setup: _Setup, now: float) -> float:
+        """Open the device; when it opened. Raises HardwareError if it cannot."""
+        # The device first, and only the device: capture opens at once, and the files are made as its
+        # first period is handed on (`_start_interval`), the audio that arrives meanwhile waiting in
+        # ALSA's buffer (memory, not a disk). A microphone that cannot open leaves nothing on the card.
+        self.audio.open()
+        opened = self.clock.now()
+        setup.opening = _Opening(now - setup.opened_at, self._wall_clock())
+        setup.frames = 0
+        self._listening = Listening(panel=self.panel, policy=self.policy, opened=now, log=self._log,
+                                    report=self._report, steady=lambda: self._steady)
+        return opened
 
-    def _capture_period(self) -> None:
+    def _start_interval(self, setup: _Setup, opening: _Opening) -> SessionFiles:
+        """The capture interval opened at `opening` begins on the card: the session's files made the first
+        time, and a new segment. Raises HardwareError."""
+        now = self.clock.now()
+        setup.opening = None  # tried once: a card that fails here is a fault, not tried again at the close
+        if setup.files is None:
+            setup.expiry = self._set_expiry(setup.id, opening.wall)
+            setup.files = SessionFiles.create(
+                self.card.path, setup.id, self.recipients, self.policy,
+                headcount=setup.headcount, consents=setup.consents, started=opening.wall,
+                ledger_range=lambda: self._ledger_range(setup.id),
+                on_seal=lambda seal: record_seal(self.ledger, self._report, setup.id, seal, at=self.clock.now()),
+                journal=self.journal,
+            )
+            self._report_file(now, manifest_name(setup.id))
+        setup.files.start_interval(opening.offset)
+        self._report_segment(setup, now)
+        return setup.files
+
+    def _capture_block(self, until: float) -> None:
+        """Read periods until `until`, an event, or a block's worth, then hand them on in one go.
+
+        Each period costs only a read here; what costs per call (the files, the ear, the tap) is paid per
+        block. What is read is handed on before any event is handled, so the hold-back sees it as before.
+        It is handed on before a write would seal a chunk, so a chunk goes to the card at the period it
+        would have alone, and a power cut loses no more than it did.
+        """
         setup = self._require_setup()
-        assert setup.files is not None
+        showing_level = self._listening is not None and self._listening.showing_level(self.clock.now())
+        most = self.policy.period_bytes * (LEVEL_BLOCK_PERIODS if showing_level else BLOCK_PERIODS)
+        if setup.files is None or setup.opening is not None:
+            seal_at = 0  # the first period goes on at once: the files are made while the next one fills
+        elif setup.hold_back.since is None:
+            # The hold-back hands on as much as it is given (it keeps the last period back, having kept one).
+            seal_at = setup.files.room_before_seal
+        else:
+            seal_at = most
+        until = min(until, self._next_card_check, math.inf if self._listening is None else self._listening.alert_due)
+        block, read, pace, period, now, inbox = (self._block, self.audio.read, self.clock.pace,
+                                                 self.policy.period_seconds, self.clock.now, self._inbox)
+        failed = None
         try:
-            pcm = self.audio.read()
-            self.clock.pace(self.policy.period_seconds)
-            setup.frames += setup.hold_back.take(pcm, setup.files.write)
-            if self._audio_tap is not None:
-                self._audio_tap(pcm)
-            if self._listening is not None:
-                self._listening.hear(pcm, self.clock.now())
-            self._report_segment(setup, self.clock.now())
+            while True:  # per period: as little as can be
+                block.add(read())
+                pace(period)
+                if block.size >= most or block.size > seal_at or now() >= until or not inbox.empty():
+                    break
         except HardwareError as error:
-            self._fault(error)
+            failed = error  # what was read before is audio still: it goes on to the files first
+        try:
+            if block.size:
+                block.pass_on(block.size, lambda pcm: self._hand_on(setup, pcm))
+        except HardwareError as error:
+            failed = failed or error
+        finally:
+            block.wipe()
+        if failed is not None:
+            self._fault(failed)
             return
         if self.clock.now() >= self._next_card_check:
             self._next_card_check = self.clock.now() + CARD_CHECK_SECONDS
             if self.card.problems() & {Problem.NO_CARD, Problem.CARD_READ_ONLY}:
                 self.inject_fault(Problem.CARD_LOST, f"card {self.card.path} is gone or read-only")
+
+    def _hand_on(self, setup: _Setup, pcm: memoryview) -> None:
+        """Give captured periods to the session's files (through the hold-back), the tap and the ear."""
+        files = setup.files if setup.opening is None else self._start_interval(setup, setup.opening)
+        assert files is not None
+        now = self.clock.now()
+        setup.frames += setup.hold_back.take(pcm, files.write)
+        if self._audio_tap is not None:
+            self._audio_tap(pcm)
+        if self._listening is not None:
+            self._listening.hear(pcm, now)
+        self._report_segment(setup, now)
 
     def _write_held_audio(self, setup: _Setup) -> None:
         if setup.files is None:
@@ -444,10 +523,17 @@ class Box:
             self._fault(error)
 
     def _close_capture(self, setup: _Setup, now: float) -> None:
+        """After the device closed at `now`: the ear closed, and the interval sealed on the card."""
         if self._listening is not None:
             self._listening.close(now)
             self._listening = None
-        self.audio.close()
+        try:
+            if setup.opening is not None:
+                # Closed before its first period was handed on: the interval is empty, but on the card as
+                # any other (a session that started has its files).
+                self._start_interval(setup, setup.opening)
+        except HardwareError as error:
+            self._fault(error)
         if setup.files is None:
             return
         try:

@@ -1,13 +1,15 @@
 """Audio held back while a CONSENT press may yet become a withdrawal (docs/product.md, "Withdrawal").
 
-Audio goes to the files one period late: each period read waits here until the next one is read. The box
+Audio goes to the files one period late: the period read last waits here until more is read. The box
 hears a press between two reads, and the period it read last may hold audio from after the press began; so
-that period, still unwritten, is held back with the rest. From the moment a CONSENT button goes down while
-capturing (`HoldBackAudio`), nothing captured is written: each period waits in memory. When the presses
-end without a withdrawal (`WriteHeldAudio`) it is written, in order, and capture goes on: the recording
-has no gap. When capture closes while holding back (the withdrawal) it is zeroed, never written, and the
-capture interval ends where the held audio began (up to a period before the press: the box drops a little
-more rather than keep any of it); otherwise the period still waiting is written.
+that period, still unwritten, is held back with the rest. (The box hands audio over in blocks of periods,
+but always before it handles an event: the period waiting is the one read last before the press was heard.)
+From the moment a CONSENT button goes down while capturing (`HoldBackAudio`), nothing captured is written:
+each period waits in memory. When the presses end without a withdrawal (`WriteHeldAudio`) it is written, in
+order, and capture goes on: the recording has no gap. When capture closes while holding back (the
+withdrawal) it is zeroed, never written, and the capture interval ends where the held audio began (up to a
+period before the press: the box drops a little more rather than keep any of it); otherwise the period still
+waiting is written.
 
 Memory is bounded. A withdrawal completes `withdraw_hold` after its press began, and the box performs it
 within a period of that; audio captured longer ago than that and HOLD_SLACK_SECONDS more began before every
@@ -36,6 +38,7 @@ class HoldBack:
     def __init__(self, policy: Policy) -> None:
         self._held = HeldAudio()
         self._frame_bytes = policy.frame_bytes
+        self._period_bytes = policy.period_bytes
         self._rate = policy.rate
         self._limit = math.ceil((policy.withdraw_hold + HOLD_SLACK_SECONDS) * policy.rate) * policy.frame_bytes
         self._since: float | None = None
@@ -51,18 +54,17 @@ class HoldBack:
         if self._since is None:
             self._since = offset - self._held.size / self._frame_bytes / self._rate
 
-    def take(self, pcm: bytes, write: Write) -> int:
-        """Keep `pcm` (whole frames) and give `write` the period that was waiting; while holding back, give
+    def take(self, pcm: bytes | memoryview, write: Write) -> int:
+        """Add `pcm` (whole periods) and give `write` all but the last period; while holding back, give
         `write` only what no withdrawal can claim any more; how many frames `write` got."""
-        if self._since is None:
-            # Not `release`: zeroing the whole buffer each period would cost the capture loop, and the next
-            # period overwrites the one passed on; `close` zeroes it when capture stops.
-            frames = self._held.size // self._frame_bytes
-            if frames:
-                self._held.pass_on(self._held.size, write)
-            self._held.add(pcm)
-            return frames
         self._held.add(pcm)
+        if self._since is None:
+            # Not `release`: zeroing the whole buffer each time would cost the capture loop, and the next
+            # audio overwrites what was passed on; `close` zeroes it when capture stops.
+            passed = max(0, self._held.size - self._period_bytes)
+            if passed:
+                self._held.pass_on(passed, write)
+            return passed // self._frame_bytes
         if self._held.size <= self._limit:
             return 0
         over = self._held.size - self._limit

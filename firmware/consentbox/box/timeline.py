@@ -164,6 +164,7 @@ def describe(entry: dict[str, Any]) -> str:
         + (" (listened to the microphone: REC LED lit)" if e["listened"] else ""),
         "clock": lambda e: f"CLOCK: {e['behind']} s behind the clock floor; the floor is used"
         + ("" if e["trusted"] else " (never had a trustworthy time: recording refused)"),
+        "script": lambda e: "the script starts (its time 0)",
         "advance": lambda e: f"time advanced {_length(e['seconds'])}, from {e['from']} to {e['to']}",
         "wipe": lambda e: f"wipe at {e['wall']}: " + "; ".join(e["lines"]),
     }

@@ -52,11 +52,11 @@ def open_ledger(config: Config, card: CardDirectory, clock: TrustedClock, *, mon
 
 
 def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, audio_device: str,
-                 report: Report, audio_tap: Callable[[bytes], None] | None = None,
+                 report: Report, audio_tap: Callable[[memoryview], None] | None = None,
                  trusted_clock: TrustedClock | None = None) -> Box:
     """A box for `config`, its previous run's open sessions finished, ready for `check_readiness`.
 
-    `audio_tap`, if given, sees each captured period after it is encrypted (for a level meter).
+    `audio_tap`, if given, sees captured audio after it is encrypted, a block of periods at a time (for a level meter).
     `trusted_clock` is the box's wall clock against its floor: the system's unless given (a simulation's).
     """
     settings = load_settings(config)

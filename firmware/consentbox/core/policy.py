@@ -141,6 +141,11 @@ class Policy:
         return self.channels * self.sample_format.bytes_per_sample
 
     @property
+    def period_bytes(self) -> int:
+        """Bytes of one ALSA period of audio."""
+        return self.period_frames * self.frame_bytes
+
+    @property
     def period_seconds(self) -> float:
         """How long one ALSA period of audio lasts."""
         return self.period_frames / self.rate

@@ -60,6 +60,13 @@ class SilenceWatch:
             return SilenceBegan(self._since)
         return None
 
+    @property
+    def alert_due(self) -> float:
+        """When the alert comes if nothing is heard until then (infinity: alerted already, or never)."""
+        if self._alerted or self._alert_after <= 0:
+            return float("inf")
+        return self._since + self._alert_after
+
     def close(self, at: float) -> SilenceEnded | None:
         """Capture closed at `at`: the end of an alerted silence still going on, else None."""
         if not self._alerted:

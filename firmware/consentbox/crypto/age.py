@@ -92,6 +92,11 @@ class AgeWriter:
         self._closed = False
 
     @property
+    def room_before_seal(self) -> int:
+        """How many more bytes of plaintext it takes before a write seals (and writes) a chunk."""
+        return CHUNK_SIZE - self._filled
+
+    @property
     def sealed_bytes(self) -> int:
         """Plaintext bytes sealed and written so far (the unsealed tail is not counted)."""
         return self._sealed_bytes

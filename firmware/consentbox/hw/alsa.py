@@ -63,6 +63,7 @@ class AlsaSource:
     def __init__(self, device: str, policy: Policy) -> None:
         self._device = device
         self._policy = policy
+        self._period_bytes = policy.period_bytes
         self._pcm: _CapturePcm | None = None
         # Audio read from the device but not yet returned: device periods need not match the policy's.
         self._held = HeldAudio()
@@ -97,7 +98,12 @@ class AlsaSource:
 
     def read(self) -> bytes:
         """Block until one period is captured and return it; overruns are counted and capture goes on."""
-        size = self._policy.period_frames * self._policy.frame_bytes
+        size = self._period_bytes
+        if not self._held.size:
+            data = self._read_device()
+            if len(data) == size:  # as the device is set up to give: no copy to make
+                return data
+            self._held.add(data)
         while self._held.size < size:
             self._held.add(self._read_device())
         return self._held.take(size)

@@ -96,13 +96,23 @@ def mount_at(path: Path, mountinfo: Path = MOUNTINFO) -> Mount | None:
     except OSError:
         return None
     target = os.path.realpath(path)
+    # Most lines are other mounts: those that do not name the target as a field anywhere are not parsed
+    # (the box asks once a second while recording).
+    named = f" {_escape(target)} "
     found = None
     for line in lines:  # the last mount on a path is the one in use
+        if named not in line:
+            continue
         mount, _, source = line.partition(" - ")
         before, after = mount.split(), source.split()
         if len(before) > 4 and len(after) > 2 and _unescape(before[4]) == target:
             found = Mount(after[0], frozenset(after[2].split(",")))
     return found
+
+
+def _escape(path: str) -> str:
+    """A path as mountinfo writes it: space, tab, newline and backslash as \\ooo (octal)."""
+    return "".join(f"\\{ord(char):03o}" if char in " \t\n\\" else char for char in path)
 
 
 def _unescape(field: str) -> str:

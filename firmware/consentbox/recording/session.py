@@ -370,6 +370,12 @@ class SessionFiles:
         return len(self._segments)
 
     @property
+    def room_before_seal(self) -> int:
+        """How many more bytes of audio `write` takes before it seals a chunk and syncs it to the card (0
+        without an open segment: any write then fails at once)."""
+        return self._open.writer.room_before_seal if self._open is not None else 0
+
+    @property
     def fault(self) -> HardwareError | None:
         """The first card failure this session met, if any."""
         return self._fault

@@ -99,6 +99,8 @@ def simulate(config: Config, steps: Sequence[Step], *, audio: Path, realtime: bo
         # up, or its first steps would come overdue at once, a tap's press and release closer together than
         # the pins' debounce, which drops the release. Virtual time stands still meanwhile.
         origin = clock.now() if realtime else 0.0
+        if realtime:  # where the script's times are counted from, for whoever times the box from its timeline
+            report({"t": round(origin, 6), "event": "script"})
         try:
             for step in steps:
                 box.run_until(origin + step.at)

@@ -1,6 +1,6 @@
-"""The level meter: one number per captured period, and nothing of the audio itself.
+"""The level meter: one number per block of captured periods, and nothing of the audio itself.
 
-The box's audio tap hands over each period right after it is encrypted; the meter reads its peak as
+The box's audio tap hands over what it captured right after it is encrypted; the meter reads its peak as
 the box does (`core.level`: through a memoryview, no copy of the plaintext made) and keeps only that
 number, which is all the page ever receives.
 """
@@ -17,13 +17,13 @@ from consentbox.core.policy import SampleFormat
 FLOOR_DBFS = level.SILENCE_FLOOR_DBFS
 
 
-def peak_dbfs(pcm: bytes, sample_format: SampleFormat) -> float:
+def peak_dbfs(pcm: bytes | memoryview, sample_format: SampleFormat) -> float:
     """The peak of `pcm` in dB relative to full scale (0 at most), FLOOR_DBFS for silence."""
     return max(FLOOR_DBFS, level.peak_dbfs(pcm, sample_format))
 
 
 class LevelMeter:
-    """The peak level of the latest captured period, while capture is open; None while it is not."""
+    """The peak level of the audio captured last, while capture is open; None while it is not."""
 
     def __init__(self, sample_format: Callable[[], SampleFormat]) -> None:
         self._sample_format = sample_format  # the box's current policy's (a bundle may change it)
@@ -31,11 +31,11 @@ class LevelMeter:
 
     @property
     def dbfs(self) -> float | None:
-        """The latest period's peak, or None when nothing is being captured."""
+        """The peak of the audio captured last, or None when nothing is being captured."""
         return self._dbfs
 
-    def tap(self, pcm: bytes) -> None:
-        """The box's audio tap: measure one period and forget it."""
+    def tap(self, pcm: memoryview) -> None:
+        """The box's audio tap: measure the periods captured last and forget them."""
         self._dbfs = peak_dbfs(pcm, self._sample_format())
 
     def clear(self) -> None:
