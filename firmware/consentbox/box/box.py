@@ -191,6 +191,8 @@ class Box:
         self._setup: _Setup | None = None
         self._listening: Listening | None = None  # while capture is open
         self._block = HeldAudio()  # periods read and not yet handed on (_capture_block)
+        # What the hold-back handed on, written to the files once the events that came with it are handled.
+        self._unwritten = HeldAudio()
         self._steady: ShowStatus | None = None  # the STATUS pattern the machine gave last
         self._finished: _Finished | None = None  # from its end until the next set-up (or its withdrawal)
         self._problems: set[Problem] | None = None
@@ -460,11 +462,18 @@ class Box:
         """Read periods until `until`, an event, or a block's worth, then hand them on in one go.
 
         Each period costs only a read here; what costs per call (the files, the ear, the tap) is paid per
-        block. What is read is handed on before any event is handled, so the hold-back sees it as before.
-        It is handed on before a write would seal a chunk, so a chunk goes to the card at the period it
-        would have alone, and a power cut loses no more than it did.
+        block. What is read is handed on before any event is handled, so the hold-back sees it as before;
+        what the hold-back hands on is written to the files next time round, after those events: an event
+        that closes capture closes it before any card write (a chunk's seal and sync among them). It is
+        handed on before a write would seal a chunk, so a chunk goes to the card at the period it would
+        have alone, and a power cut loses no more than it did.
         """
         setup = self._require_setup()
+        try:
+            self._write_unwritten(setup)
+        except HardwareError as error:
+            self._fault(error)
+            return
         showing_level = self._listening is not None and self._listening.showing_level(self.clock.now())
         most = self.policy.period_bytes * (LEVEL_BLOCK_PERIODS if showing_level else BLOCK_PERIODS)
         if setup.files is None or setup.opening is not None:
@@ -502,21 +511,33 @@ class Box:
                 self.inject_fault(Problem.CARD_LOST, f"card {self.card.path} is gone or read-only")
 
     def _hand_on(self, setup: _Setup, pcm: memoryview) -> None:
-        """Give captured periods to the session's files (through the hold-back), the tap and the ear."""
-        files = setup.files if setup.opening is None else self._start_interval(setup, setup.opening)
-        assert files is not None
-        now = self.clock.now()
-        setup.frames += setup.hold_back.take(pcm, files.write)
+        """Give captured periods to the hold-back (what it hands on is written later: `_write_unwritten`),
+        the tap and the ear."""
+        if setup.opening is not None:
+            self._start_interval(setup, setup.opening)
+        setup.hold_back.take(pcm, self._unwritten.add)
         if self._audio_tap is not None:
             self._audio_tap(pcm)
         if self._listening is not None:
-            self._listening.hear(pcm, now)
-        self._report_segment(setup, now)
+            self._listening.hear(pcm, self.clock.now())
+
+    def _write_unwritten(self, setup: _Setup) -> None:
+        """Write to the session's files what the hold-back handed on, unless the files failed (they take
+        nothing more); it is zeroed either way. Raises HardwareError."""
+        try:
+            if self._unwritten.size and setup.files is not None and setup.files.fault is None:
+                frames = self._unwritten.size // self.policy.frame_bytes
+                self._unwritten.pass_on(self._unwritten.size, setup.files.write)
+                setup.frames += frames
+                self._report_segment(setup, self.clock.now())
+        finally:
+            self._unwritten.wipe()
 
     def _write_held_audio(self, setup: _Setup) -> None:
         if setup.files is None:
             return  # capture never opened: nothing was held back
         try:
+            self._write_unwritten(setup)  # first: it was captured before what was held back
             setup.frames += setup.hold_back.release(setup.files.write)
             self._report_segment(setup, self.clock.now())
         except HardwareError as error:
@@ -527,13 +548,11 @@ class Box:
         if self._listening is not None:
             self._listening.close(now)
             self._listening = None
-        try:
-            if setup.opening is not None:
-                # Closed before its first period was handed on: the interval is empty, but on the card as
-                # any other (a session that started has its files).
-                self._start_interval(setup, setup.opening)
-        except HardwareError as error:
-            self._fault(error)
+        for step in (self._start_interval_if_not_begun, self._write_unwritten):
+            try:
+                step(setup)
+            except HardwareError as error:
+                self._fault(error)
         if setup.files is None:
             return
         try:
@@ -545,6 +564,12 @@ class Box:
             setup.files.stop_interval(now - setup.opened_at if held_since is None else held_since, setup.frames)
         except HardwareError as error:
             self._fault(error)
+
+    def _start_interval_if_not_begun(self, setup: _Setup) -> None:
+        """Capture closes before its first period was handed on: its interval is empty, but on the card as any
+        other (a session that started has its files)."""
+        if setup.opening is not None:
+            self._start_interval(setup, setup.opening)
 
     def _end(self, setup: _Setup, command: EndSession, now: float) -> None:
         if setup.files is None:
