@@ -1,4 +1,4 @@
-"""`make bench`: the age benchmark, then the recording benchmark, in one run; its report is kept.
+"""`make bench`: the age benchmark, the recording benchmark, then the start-up, in one run; its report is kept.
 
     python -m bench [PYTHON …]
 
@@ -16,6 +16,7 @@ from bench.age import run_age_benchmark
 from bench.columns import columns_for
 from bench.figures import BENCH_REPORT, ROOT
 from bench.provenance import run_ended, run_started
+from bench.ready import run_ready_benchmark
 from bench.record import Commands, run_record_benchmark
 
 if __name__ == "__main__":
@@ -26,7 +27,8 @@ if __name__ == "__main__":
         sys.exit(f"make bench: {error}")
     report: list[str] = []
     for part in (lambda: run_started(commands), lambda: run_age_benchmark(columns=columns),
-                 lambda: run_record_benchmark(columns=columns), run_ended):
+                 lambda: run_record_benchmark(columns=columns), lambda: run_ready_benchmark(columns=columns),
+                 run_ended):
         lines = part()
         print("\n".join(lines), end="\n\n", flush=True)
         report += [*lines, ""]

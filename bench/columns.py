@@ -9,9 +9,10 @@ with the rest, and prints each figure of ours in one column per Python.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,14 @@ class Column:
     @property
     def heading(self) -> str:
         return f"cryptography {self.cryptography}"
+
+    def environment(self, cache: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment to run its `consentbox` in: `base` (by default this process's), with Python's
+        byte-code cache on and kept in `cache`. The Debian package ships its modules byte-compiled, so the
+        box never compiles them at start-up; a run with the cache off would (the first run fills it)."""
+        environment = {**(os.environ if base is None else base), "PYTHONPYCACHEPREFIX": str(cache)}
+        environment.pop("PYTHONDONTWRITEBYTECODE", None)
+        return environment
 
     def figure(self, name: str, leaf: str) -> str:
         """The name of figure `leaf` of `name` measured under this Python: `name.leaf`, and for any but the

@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "BENCHMARKS.md", "docs/*.md", "deploy/README.md", "systemd/README.md")
 #: The report of the `make bench` run that BENCHMARKS.md quotes.
 BENCH_REPORT = Path("bench/report.txt")
+#: The report of the recording benchmark run on main before issue 20 (its commit in the report), which
+#: BENCHMARKS.md quotes beside the run after it, its figures named `bench-before.…` there.
+BENCH_BEFORE_REPORT = Path("bench/report-before-issue-20.txt")
 
 _MARK = re.compile(r"<!-- figure: (?P<name>\S*) -->")
 _FIGURE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.,:/+–-]*\Z")
@@ -82,6 +85,8 @@ SOURCES: Mapping[str, Source] = {
     "defaults": _measured_by(_DOCS_FIGURES + "test_the_defaults_quoted_are_the_defaults_file_s"),
     "bench": Source(f"make bench, which writes {BENCH_REPORT}",
                     _DOCS_FIGURES + "test_the_timings_quoted_are_the_committed_bench_report_s"),
+    "bench-before": Source(f"the recording benchmark on main before issue 20, kept in {BENCH_BEFORE_REPORT}",
+                           _DOCS_FIGURES + "test_the_timings_quoted_from_before_issue_20_are_its_report_s"),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.figures import (
+    BENCH_BEFORE_REPORT,
     BENCH_REPORT,
     DOCS,
     ROOT,
@@ -26,7 +27,7 @@ from bench.figures import (
     quotes,
 )
 from consentbox.admin import export
-from consentbox.box.box import CARD_CHECK_SECONDS, CLOCK_SLACK_SECONDS
+from consentbox.box.box import BLOCK_PERIODS, CARD_CHECK_SECONDS, CLOCK_SLACK_SECONDS, LEVEL_BLOCK_PERIODS
 from consentbox.box.config import load_config
 from consentbox.box.hold_back import HOLD_SLACK_SECONDS
 from consentbox.core.level import LEVEL_LIT_DBFS, LEVEL_SHOWN_SECONDS, SILENCE_FLOOR_DBFS
@@ -99,6 +100,8 @@ def design_figures() -> dict[str, str]:
         "design.web-request-seconds": f"{server.REQUEST_SECONDS:g}",
         "design.web-body-bytes": str(server.MAX_BODY),
         "design.hold-slack-seconds": f"{HOLD_SLACK_SECONDS:g}",
+        "design.block-periods": str(BLOCK_PERIODS),
+        "design.level-block-periods": str(LEVEL_BLOCK_PERIODS),
         # Levels below full scale, quoted after a minus sign ("−60 dBFS"), which a figure cannot begin with.
         "design.silence-floor-dbfs": f"{-SILENCE_FLOOR_DBFS:g}",
         "design.level-lit-dbfs": f"{-LEVEL_LIT_DBFS:g}",
@@ -156,6 +159,11 @@ def test_the_defaults_quoted_are_the_defaults_file_s():
 
 def test_the_timings_quoted_are_the_committed_bench_report_s():
     check_quoted(printed_figures((ROOT / BENCH_REPORT).read_text(encoding="utf-8")))
+
+
+def test_the_timings_quoted_from_before_issue_20_are_its_report_s():
+    before = printed_figures((ROOT / BENCH_BEFORE_REPORT).read_text(encoding="utf-8"))
+    check_quoted({f"bench-before.{name.removeprefix('bench.')}": value for name, value in before.items()})
 
 
 # --- The check can fail --------------------------------------------------------------------------------------
