@@ -17,7 +17,6 @@ from consentbox.core.events import RECORD, ConsentButton
 from consentbox.core.level import LEVEL_SHOWN_SECONDS
 from consentbox.core.policy import Policy
 from consentbox.crypto import X25519Identity
-from consentbox.ledger import Kind
 from consentbox.recording.session import SessionFiles
 from tests.support.simulated import BoxRig
 
@@ -82,22 +81,24 @@ def test_what_was_read_is_handed_on_before_an_event_is_handled(tmp_path: Path) -
     rig.end()
 
 
+def noting(monkeypatch: pytest.MonkeyPatch, calls: list[str], target: object, name: str, label: str = "") -> None:
+    """Make `target.name` note in `calls` that it was called (as `label`; the ledger's append, as the kind of
+    the entry), then do its work."""
+    original = getattr(target, name)
+
+    def noted(*args: Any, **fields: Any) -> Any:
+        calls.append(label or args[0].value)
+        return original(*args, **fields)
+
+    monkeypatch.setattr(target, name, noted)
+
+
 def test_capture_opens_at_once_and_the_files_follow_with_its_first_period(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     rig = BoxRig(tmp_path, X25519Identity.generate().recipient, POLICY)
     calls: list[str] = []
-    open_device, append = rig.audio.open, rig.box.ledger.append
-
-    def opening() -> None:
-        calls.append("device opened")
-        open_device()
-
-    def appending(kind: Kind, *args: Any, **fields: Any) -> Any:
-        calls.append(kind.value)
-        return append(kind, *args, **fields)
-
-    monkeypatch.setattr(rig.audio, "open", opening)
-    monkeypatch.setattr(rig.box.ledger, "append", appending)
+    noting(monkeypatch, calls, rig.audio, "open", "device opened")
+    noting(monkeypatch, calls, rig.box.ledger, "append")
     rig.start_recording()
     assert calls[calls.index("device opened"):][:2] == ["device opened", "start"], "the device before the ledger"
     rig.wait(1)
@@ -113,28 +114,10 @@ def test_capture_closes_before_the_card_and_the_ledger_are_written(tmp_path: Pat
     rig.start_recording()
     rig.wait(1)
     calls: list[str] = []
-    close, append, stop, write = rig.audio.close, rig.box.ledger.append, SessionFiles.stop_interval, SessionFiles.write
-
-    def writing(files: SessionFiles, pcm: memoryview) -> None:
-        calls.append("written")
-        write(files, pcm)
-
-    def closing() -> None:
-        calls.append("device closed")
-        close()
-
-    def appending(kind: Kind, *args: Any, **fields: Any) -> Any:
-        calls.append(kind.value)
-        return append(kind, *args, **fields)
-
-    def stopping(files: SessionFiles, *args: Any) -> None:
-        calls.append("sealed")
-        stop(files, *args)
-
-    monkeypatch.setattr(rig.audio, "close", closing)
-    monkeypatch.setattr(rig.box.ledger, "append", appending)
-    monkeypatch.setattr(SessionFiles, "stop_interval", stopping)
-    monkeypatch.setattr(SessionFiles, "write", writing)
+    noting(monkeypatch, calls, rig.audio, "close", "device closed")
+    noting(monkeypatch, calls, rig.box.ledger, "append")
+    noting(monkeypatch, calls, SessionFiles, "stop_interval", "sealed")
+    noting(monkeypatch, calls, SessionFiles, "write", "written")
     rig.hold(RECORD)  # a tap while recording pauses
     # What was read until the tap is written after the device closed: no chunk's sync delays the close.
     after = calls[calls.index("device closed"):]
