@@ -28,7 +28,27 @@ $(CCTV): | test-packages
 	echo "$(CCTV_SHA512)  $(dir $@)cctv-age-$(CCTV_VERSION).tgz" | sha512sum --check --quiet
 	tar -xzf $(dir $@)cctv-age-$(CCTV_VERSION).tgz -C $(dir $@) --strip-components=1 package/index.js
 
-vectors: $(CCTV)
+# typage (npm's age-encryption, by age's author), a second age implementation with the post-quantum and tag
+# types that Debian's age 1.1.1 lacks: tests/crypto/test_interop_pq.py runs it with node. Its package-lock.json
+# pins it and each of its dependencies by SHA-512, which npm ci checks.
+TYPAGE_LOCK := tests/crypto/typage/package.json tests/crypto/typage/package-lock.json
+TYPAGE := .cache/typage/node_modules/age-encryption/package.json
+
+$(TYPAGE): $(TYPAGE_LOCK) | test-packages
+	mkdir -p .cache/typage
+	cp $(TYPAGE_LOCK) .cache/typage/
+	cd .cache/typage && npm ci --silent --ignore-scripts --no-audit --no-fund
+
+vectors: $(CCTV) $(TYPAGE)
+
+# The box runs Debian bookworm's python3-cryptography 38.0.4: a second venv with that version, made once,
+# in which `make bench` runs ours again, its figures in a column beside this venv's (bench/columns.py), and
+# tests/crypto/test_old_cryptography.py checks what a box without HPKE and ML-KEM does with post-quantum keys.
+BOOKWORM_CRYPTO := .cache/bench-crypto38
+$(BOOKWORM_CRYPTO)/.installed: pyproject.toml
+	test -x $(BOOKWORM_CRYPTO)/bin/python || $(PYTHON) -m venv $(BOOKWORM_CRYPTO)
+	$(BOOKWORM_CRYPTO)/bin/python -m pip install --quiet -e '.[box]' cryptography==38.0.4
+	touch $@
 
 # A type error or a lint finding fails `make test` before any test runs; what mypy and ruff check, and
 # how, is [tool.mypy] and [tool.ruff] in pyproject.toml.
@@ -46,7 +66,7 @@ ruff: $(VENV)/.installed
 test-packages:
 	@$(SYSTEM_PACKAGES) test
 
-test: test-packages lint $(VENV)/.installed $(CCTV)
+test: test-packages lint $(VENV)/.installed $(BOOKWORM_CRYPTO)/.installed $(CCTV) $(TYPAGE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The box on Debian's kernel and systemd in a QEMU machine, its card exFAT then FAT32 (tests/vm; as root).
@@ -63,14 +83,6 @@ run: $(VENV)/.installed
 .PHONY: demo
 demo: $(VENV)/.installed
 	$(PY) -m consentbox.sim.demo
-
-# The box runs Debian bookworm's python3-cryptography 38.0.4: a second venv with that version, made once,
-# in which `make bench` runs ours again, its figures in a column beside this venv's (bench/columns.py).
-BOOKWORM_CRYPTO := .cache/bench-crypto38
-$(BOOKWORM_CRYPTO)/.installed: pyproject.toml
-	test -x $(BOOKWORM_CRYPTO)/bin/python || $(PYTHON) -m venv $(BOOKWORM_CRYPTO)
-	$(BOOKWORM_CRYPTO)/bin/python -m pip install --quiet -e '.[box]' cryptography==38.0.4
-	touch $@
 
 # Also writes bench/report.txt, the run's report, which BENCHMARKS.md quotes (commit both).
 bench: $(VENV)/.installed $(BOOKWORM_CRYPTO)/.installed

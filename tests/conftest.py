@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from consentbox.crypto import X25519Identity, identity_file_text
+from consentbox.crypto import MLKEM768X25519Identity, X25519Identity, identity_file_text
 from consentbox.recording.journal import Journal, JournalError
 
 
@@ -45,6 +45,18 @@ def identity() -> X25519Identity:
 def other_identity() -> X25519Identity:
     """A second fixed key, for files that must not open with the first."""
     return X25519Identity.generate(secret=bytes(range(100, 132)))
+
+
+@pytest.fixture(scope="session")
+def pq_identity() -> MLKEM768X25519Identity:
+    """A supervisor's post-quantum key (mlkem768x25519), fixed so that failures reproduce."""
+    return MLKEM768X25519Identity(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def other_pq_identity() -> MLKEM768X25519Identity:
+    """A second fixed post-quantum key."""
+    return MLKEM768X25519Identity(bytes(range(100, 132)))
 
 
 @pytest.fixture(scope="session")

@@ -73,9 +73,9 @@ def test_a_bad_recipient_is_quoted_in_its_error(text):
 
 
 def test_wrap_is_exact_given_the_ephemeral_secret_and_unwraps(identity, other_identity):
-    stanza = identity.recipient.wrap(FILE_KEY, ephemeral_secret=bytes(32))
+    stanza = identity.recipient.wrap(FILE_KEY, bytes)
 
-    assert stanza == identity.recipient.wrap(FILE_KEY, ephemeral_secret=bytes(32))
+    assert stanza == identity.recipient.wrap(FILE_KEY, bytes)
     assert stanza.type == "X25519" and len(stanza.args) == 1 and len(stanza.body) == 32
     assert identity.unwrap(stanza) == FILE_KEY
     assert other_identity.unwrap(stanza) is None

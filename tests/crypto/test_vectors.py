@@ -31,11 +31,13 @@ from consentbox.crypto import (
     NoIdentityMatch,
     PayloadError,
     X25519Identity,
+    parse_identity,
 )
 
 CCTV = Path(__file__).resolve().parents[2] / ".cache" / "cctv-age-0.2.0" / "index.js"
 # How many vectors of cctv-age 0.2.0 each test runs; a parsing change that loses some fails here.
-CONFORMANCE_COUNT = 68
+CONFORMANCE_COUNT = 86
+HYBRID_COUNT = 18  # the hybrid_* files: mlkem768x25519 identities (armor_hybrid is among the armored)
 ARMORED_COUNT = 33
 
 _ENTRY = re.compile(r'^// \.\./testdata/(\S+)\nvar \w+_default = __toBinary\("([A-Za-z0-9+/=]*)"\);', re.M)
@@ -86,18 +88,14 @@ def _load() -> list[Vector]:
 VECTORS = _load()
 
 
-def _is_x25519_conformance(vector: Vector) -> bool:
-    # X25519 identities only (no hybrid post-quantum keys), binary files only. A passphrase
-    # vector counts only when it also has an X25519 identity: then it is the "scrypt must not be
-    # mixed" rule, which holds whatever the passphrase.
-    return (
-        not vector.armored
-        and all(identity.startswith("AGE-SECRET-KEY-1") for identity in vector.identities)
-        and (not vector.passphrase or bool(vector.identities))
-    )
+def _is_conformance(vector: Vector) -> bool:
+    # Binary files with X25519 or mlkem768x25519 identities. A passphrase vector counts only when
+    # it also has an identity: then it is the "scrypt must not be mixed" rule, which holds whatever
+    # the passphrase.
+    return not vector.armored and (not vector.passphrase or bool(vector.identities))
 
 
-CONFORMANCE = [vector for vector in VECTORS if _is_x25519_conformance(vector)]
+CONFORMANCE = [vector for vector in VECTORS if _is_conformance(vector)]
 ARMORED = [vector for vector in VECTORS if vector.armored]
 
 
@@ -127,13 +125,15 @@ def test_every_vector_set_is_there():
     assert len(CONFORMANCE) >= CONFORMANCE_COUNT
     assert len(ARMORED) >= ARMORED_COUNT
     assert len(CONFORMANCE) + len(ARMORED) >= 90
+    assert sum(vector.name.startswith("hybrid") for vector in CONFORMANCE) == HYBRID_COUNT
+    assert "armor_hybrid" in {vector.name for vector in ARMORED}
     assert {vector.expect for vector in CONFORMANCE} == {"success", *_EXPECTED_ERROR}
 
 
 @pytest.mark.parametrize("vector", _params(CONFORMANCE))
 def test_vector(vector: Vector | None):
     vector = _require(vector)
-    identities = [X25519Identity.parse(text) for text in vector.identities]
+    identities = [parse_identity(text) for text in vector.identities]
     plaintext = hashlib.sha256()
     error: Exception | None = None
     try:

@@ -1,4 +1,4 @@
-"""Writing and reading age v1 files to X25519 recipients: header, file key and payload together.
+"""Writing and reading age v1 files: header, file key and payload together.
 
 Both directions stream: memory stays at about one 64 KiB chunk whatever the size of the file.
 """
@@ -13,7 +13,8 @@ from typing import BinaryIO, Protocol
 from consentbox.crypto.errors import HeaderError, HeaderMacError, NoIdentityMatch, PayloadError, SealingError
 from consentbox.crypto.format import Header, encode_header_without_mac, encode_mac, read_header
 from consentbox.crypto.kdf import hkdf_sha256
-from consentbox.crypto.keys import FILE_KEY_SIZE, X25519_KEY_SIZE, X25519Identity, X25519Recipient
+from consentbox.crypto.keys import FILE_KEY_SIZE
+from consentbox.crypto.recipients import Identity, Recipient, check_compatible
 from consentbox.crypto.stream import (
     CHUNK_SIZE,
     NONCE_SIZE,
@@ -32,7 +33,7 @@ def _header_mac(file_key: bytes, covered: bytes) -> bytes:
     return hmac.digest(hkdf_sha256(file_key, salt=b"", info=b"header"), covered, "sha256")
 
 
-def _unwrap_file_key(header: Header, identities: Sequence[X25519Identity]) -> bytes:
+def _unwrap_file_key(header: Header, identities: Sequence[Identity]) -> bytes:
     types = [stanza.type for stanza in header.stanzas]
     if "scrypt" in types:
         # The spec forbids mixing: a passphrase file must not also open with a key.
@@ -69,17 +70,15 @@ class AgeWriter:
     def __init__(
         self,
         out: ByteSink,
-        recipients: Sequence[X25519Recipient],
+        recipients: Sequence[Recipient],
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not recipients:
             raise ValueError("an age file needs at least one recipient")
+        check_compatible(recipients)
         file_key = random_bytes(FILE_KEY_SIZE)
-        stanzas = [
-            recipient.wrap(file_key, ephemeral_secret=random_bytes(X25519_KEY_SIZE))
-            for recipient in recipients
-        ]
+        stanzas = [recipient.wrap(file_key, random_bytes) for recipient in recipients]
         header = encode_header_without_mac(stanzas)
         nonce = random_bytes(NONCE_SIZE)
         out.write(header + encode_mac(_header_mac(file_key, header)) + nonce)
@@ -165,7 +164,7 @@ class AgeReader:
     Raises HeaderError, NoIdentityMatch or HeaderMacError at construction.
     """
 
-    def __init__(self, src: BinaryIO, identities: Sequence[X25519Identity]) -> None:
+    def __init__(self, src: BinaryIO, identities: Sequence[Identity]) -> None:
         header, covered = read_header(src)
         file_key = _unwrap_file_key(header, identities)
         if not hmac.compare_digest(_header_mac(file_key, covered), header.mac):
@@ -210,7 +209,7 @@ class DecryptResult:
 def encrypt(
     src: BinaryIO,
     dst: BinaryIO,
-    recipients: Sequence[X25519Recipient],
+    recipients: Sequence[Recipient],
     *,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> int:
@@ -222,7 +221,7 @@ def encrypt(
 
 
 def decrypt(
-    src: BinaryIO, dst: BinaryIO, identities: Sequence[X25519Identity], *, salvage: bool = False
+    src: BinaryIO, dst: BinaryIO, identities: Sequence[Identity], *, salvage: bool = False
 ) -> DecryptResult:
     """Decrypt `src` to `dst`; with `salvage`, keep the authenticated part of a damaged file."""
     reader = AgeReader(src, identities)

@@ -37,3 +37,11 @@ class SealingError(AgeError, ValueError):
 
 class KeyFormatError(AgeError, ValueError):
     """An age recipient or identity string, or an identity file, is malformed."""
+
+
+class UnsupportedKey(KeyFormatError):
+    """A well-formed key of a type this installation cannot use (its cryptography is too old, or lacks it)."""
+
+
+class IncompatibleRecipients(KeyFormatError):
+    """Post-quantum and classic recipients given for one file, which the age spec forbids."""

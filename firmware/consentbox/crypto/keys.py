@@ -1,12 +1,12 @@
 """X25519 recipients (`age1…`) and identities (`AGE-SECRET-KEY-1…`), and the stanzas they write and read.
 
-A recipient wraps the file key into an `X25519` stanza; an identity unwraps it. Identity files
-use the layout `age-keygen` writes, so keys move freely between the box and the `age` tool.
+A recipient wraps the file key into an `X25519` stanza; an identity unwraps it.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -22,8 +22,8 @@ from consentbox.crypto.kdf import hkdf_sha256
 FILE_KEY_SIZE = 16
 STANZA_TYPE = "X25519"
 X25519_KEY_SIZE = 32
-_RECIPIENT_HRP = "age"
-_IDENTITY_HRP = "age-secret-key-"
+RECIPIENT_HRP = "age"
+IDENTITY_HRP = "age-secret-key-"
 _WRAP_INFO = b"age-encryption.org/v1/X25519"
 _BODY_SIZE = FILE_KEY_SIZE + 16  # the wrapped file key and its Poly1305 tag
 # Each wrap key encrypts exactly one message, so a fixed nonce is safe (and what the spec says).
@@ -34,7 +34,7 @@ def _public_bytes(private_key: X25519PrivateKey) -> bytes:
     return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def _shared_secret(private_key: X25519PrivateKey, peer: bytes) -> bytes | None:
+def x25519_shared_secret(private_key: X25519PrivateKey, peer: bytes) -> bytes | None:
     """X25519 with `peer`, or None when the result is all zero because `peer` is a low-order point."""
     try:
         shared = private_key.exchange(X25519PublicKey.from_public_bytes(peer))
@@ -54,6 +54,8 @@ class X25519Recipient:
     """An age X25519 public key: whom a file is encrypted to."""
 
     public_key: bytes
+    STANZA_TYPE: ClassVar[str] = STANZA_TYPE
+    POST_QUANTUM: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if len(self.public_key) != X25519_KEY_SIZE:
@@ -71,23 +73,21 @@ class X25519Recipient:
             hrp, data = bech32.decode(text)
         except KeyFormatError as error:
             raise KeyFormatError(f"age recipient {shown(text)} is not valid: {error}") from None
-        if hrp != _RECIPIENT_HRP:
+        if hrp != RECIPIENT_HRP:
             raise KeyFormatError(f"{shown(text)} is not an age X25519 recipient (age1…)")
         return cls(data)
 
     def to_string(self) -> str:
         """The `age1…` form that `age -r` accepts."""
-        return bech32.encode(_RECIPIENT_HRP, self.public_key)
+        return bech32.encode(RECIPIENT_HRP, self.public_key)
 
-    def wrap(self, file_key: bytes, *, ephemeral_secret: bytes | None = None) -> Stanza:
-        """Wrap `file_key` for this recipient; `ephemeral_secret` (32 bytes) defaults to fresh randomness."""
+    def wrap(self, file_key: bytes, random_bytes: Callable[[int], bytes] = os.urandom) -> Stanza:
+        """Wrap `file_key` for this recipient, its ephemeral secret the next 32 bytes of `random_bytes`."""
         if len(file_key) != FILE_KEY_SIZE:
             raise ValueError(f"an age file key is {FILE_KEY_SIZE} bytes, not {len(file_key)}")
-        ephemeral = X25519PrivateKey.from_private_bytes(
-            os.urandom(X25519_KEY_SIZE) if ephemeral_secret is None else ephemeral_secret
-        )
+        ephemeral = X25519PrivateKey.from_private_bytes(random_bytes(X25519_KEY_SIZE))
         share = _public_bytes(ephemeral)
-        shared = _shared_secret(ephemeral, self.public_key)
+        shared = x25519_shared_secret(ephemeral, self.public_key)
         if shared is None:
             raise KeyFormatError(f"recipient {self.to_string()} is a low-order point, not a real public key")
         body = _wrap_key(shared, share, self.public_key).encrypt(_WRAP_NONCE, file_key, None)
@@ -118,15 +118,15 @@ class X25519Identity:
     def parse(cls, text: str) -> "X25519Identity":
         """Parse an `AGE-SECRET-KEY-1…` string."""
         hrp, data = bech32.decode(text.strip())
-        if hrp == _RECIPIENT_HRP:
+        if hrp == RECIPIENT_HRP:
             raise KeyFormatError("this is an age public key (age1…), not a secret key")
-        if hrp != _IDENTITY_HRP:
+        if hrp != IDENTITY_HRP:
             raise KeyFormatError("not an age X25519 secret key: it must start with AGE-SECRET-KEY-1…")
         return cls(data)
 
     def to_string(self) -> str:
         """The `AGE-SECRET-KEY-1…` form that `age -i` accepts."""
-        return bech32.encode(_IDENTITY_HRP, self._secret, upper=True)
+        return bech32.encode(IDENTITY_HRP, self._secret, upper=True)
 
     def unwrap(self, stanza: Stanza) -> bytes | None:
         """The file key if `stanza` is addressed to this identity; None if it is not ours.
@@ -143,7 +143,7 @@ class X25519Identity:
         # Checked before decrypting so that a longer body cannot serve as a partitioning oracle.
         if len(stanza.body) != _BODY_SIZE:
             raise HeaderError(f"X25519 stanza body is {len(stanza.body)} bytes, not {_BODY_SIZE}")
-        shared = _shared_secret(self._private_key, share)
+        shared = x25519_shared_secret(self._private_key, share)
         if shared is None:
             raise HeaderError("X25519 stanza share is a low-order point (all-zero shared secret)")
         try:
@@ -151,39 +151,3 @@ class X25519Identity:
         except InvalidTag:
             return None
 
-
-def parse_identity_file(text: str, source: str) -> list[X25519Identity]:
-    """Parse an identity file as `age-keygen` writes it; `source` names the file in errors."""
-    identities = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            identities.append(X25519Identity.parse(line))
-        except KeyFormatError as error:
-            raise KeyFormatError(f"{source} line {number}: {error}") from None
-    if not identities:
-        raise KeyFormatError(f"{source}: no AGE-SECRET-KEY-1… line found: not an age identity file")
-    return identities
-
-
-def _rfc3339(moment: datetime) -> str:
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ValueError("the creation time of an identity file must carry a time zone")
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if offset == timedelta(0):
-        return stamp + "Z"
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(offset) // timedelta(minutes=1)
-    return f"{stamp}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def identity_file_text(identity: X25519Identity, created: datetime) -> str:
-    """The identity file `age-keygen` would write: creation time, public key, then the secret key."""
-    return (
-        f"# created: {_rfc3339(created)}\n"
-        f"# public key: {identity.recipient.to_string()}\n"
-        f"{identity.to_string()}\n"
-    )
