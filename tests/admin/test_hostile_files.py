@@ -17,6 +17,7 @@ from consentbox.admin.boxes import TrustedBox, trust_box
 from consentbox.crypto import X25519Identity, encrypt
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.ledger import Kind
+from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES
 from consentbox.recording.manifest import manifest_name, segment_name
 from consentbox.recording.seal import manifest_seal
 from tests.admin.test_export import line, record
@@ -121,4 +122,5 @@ def test_inspect_refuses_a_huge_bundle_by_its_size_without_reading_it(tmp_path):
     for args in (["inspect", str(path)], ["inspect", "--installed", str(path), str(path)]):
         done = admin(*args)
         assert (done.returncode, done.stdout) == (1, "")
-        assert done.stderr == f"consentbox-admin: bundle too large: {path} is {64 << 30} bytes, the cap is 65536\n"
+        assert done.stderr == (f"consentbox-admin: bundle too large: {path} is {64 << 30} bytes, "
+                               f"the cap is {MAX_BUNDLE_BYTES}\n")

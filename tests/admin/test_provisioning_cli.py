@@ -8,6 +8,7 @@ leaves no file behind.
 from __future__ import annotations
 
 import base64
+import json
 import stat
 import subprocess
 import sys
@@ -17,9 +18,19 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import OnWithdrawal, Policy
-from consentbox.crypto import X25519Identity
+from consentbox.core.provisioning import BundleRefusal, Refused
+from consentbox.crypto import MLKEM768X25519Identity, X25519Identity, parse_identity_file
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
-from consentbox.provisioning.bundle import HEADER_BYTES, Bundle, open_sealed, seal
+from consentbox.provisioning.bundle import (
+    HEADER_BYTES,
+    MAX_AUDITORS,
+    MAX_BUNDLE_BYTES,
+    MAX_RECIPIENTS,
+    Bundle,
+    open_sealed,
+    seal,
+)
+from tests.support.bundles import signed_bundle
 
 BIN = Path(sys.executable).parent
 ADMIN = str(BIN / "consentbox-admin")
@@ -269,8 +280,8 @@ def test_inspect_shows_a_bundle_unverified_unless_given_the_org_key(bundles, ide
         "signature    NOT CHECKED (give --org-key to verify it as a box would)",
         "version      3",
         "created      2026-11-18 11:06:40 UTC",
-        f"recipient    {other_identity.recipient.to_string()}",
-        f"auditor      {identity.recipient.to_string()}",
+        f"recipient    {other_identity.recipient.to_string()} (X25519, classic)",
+        f"auditor      {identity.recipient.to_string()} (X25519, classic)",
         "policy       retention_days: 30 -> 7",
         "policy       bundle_ahead_days: 366 -> 30",
         "retention    recordings already made are kept at most 2 day(s) from their start",
@@ -287,13 +298,14 @@ def test_inspect_says_what_a_bundle_changes_on_a_box(bundles, identity, other_id
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[1] == "version      3 (installed: 2)"
-    assert f"recipient    {other_identity.recipient.to_string()}  (new)" in lines
-    assert f"recipient    {identity.recipient.to_string()}  (removed)" in lines
-    assert f"auditor      {identity.recipient.to_string()}  (new)" in lines
+    assert f"recipient    {other_identity.recipient.to_string()} (X25519, classic)  (new)" in lines
+    assert f"recipient    {identity.recipient.to_string()} (X25519, classic)  (removed)" in lines
+    assert f"auditor      {identity.recipient.to_string()} (X25519, classic)  (new)" in lines
     assert "auditors     none: each session's ledger extract is for its recipients only" not in lines
     rollback = admin("inspect", "--org-key", pub, "--installed", newer, installed)
     assert rollback.stdout.splitlines()[1] == "version      2 (installed: 3, refused: not newer)"
-    assert f"auditor      {identity.recipient.to_string()}  (removed)" in rollback.stdout.splitlines()
+    removed = f"auditor      {identity.recipient.to_string()} (X25519, classic)  (removed)"
+    assert removed in rollback.stdout.splitlines()
     same = admin("inspect", "--installed", installed, installed)
     assert "policy       as the installed bundle" in same.stdout.splitlines()
     assert "auditors     none: each session's ledger extract is for its recipients only" in same.stdout.splitlines()
@@ -327,3 +339,53 @@ def test_inspect_of_a_malformed_bundle_is_a_one_line_error(tmp_path, payload):
 def test_the_help_says_where_the_keys_go():
     assert "/etc/consentbox/org.pub" in admin("init-org", "--help").stdout
     assert "consentbox-v<N>.cbundle" in admin("bundle", "--help").stdout.replace("\n", " ").replace("  ", " ")
+
+
+def test_bundle_and_inspect_take_post_quantum_keys_and_show_each_type(tmp_path, org_dir, policy_file, stick,
+                                                                     pq_identity, other_pq_identity):
+    supervisor, auditor = pq_identity, other_pq_identity
+    period = tmp_path / "2026-12.key"
+    done = bundle(org_dir, policy_file, stick, "--auditor", auditor.recipient.to_string(), "--period-key", period,
+                  recipients=(supervisor,), single=False)
+    assert done.returncode == 0, done.stderr
+    [period_identity] = parse_identity_file(period.read_text(), str(period))
+    assert isinstance(period_identity, MLKEM768X25519Identity), "the period key is of the other keys' kind"
+    path = stick / "consentbox-v3.cbundle"
+    sealed = open_sealed(path.read_bytes(), OrgPublicKey.read(org_dir / "org.pub")).bundle
+    assert sealed.recipients == (supervisor.recipient, period_identity.recipient)
+    assert sealed.auditors == (auditor.recipient,)
+    shown = admin("inspect", "--org-key", org_dir / "org.pub", path)
+    assert shown.returncode == 0, shown.stderr
+    text = supervisor.recipient.to_string()
+    assert f"recipient    {text[:24]}…{text[-12:]} (mlkem768x25519, post-quantum)" in shown.stdout.splitlines()
+    assert shown.stdout.count("(mlkem768x25519, post-quantum)") == 3
+
+
+def test_bundle_refuses_post_quantum_recipients_with_a_classic_auditor(tmp_path, org_dir, policy_file, stick,
+                                                                       pq_identity, other_pq_identity, identity):
+    done = bundle(org_dir, policy_file, stick, "--auditor", identity.recipient.to_string(),
+                  recipients=(pq_identity, other_pq_identity), single=False)
+    assert_one_line_error(done, "incompatible recipients")
+    assert list(stick.iterdir()) == []
+
+
+def test_a_signed_bundle_mixing_kinds_is_refused_by_inspect_and_the_box(tmp_path, pq_identity, identity):
+    key = OrgSigningKey.generate(secret=bytes(range(64, 96)))
+    payload = json.dumps({"version": 3, "created": "2026-11-18T11:06:40Z", "policy": {},
+                          "recipients": [pq_identity.recipient.to_string(), identity.recipient.to_string()]})
+    path = tmp_path / "mixed.cbundle"
+    path.write_bytes(signed_bundle(payload.encode(), key))
+    pub = tmp_path / "org.pub"
+    pub.write_text(key.public_key.to_string() + "\n")
+    assert_one_line_error(admin("inspect", "--org-key", pub, path), "invalid contents", "incompatible recipients")
+    with pytest.raises(Refused, match="incompatible recipients") as refused:
+        open_sealed(path.read_bytes(), key.public_key)  # as the box opens a stick's bundle
+    assert refused.value.reason is BundleRefusal.INVALID
+
+
+def test_the_bundle_cap_holds_the_most_keys_a_bundle_may_name_all_post_quantum():
+    recipients = tuple(MLKEM768X25519Identity.generate().recipient for _ in range(MAX_RECIPIENTS))
+    auditors = tuple(MLKEM768X25519Identity.generate().recipient for _ in range(MAX_AUDITORS))
+    data = seal(Bundle(3, 1_795_000_000, recipients, Policy(), auditors=auditors),
+                OrgSigningKey.generate(secret=bytes(32)))
+    assert len(data) <= MAX_BUNDLE_BYTES // 2, "the cap keeps twice the room the largest bundle takes"

@@ -47,7 +47,7 @@ from consentbox.box.logs import journal_fields
 from consentbox.core.events import RECORD, Button, ConsentButton
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
-from consentbox.crypto import X25519Recipient, bech32
+from consentbox.crypto import bech32, parse_recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
@@ -194,7 +194,7 @@ class SimulatedBox:
         assert state and not options and env is None and timeout is None, "only the command takes these"
         timeline = Timeline()
         config = simulated_config(load_config(self.config), card=self.card,
-                                  recipients=[X25519Recipient.parse(self.recipient)], seats=None,
+                                  recipients=[parse_recipient(self.recipient)], seats=None,
                                   shared_consent=False, state_dir=self.state)
         with pytest.MonkeyPatch.context() as patch:
             if trusted_clock is not None:
@@ -458,9 +458,9 @@ class Rig:
         journal = Journal(files.state, on_failure=_journal_failed)
         ledger = Ledger.open(files.state / "ledger.jsonl", port,
                              DeviceSigningKey.load_or_create(files.state / "device.key"), monotonic=self.clock.now,
-                             readers=lambda: [X25519Recipient.parse(files.recipient)])
+                             readers=lambda: [parse_recipient(files.recipient)])
         self.box = Box(machine=self.machine, panel=self.panel, audio=self.audio, card=port,
-                       recipients=[X25519Recipient.parse(files.recipient)], policy=policy, clock=self.clock,
+                       recipients=[parse_recipient(files.recipient)], policy=policy, clock=self.clock,
                        report=self.timeline.append, journal=journal, ledger=ledger)
         self._settle()
 

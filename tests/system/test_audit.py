@@ -13,6 +13,9 @@ One box, provisioned with a supervisor as its recipient and a separate auditor, 
 The auditor runs `consentbox-admin audit` with the auditor's key only, over the card, one extract and the
 box's own ledger, as the reviewer would. The HTML report is opened in Debian's chromium (as the panel's
 browser tests do) and photographed into build/screenshots/.
+
+A second box, provisioned with a post-quantum supervisor and auditor (issue 21), records two sessions
+that the supervisor exports, `consent-report` checks and the auditor audits, all through mlkem768x25519.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from playwright.sync_api import sync_playwright
 
 from consentbox.admin.audit.csv_table import COLUMNS
 from consentbox.core.policy import Policy
+from consentbox.crypto import parse_identity_file
+from consentbox.crypto.format import read_header
 from consentbox.recording.manifest import extract_name, manifest_name, segment_name
 from consentbox.recording.recorded import recorded_files
 from consentbox.testing.signal import write_wav
@@ -363,3 +368,46 @@ def test_the_html_report_is_one_page_that_loads_nothing_and_draws_each_session(c
         finally:
             browser.close()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["audit.html"]
+
+
+@pytest.fixture(scope="module")
+def pq_clinic(tmp_path_factory, microphone) -> Clinic:
+    """A box whose bundle names a post-quantum supervisor and auditor (issue 21): two sessions, one withdrawn."""
+    root = tmp_path_factory.mktemp("pq")
+    keys = {}
+    for name in ("supervisor", "auditor"):
+        keys[name] = root / f"{name}.key"
+        made = admin("keygen", "--pq", "-o", keys[name])
+        assert made.returncode == 0, made.stderr
+    recipient, auditor = (parse_identity_file(keys[name].read_text(), name)[0].recipient.to_string()
+                          for name in ("supervisor", "auditor"))
+    assert admin("init-org", "--out", root / "org").returncode == 0
+    box = Box(root / "box", microphone, (keys["supervisor"], recipient), root / "org", auditor)
+    box.provision(1)
+    kept, withdrawn = box.record("kept", "withdrawn")
+    boxes = root / "boxes"
+    assert admin("trust-box", box.device_key(), "Room 5", "--boxes", boxes).returncode == 0
+    return Clinic(box, keys["auditor"], boxes, {"kept": kept, "withdrawn": withdrawn})
+
+
+def test_a_box_provisioned_post_quantum_records_for_its_keys_only_and_the_tools_verify_it(pq_clinic, tmp_path):
+    box, kept = pq_clinic.box, pq_clinic.ids["kept"]
+    files = sorted(box.card.glob("*.age"))
+    assert files, "the box wrote nothing"
+    for path in files:
+        with open(path, "rb") as src:
+            header, _ = read_header(src)
+        assert {stanza.type for stanza in header.stanzas} == {"mlkem768x25519"}, path.name
+
+    exported = admin("export", "-i", box.key_file, "--boxes", pq_clinic.boxes, "--out", tmp_path / "out", box.card)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "out" / f"{kept}.wav").stat().st_size > 2 * POLICY.rate * POLICY.frame_bytes
+    report = admin("consent-report", "-i", box.key_file, "--boxes", pq_clinic.boxes, box.card, kept)
+    assert report.returncode == 0, report.stdout + report.stderr
+
+    audited = audit(pq_clinic, box.card, tmp_path / "audit")
+    assert audited.status == 0, audited.text
+    assert {session: row["verdict"] for session, row in audited.rows.items()} == {
+        session: "PASS" for session in pq_clinic.ids.values()}
+    heard = admin("decrypt", "-i", pq_clinic.auditor_key, "-o", tmp_path / "a.wav", box.card / segment_name(kept, 0))
+    assert heard.returncode == 1 and not (tmp_path / "a.wav").exists(), "the auditor must not hear the audio"

@@ -49,8 +49,7 @@ from consentbox.admin.extracts import load_extract
 from consentbox.admin.provisioning import write_bundle
 from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Recipient, decrypt
-from consentbox.crypto.keys import parse_identity_file
+from consentbox.crypto import X25519Recipient, decrypt, parse_identity_file
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
 from consentbox.jobs import wipe as wipe_module
 from consentbox.jobs.wipe import wipe_card

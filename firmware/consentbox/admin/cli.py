@@ -42,13 +42,16 @@ from consentbox.admin.provisioning import (
 )
 from consentbox.core.errors import ConsentBoxError
 from consentbox.crypto import (
+    Identity,
     KeyFormatError,
+    MLKEM768X25519Identity,
+    Recipient,
     X25519Identity,
-    X25519Recipient,
     decrypt,
     encrypt,
     identity_file_text,
     parse_identity_file,
+    parse_recipient,
 )
 from consentbox.crypto.exposure import ArgumentParser, add_examples, safe_message, shown
 from consentbox.crypto.signing import PUBLIC_KEY_PREFIX, DevicePublicKey, OrgPublicKey, OrgSigningKey, SigningKeyError
@@ -72,13 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     keygen = commands.add_parser("keygen", help="make an age identity (like age-keygen)",
-                                 description="Write a new age X25519 identity; the public key goes to stderr.")
+                                 description="Write a new age identity, X25519 or with --pq post-quantum; the "
+                                 "public key goes to stderr.")
+    keygen.add_argument("--pq", action="store_true",
+                        help="a post-quantum mlkem768x25519 identity (AGE-SECRET-KEY-PQ-1…, public key age1pq1…), "
+                        "like age-keygen -pq: recommended for a new organisation (docs/supervisor.md)")
     keygen.add_argument("-o", "--output", type=Path, help="identity file to create (mode 0600); default stdout")
     keygen.set_defaults(run=run_keygen)
 
     enc = commands.add_parser("encrypt", help="encrypt to age recipients (like age -e -r)",
-                              description="Encrypt INPUT (default stdin) to one or more age1… recipients.")
-    enc.add_argument("-r", "--recipient", action="append", required=True, help="an age1… public key")
+                              description="Encrypt INPUT (default stdin) to one or more recipients: age1… "
+                              "(X25519), age1pq1… (post-quantum) or age1tag1… (a hardware token); post-quantum "
+                              "and classic recipients are never mixed in one file.")
+    enc.add_argument("-r", "--recipient", action="append", required=True,
+                     help="an age1…, age1pq1… or age1tag1… public key")
     enc.add_argument("-o", "--output", type=Path, help="output file; default stdout")
     enc.add_argument("input", nargs="?", type=Path, help="file to encrypt; default stdin")
     enc.set_defaults(run=run_encrypt)
@@ -88,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(no output file is left behind), 3 when --salvage recovered part of a "
                               "truncated or damaged file.")
     dec.add_argument("-i", "--identity", action="append", required=True, type=Path,
-                     help="identity file (AGE-SECRET-KEY-1… lines, as age-keygen writes)")
+                     help="identity file (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1… lines, as age-keygen writes)")
     dec.add_argument("-o", "--output", type=Path, help="output file; default stdout")
     dec.add_argument("--salvage", action="store_true",
                      help="recover every authenticated chunk of a truncated or damaged file")
@@ -201,18 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     bun.add_argument("--passphrase-file", type=Path, metavar="FILE",
                      help="the org.key passphrase in FILE's first line ('-': type it)")
     bun.add_argument("--recipient", action="append", metavar="AGE1…",
-                     help="a supervisor's or an escrow age1… public key (repeatable; two or more, counting "
-                     "--period-key, unless --single-recipient)")
+                     help="a supervisor's or an escrow public key, age1…, age1pq1… or age1tag1… (repeatable; two or "
+                     "more, counting --period-key, unless --single-recipient; post-quantum and classic keys are "
+                     "never mixed)")
     bun.add_argument("--auditor", action="append", metavar="AGE1…",
-                     help="a compliance reviewer's age1… public key (repeatable; up to 64): reads each session's "
-                     "ledger extract on the card, never its audio")
+                     help="a compliance reviewer's public key, of the recipients' kind (repeatable; up to 64): reads "
+                     "each session's ledger extract on the card, never its audio")
     bun.add_argument("--policy", required=True, type=Path, metavar="FILE",
                      help="TOML file with a [policy] table (keys as in the box's config.toml; others default)")
     bun.add_argument("--version", required=True, type=int, metavar="N", help="bundle version, above the last one")
     bun.add_argument("--period-key", type=Path, metavar="FILE",
-                     help="also make a new age identity for this retention period, write it to FILE (mode 0600) "
-                     "and add its recipient; destroying FILE later makes the period's recordings unreadable "
-                     "everywhere (docs/threat-model.md)")
+                     help="also make a new age identity for this retention period (post-quantum if the other keys "
+                     "are), write it to FILE (mode 0600) and add its recipient; destroying FILE later makes the "
+                     "period's recordings unreadable everywhere (docs/threat-model.md)")
     bun.add_argument("--existing-days", type=int, metavar="DAYS",
                      help="also keep recordings already on the box at most DAYS days from their start")
     bun.add_argument("--single-recipient", action="store_true",
@@ -251,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 #: Each subcommand's examples, shown by its --help and in the man page (command line, what it does).
 EXAMPLES = {
     "keygen": [("consentbox-admin keygen -o supervisor.key",
-                "make a supervisor's key (mode 0600); its public key, age1…, goes to the terminal for IT's bundle")],
+                "make a supervisor's key (mode 0600); its public key, age1…, goes to the terminal for IT's bundle"),
+               ("consentbox-admin keygen --pq -o supervisor.key",
+                "the same, post-quantum: its public key is age1pq1… (about 1,960 characters)")],
     "encrypt": [("consentbox-admin encrypt -r age1… -o notes.txt.age notes.txt", "encrypt a file as `age -e` would")],
     "decrypt": [("consentbox-admin decrypt -i supervisor.key -o segment.wav SESSION.000.wav.age",
                  "decrypt one file of a card as `age -d` would"),
@@ -306,7 +319,7 @@ def device_key_argument(value: str) -> DevicePublicKey:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def load_identities(paths: list[Path]) -> list[X25519Identity]:
+def load_identities(paths: list[Path]) -> list[Identity]:
     """Every identity in the identity files at `paths`."""
     identities = []
     for path in paths:
@@ -320,7 +333,7 @@ def load_identities(paths: list[Path]) -> list[X25519Identity]:
 
 def run_keygen(args: argparse.Namespace) -> int:
     """`keygen`: a new identity in age-keygen's layout; never overwrites a file."""
-    identity = X25519Identity.generate()
+    identity = MLKEM768X25519Identity.generate() if args.pq else X25519Identity.generate()
     if args.output is None:
         sys.stdout.write(identity_file_text(identity, datetime.now().astimezone()))
     else:
@@ -329,7 +342,7 @@ def run_keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_identity(path: Path, identity: X25519Identity) -> None:
+def write_identity(path: Path, identity: Identity) -> None:
     """Create `path` (mode 0600) holding `identity` in age-keygen's layout."""
     # O_EXCL: an existing key file is somebody's only copy of a key; never replace it.
     try:
@@ -342,7 +355,7 @@ def write_identity(path: Path, identity: X25519Identity) -> None:
 
 def run_encrypt(args: argparse.Namespace) -> int:
     """`encrypt`: stream INPUT to an age file for the recipients."""
-    recipients = [X25519Recipient.parse(text) for text in args.recipient]
+    recipients = [parse_recipient(text) for text in args.recipient]
     if args.output is None and sys.stdout.isatty():
         raise ConsentBoxError("refusing to write encrypted binary to the terminal: use -o FILE or a pipe")
     with input_stream(args.input) as src, output_stream(args.output, mode=0o644) as dst:
@@ -444,11 +457,11 @@ def run_init_org(args: argparse.Namespace) -> int:
 def run_bundle(args: argparse.Namespace) -> int:
     """`bundle`: sign and write one bundle."""
     key = OrgSigningKey.load(args.org_key, read_passphrase(args.passphrase_file, confirm=False))
-    recipients = [X25519Recipient.parse(text) for text in args.recipient or ()]
-    period = X25519Identity.generate() if args.period_key else None
+    recipients = [parse_recipient(text) for text in args.recipient or ()]
+    auditors = tuple(parse_recipient(text) for text in args.auditor or ())
+    period = period_identity(recipients + list(auditors)) if args.period_key else None
     if period is not None:
         recipients.append(period.recipient)
-    auditors = tuple(X25519Recipient.parse(text) for text in args.auditor or ())
     bundle = Bundle(version=args.version, created=int(time.time()), recipients=tuple(recipients),
                     policy=policy_from_file(args.policy), existing_days=args.existing_days, auditors=auditors)
     check_bundle(bundle)  # before any file is made
@@ -463,6 +476,13 @@ def run_bundle(args: argparse.Namespace) -> int:
     if warning:  # once written: a bundle that fails for another reason needs no warning
         print(f"consentbox-admin: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def period_identity(others: list[Recipient]) -> Identity:
+    """A new period key of the kind of the bundle's other keys: post-quantum if they are, else X25519."""
+    if any(recipient.POST_QUANTUM for recipient in others):
+        return MLKEM768X25519Identity.generate()
+    return X25519Identity.generate()
 
 
 def run_inspect(args: argparse.Namespace) -> int:

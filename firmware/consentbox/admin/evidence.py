@@ -34,7 +34,7 @@ from consentbox.admin.boxes import AcceptedBoxes
 from consentbox.admin.extracts import load_extract
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason
-from consentbox.crypto import X25519Identity
+from consentbox.crypto import Identity
 from consentbox.ledger.entry import Entry, Kind
 from consentbox.ledger.extract import Extract
 from consentbox.recording.manifest import (
@@ -202,7 +202,7 @@ class CardFiles:
 def verify_session(
     card: Path,
     session: str,
-    identities: Sequence[X25519Identity],
+    identities: Sequence[Identity],
     boxes: AcceptedBoxes,
     *,
     files: CardFiles | None = None,

@@ -31,7 +31,7 @@ from consentbox.admin.progress import Progress
 from consentbox.admin.silences import SilenceFinder, Silences
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason
-from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, NoIdentityMatch, X25519Identity
+from consentbox.crypto import AgeReader, HeaderError, HeaderMacError, Identity, NoIdentityMatch
 from consentbox.recording.manifest import (
     Manifest,
     Segment,
@@ -207,7 +207,7 @@ def clock_time(seconds: float) -> str:
 def export_card(
     card: Path,
     out: Path,
-    identities: Sequence[X25519Identity],
+    identities: Sequence[Identity],
     boxes: AcceptedBoxes | None,
     *,
     progress: bool = False,
@@ -280,7 +280,7 @@ def card_bytes(listing: CardFiles, sessions: Sequence[str]) -> int:
     return total
 
 
-def read_manifest(path: Path, identities: Sequence[X25519Identity]) -> Manifest:
+def read_manifest(path: Path, identities: Sequence[Identity]) -> Manifest:
     """Decrypt and parse a manifest file; any damage is an error, since it is always replaced whole."""
     data = bytearray()
     with open_for_reading(path) as src:
@@ -304,7 +304,7 @@ def _segment_files(card: Path, session: str, names: Sequence[str]) -> dict[int, 
 def export_session(
     card: Path,
     manifest: Manifest,
-    identities: Sequence[X25519Identity],
+    identities: Sequence[Identity],
     wav: BinaryIO,
     *,
     evidence: SessionEvidence | None = None,
@@ -383,7 +383,7 @@ class _FrameJoiner:
 def _copy_segment(
     path: Path,
     listed: Segment | None,
-    identities: Sequence[X25519Identity],
+    identities: Sequence[Identity],
     audio: AudioFormat,
     joiner: _FrameJoiner,
     on_read: BytesRead,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from consentbox.crypto import X25519Identity
+from consentbox.crypto import Identity
 from consentbox.crypto.format import VERSION_LINE
 from consentbox.crypto.signing import DevicePublicKey
 from consentbox.ledger.extract import Extract, decrypt_extract, read_extract
@@ -35,7 +35,7 @@ def is_extract(path: Path) -> bool:
         return src.read(len(VERSION_LINE)) == VERSION_LINE
 
 
-def load_extract(path: Path, identities: Sequence[X25519Identity], *, session: str | None = None,
+def load_extract(path: Path, identities: Sequence[Identity], *, session: str | None = None,
                  device_key: DevicePublicKey | None = None) -> Extract:
     """Decrypt the extract at `path` with `identities` and verify it (see `read_extract`): `session`, if
     given, is the one it must be; `device_key` the key that must have signed it (default: the key its

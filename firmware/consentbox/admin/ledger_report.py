@@ -25,7 +25,7 @@ from consentbox.admin.export import read_manifest
 from consentbox.admin.extracts import extract_path
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.reasons import EndReason, Problem
-from consentbox.crypto import X25519Identity
+from consentbox.crypto import Identity
 from consentbox.ledger import Entry, Kind, Summary, Tail
 from consentbox.ledger.extract import Extract
 from consentbox.recording.manifest import LedgerRange, Manifest, ManifestError, extract_name, manifest_name
@@ -184,7 +184,7 @@ class ConsentRecord:
 def consent_record(
     card: Path,
     session: str,
-    identities: Sequence[X25519Identity],
+    identities: Sequence[Identity],
     boxes: AcceptedBoxes,
 ) -> ConsentRecord:
     """Check `session`'s files on the card against the seals of its extract, whose box `boxes` must accept

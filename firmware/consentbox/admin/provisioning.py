@@ -16,7 +16,7 @@ from pathlib import Path
 from consentbox.core.errors import ConsentBoxError, PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient, describe_recipient
 from consentbox.crypto.signing import OrgPublicKey, OrgSigningKey
 from consentbox.provisioning.bundle import MAX_BUNDLE_BYTES, SUFFIX, Bundle, open_sealed, read_unverified, seal
 from consentbox.storage import portable
@@ -145,12 +145,12 @@ def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None)
     return lines
 
 
-def _key_lines(label: str, keys: Sequence[X25519Recipient], before: Sequence[X25519Recipient] | None) -> list[str]:
+def _key_lines(label: str, keys: Sequence[Recipient], before: Sequence[Recipient] | None) -> list[str]:
     """A line for each of `keys` (marked new if `before` lacks it), and one for each of `before` that is gone."""
-    old = set() if before is None else {key.to_string() for key in before}
-    lines = [f"{label:<12} {key.to_string()}" + ("" if before is None or key.to_string() in old else "  (new)")
+    old = () if before is None else before
+    lines = [f"{label:<12} {describe_recipient(key)}" + ("" if before is None or key in old else "  (new)")
              for key in keys]
-    lines += [f"{label:<12} {text}  (removed)" for text in sorted(old - {key.to_string() for key in keys})]
+    lines += [f"{label:<12} {describe_recipient(key)}  (removed)" for key in old if key not in keys]
     return lines
 
 

@@ -54,7 +54,7 @@ from consentbox.core.provisioning import result_feedback
 from consentbox.core.reasons import EndReason, Problem, worst
 from consentbox.core.session import SessionMachine
 from consentbox.core.table import State
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient
 from consentbox.hw.errors import CardLost, HardwareError
 from consentbox.hw.held_audio import HeldAudio
 from consentbox.hw.ports import UNUSABLE, AudioSource, Card, Clock, Panel, PanelCommand
@@ -147,8 +147,8 @@ class Box:
         panel: Panel,
         audio: AudioSource,
         card: Card,
-        recipients: Sequence[X25519Recipient],
-        auditors: Sequence[X25519Recipient] = (),
+        recipients: Sequence[Recipient],
+        auditors: Sequence[Recipient] = (),
         policy: Policy,
         clock: Clock,
         journal: Journal,

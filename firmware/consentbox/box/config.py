@@ -16,7 +16,7 @@ from typing import Any
 
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
-from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.crypto import KeyFormatError, Recipient, check_compatible, parse_recipient
 from consentbox.crypto.exposure import shown
 from consentbox.hw.ports import PanelConfig, StatusLeds
 
@@ -31,7 +31,7 @@ class Config:
     card_path: Path
     require_mount: bool
     card_file_systems: frozenset[str]  # the types a required card mount may have (exfat, vfat as deployed)
-    recipients: tuple[X25519Recipient, ...]  # until a provisioning bundle is installed
+    recipients: tuple[Recipient, ...]  # until a provisioning bundle is installed
     org_key: Path  # the organisation's public key file: provisioning bundles must verify with it
     state_dir: Path  # the box's own files (ledger, device key, journal, installed bundle), never on the card
     web_port: int  # `consentbox panel`: the simulated front panel's page, on 127.0.0.1 only
@@ -89,9 +89,13 @@ def _build(values: dict[str, Any], source: str) -> Config:
     recipients = []
     for text in get.strings(values["keys"], "keys.recipients"):
         try:
-            recipients.append(X25519Recipient.parse(text))
+            recipients.append(parse_recipient(text))
         except KeyFormatError as error:
             raise PolicyError(f"{source} key keys.recipients: {error}") from None
+    try:
+        check_compatible(recipients)
+    except KeyFormatError as error:
+        raise PolicyError(f"{source} key keys.recipients: {error}") from None
     panel_config = PanelConfig(
         pin_factory=get.choice(panel, "panel.pin_factory", ("default", "mock")),
         record_pin=get.string(panel, "panel.record_pin"),

@@ -21,7 +21,7 @@ from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import Refused
 from consentbox.core.session import SessionMachine
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient
 from consentbox.crypto.signing import OrgPublicKey, SigningKeyError
 from consentbox.hw.ports import AudioSource, Card
 from consentbox.provisioning.installed import Result, read_installed
@@ -36,20 +36,20 @@ class Settings:
     """What sessions are recorded under."""
 
     policy: Policy
-    recipients: tuple[X25519Recipient, ...]
+    recipients: tuple[Recipient, ...]
     version: int  # the installed bundle's version; 0 when the configuration's own settings are used
     problem: str = ""  # why an installed bundle is not obeyed, if it is not
     bundle_sha256: str | None = None  # the installed bundle file's digest, when it is obeyed
-    auditors: tuple[X25519Recipient, ...] = ()  # the bundle's: they read the ledger extracts, not the audio
+    auditors: tuple[Recipient, ...] = ()  # the bundle's: they read the ledger extracts, not the audio
 
     @property
-    def ledger_readers(self) -> tuple[X25519Recipient, ...]:
+    def ledger_readers(self) -> tuple[Recipient, ...]:
         """Whom the card's ledger extracts are encrypted to (see `ledger_readers`)."""
         return ledger_readers(self.recipients, self.auditors)
 
 
-def ledger_readers(recipients: Sequence[X25519Recipient],
-                   auditors: Sequence[X25519Recipient]) -> tuple[X25519Recipient, ...]:
+def ledger_readers(recipients: Sequence[Recipient],
+                   auditors: Sequence[Recipient]) -> tuple[Recipient, ...]:
     """The recipients and the auditors, each once: a supervisor may read the record of the sessions they
     can hear anyway, and an auditor the record alone."""
     return tuple(dict.fromkeys((*recipients, *auditors)))

@@ -17,7 +17,7 @@ from consentbox.box.settings import ProvisioningFeed, Settings, ledger_readers, 
 from consentbox.box.timeline import foreign_entry, journal_entry, recovered_entry, settings_entry
 from consentbox.core.policy import Policy
 from consentbox.core.session import SessionMachine
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.alsa import AlsaSource
 from consentbox.hw.card import CardDirectory
@@ -65,7 +65,7 @@ def assemble_box(config: Config, *, clock: Clock, pin_factory: Factory | None, a
     trusted = TrustedClock(config.state_dir) if trusted_clock is None else trusted_clock
     running: list[Box] = []  # the box, once it is made: it takes up new settings when idle
 
-    def readers() -> tuple[X25519Recipient, ...]:
+    def readers() -> tuple[Recipient, ...]:
         return ledger_readers(running[0].recipients, running[0].auditors) if running else settings.ledger_readers
 
     ledger = open_ledger(config, card, trusted, monotonic=clock.now, boot=True,  # the boot raises the floor

@@ -15,7 +15,7 @@ from consentbox import __version__
 from consentbox.box.config import Config, load_config
 from consentbox.core.errors import ConsentBoxError, PinDriverMissing
 from consentbox.core.provisioning import REMIND_EVERY_SECONDS, REMIND_FOR_SECONDS
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import parse_recipient
 from consentbox.crypto.exposure import ArgumentParser, add_examples, safe_message
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def _simulate(args: argparse.Namespace) -> None:
         state = args.state or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="consentbox-state-")))
         config = simulated_config(
             load_config(args.config), card=args.card,
-            recipients=[X25519Recipient.parse(text) for text in args.recipient],
+            recipients=[parse_recipient(text) for text in args.recipient],
             seats=args.seats, shared_consent=args.shared_consent, state_dir=state, org_key=args.org_key,
         )
         steps = parse_script(args.script.read_text(encoding="utf-8"), source=str(args.script))

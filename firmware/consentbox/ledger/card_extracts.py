@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.ports import UNUSABLE, Card
 from consentbox.ledger.entry import Entry
@@ -31,7 +31,7 @@ from consentbox.storage.ids import SESSION_ID_DIGITS, is_session_id
 _FILE_MODE = 0o644  # ciphertext only, as the session's other files
 
 #: Whom the extracts are encrypted to now: the recipients and the auditors the box uses (none: no extract).
-Readers = Callable[[], Sequence[X25519Recipient]]
+Readers = Callable[[], Sequence[Recipient]]
 
 
 class CardExtracts:
@@ -66,7 +66,7 @@ class CardExtracts:
         whether they all were."""
         return self._attempt(lambda directory, readers: self._write_every(directory, readers, fd, size))
 
-    def _attempt(self, step: Callable[[int, Sequence[X25519Recipient]], None]) -> bool:
+    def _attempt(self, step: Callable[[int, Sequence[Recipient]], None]) -> bool:
         """Run `step` on the card's directory, for the readers now; false if the card cannot take it (never raises)."""
         readers = self._readers()
         if not readers or self._card.problems() & UNUSABLE:
@@ -85,7 +85,7 @@ class CardExtracts:
             os.close(directory)
         return True
 
-    def _write_one(self, directory: int, readers: Sequence[X25519Recipient], fd: int, size: int, session: str) -> None:
+    def _write_one(self, directory: int, readers: Sequence[Recipient], fd: int, size: int, session: str) -> None:
         if look(directory, manifest_name(session)) is None and look(directory, extract_name(session)) is None:
             return
         entries = self._recent.get(session)
@@ -96,13 +96,13 @@ class CardExtracts:
             self._recent.keep(session, entries)
         self._replace(directory, readers, session, entries)
 
-    def _write_every(self, directory: int, readers: Sequence[X25519Recipient], fd: int, size: int) -> None:
+    def _write_every(self, directory: int, readers: Sequence[Recipient], fd: int, size: int) -> None:
         # A bounded listing: a card can hold millions of names (storage/card_files.py).
         on_card = {name[:SESSION_ID_DIGITS] for name in listed_names(directory, _named_for_a_session)}
         for session, entries in sorted(find_sessions(fd, size, on_card).items()):
             self._replace(directory, readers, session, entries)
 
-    def _replace(self, directory: int, readers: Sequence[X25519Recipient], session: str,
+    def _replace(self, directory: int, readers: Sequence[Recipient], session: str,
                  entries: SessionEntries) -> None:
         plaintext = build_extract(self._key, entries.boot, entries.entries)
         replace_file_at(directory, extract_name(session), encrypt_extract(plaintext, readers), _FILE_MODE,

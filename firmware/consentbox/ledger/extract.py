@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
-from consentbox.crypto import AgeError, AgeReader, AgeWriter, NoIdentityMatch, X25519Identity, X25519Recipient
+from consentbox.crypto import AgeError, AgeReader, AgeWriter, Identity, NoIdentityMatch, Recipient
 from consentbox.crypto.signing import DevicePublicKey, DeviceSigningKey, SignatureError
 from consentbox.ledger.entry import Entry, Kind, LedgerError
 from consentbox.ledger.lines import MAX_LINE
@@ -160,7 +160,7 @@ def read_extract(plaintext: bytes, where: str, *, session: str | None = None,
     return Extract(trailer["session"], key, boot, entries, trailer["sha256"], _runs((boot, *entries)))
 
 
-def encrypt_extract(plaintext: bytes, readers: Sequence[X25519Recipient], *,
+def encrypt_extract(plaintext: bytes, readers: Sequence[Recipient], *,
                     random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
     """The age file of an extract's plaintext, for `readers` (the recipients and the auditors)."""
     sealed = io.BytesIO()
@@ -169,7 +169,7 @@ def encrypt_extract(plaintext: bytes, readers: Sequence[X25519Recipient], *,
     return sealed.getvalue()
 
 
-def decrypt_extract(src: BinaryIO, identities: Sequence[X25519Identity], where: str) -> bytes:
+def decrypt_extract(src: BinaryIO, identities: Sequence[Identity], where: str) -> bytes:
     """The plaintext of the extract file read from `src`; ExtractError naming `where` if it cannot be
     decrypted with `identities` (cut short, edited, not for them) or holds over MAX_EXTRACT_BYTES."""
     plaintext = bytearray()

@@ -25,15 +25,16 @@ from typing import Any, NoReturn
 from consentbox.core.errors import PolicyError
 from consentbox.core.policy import Policy
 from consentbox.core.provisioning import BundleRefusal, Refused
-from consentbox.crypto import KeyFormatError, X25519Recipient
+from consentbox.crypto import KeyFormatError, Recipient, check_compatible, parse_recipient
 from consentbox.crypto.exposure import shown
 from consentbox.crypto.signing import SIGNATURE_SIZE, OrgPublicKey, OrgSigningKey, SignatureError
 from consentbox.storage import strict_json
 from consentbox.storage.canonical import canonical_json
 from consentbox.storage.strict_json import StrictJsonError
 
-#: The largest bundle a box reads; a real one with 64 recipients is under 6 KiB.
-MAX_BUNDLE_BYTES = 64 * 1024
+#: The largest bundle a box reads: 64 recipients and 64 auditors, all post-quantum (1,959-character
+#: age1pq1… strings), take about 246 KiB; 64 X25519 ones under 6 KiB.
+MAX_BUNDLE_BYTES = 512 * 1024
 MAX_RECIPIENTS = 64
 MAX_AUDITORS = 64
 MAX_VERSION = 2**53 - 1  # every JSON reader keeps it exact
@@ -65,10 +66,10 @@ class Bundle:
 
     version: int
     created: int
-    recipients: tuple[X25519Recipient, ...]
+    recipients: tuple[Recipient, ...]
     policy: Policy
     existing_days: int | None = None
-    auditors: tuple[X25519Recipient, ...] = ()
+    auditors: tuple[Recipient, ...] = ()
 
     def payload(self) -> bytes:
         """The canonical JSON payload of this bundle."""
@@ -116,6 +117,11 @@ def check_bundle(bundle: Bundle) -> None:
         raise PolicyError(f"a bundle has at most {MAX_AUDITORS} auditors, got {len(bundle.auditors)}")
     if len(set(bundle.auditors)) != len(bundle.auditors):
         raise PolicyError("a bundle names each auditor once")
+    try:
+        # Each session's ledger extract is encrypted to the recipients and the auditors together.
+        check_compatible(bundle.recipients + bundle.auditors)
+    except KeyFormatError as error:
+        raise PolicyError(str(error)) from None
     if bundle.existing_days is not None and not 0 <= bundle.existing_days <= 3650:
         raise PolicyError(f"retention existing_days must be 0 to 3650, got {bundle.existing_days}")
 
@@ -221,11 +227,11 @@ def _time(value: Any, where: str) -> int:
         _invalid(where, "must be a UTC time like 2026-11-23T14:00:00Z", value)
 
 
-def _recipient(value: Any, where: str) -> X25519Recipient:
+def _recipient(value: Any, where: str) -> Recipient:
     if not isinstance(value, str):
         _invalid(where, "must be an age1… string", value)
     try:
-        return X25519Recipient.parse(value)
+        return parse_recipient(value)
     except KeyFormatError as error:
         raise Refused(BundleRefusal.INVALID, f"{where}: {error}") from None
 

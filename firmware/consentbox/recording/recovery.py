@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from consentbox.core.policy import MAX_SEGMENT_BYTES
 from consentbox.core.reasons import EndReason, Problem
-from consentbox.crypto import HeaderError, X25519Recipient
+from consentbox.crypto import HeaderError, Recipient
 from consentbox.crypto.format import read_header
 from consentbox.crypto.stream import NONCE_SIZE, SEALED_CHUNK_SIZE
 from consentbox.hw.ports import Card
@@ -56,7 +56,7 @@ class Recovered:
 def recover_interrupted(
     card: Card,
     journal: Journal,
-    recipients: Sequence[X25519Recipient],
+    recipients: Sequence[Recipient],
     *,
     random_bytes: Callable[[int], bytes] = os.urandom,
     on_seal: Callable[[str, Seal], None] = lambda session, seal: None,
@@ -102,7 +102,7 @@ def recover_interrupted(
 
 
 def _finish(
-    card: int, entry: JournalEntry, recipients: Sequence[X25519Recipient], random_bytes: Callable[[int], bytes],
+    card: int, entry: JournalEntry, recipients: Sequence[Recipient], random_bytes: Callable[[int], bytes],
     on_seal: Callable[[str, Seal], None], on_foreign: Callable[[ForeignEntry], None],
 ) -> Recovered | None:
     """Finish one session in the card's directory open as `card`; None if it has no file of the box's

@@ -26,7 +26,7 @@ from pathlib import Path
 from consentbox.core.errors import ConsentBoxError
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason
-from consentbox.crypto import AgeWriter, X25519Recipient
+from consentbox.crypto import AgeWriter, Recipient
 from consentbox.crypto.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
 from consentbox.hw.errors import CardFull, CardLost, CardWriteError, HardwareError
 from consentbox.recording.journal import Journal
@@ -102,7 +102,7 @@ def _plaintext_capacity(ciphertext_budget: int) -> int:
 def write_manifest(
     card: Path | int,
     manifest: Manifest,
-    recipients: Sequence[X25519Recipient],
+    recipients: Sequence[Recipient],
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> Seal:
     """Encrypt `manifest` to `recipients` and make it the card's manifest of its session, atomically, in the
@@ -273,7 +273,7 @@ class SessionFiles:
         self,
         card: Path,
         session: str,
-        recipients: Sequence[X25519Recipient],
+        recipients: Sequence[Recipient],
         policy: Policy,
         *,
         headcount: int,
@@ -321,7 +321,7 @@ class SessionFiles:
         cls,
         card: Path,
         session: str,
-        recipients: Sequence[X25519Recipient],
+        recipients: Sequence[Recipient],
         policy: Policy,
         *,
         headcount: int,

@@ -24,7 +24,7 @@ from consentbox.admin.export import export_card
 from consentbox.box.config import load_config
 from consentbox.box.timeline import describe
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Identity, identity_file_text, parse_identity_file
+from consentbox.crypto import Identity, X25519Identity, identity_file_text, parse_identity_file
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.sim.script import parse_script
 from consentbox.sim.simulate import simulate, simulated_config
@@ -34,7 +34,7 @@ DEMO_SCRIPT = files("consentbox.sim") / "scenarios" / "demo.txt"
 QUIET_EVENTS = ("tone", "flash", "status", "seats")
 
 
-def demo_identity(path: Path) -> X25519Identity:
+def demo_identity(path: Path) -> Identity:
     """The demo supervisor's identity, made on first use (mode 0600, like age-keygen)."""
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

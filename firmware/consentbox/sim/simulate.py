@@ -23,7 +23,7 @@ from consentbox.box.config import Config
 from consentbox.box.wiring import assemble_box
 from consentbox.core.errors import PolicyError
 from consentbox.core.events import Pressed, Released
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import Recipient
 from consentbox.hw.gpio import GpioPanel
 from consentbox.jobs.wipe import wipe_card
 from consentbox.provisioning.provision import Provisioner
@@ -46,7 +46,7 @@ def simulated_config(
     config: Config,
     *,
     card: Path,
-    recipients: Sequence[X25519Recipient],
+    recipients: Sequence[Recipient],
     seats: int | None,
     shared_consent: bool,
     state_dir: Path,

@@ -24,7 +24,7 @@ from consentbox.admin.boxes import AcceptedBoxes
 from consentbox.admin.evidence import CardFiles, EvidenceError, NoExtractError, verify_session
 from consentbox.admin.extracts import is_extract, load_extract, named_session
 from consentbox.core.errors import ConsentBoxError
-from consentbox.crypto import X25519Identity
+from consentbox.crypto import Identity
 from consentbox.ledger import Entry, Kind, LedgerError, Tail, verify
 from consentbox.ledger.extract import Extract
 from consentbox.ledger.lines import MAX_LINE
@@ -79,7 +79,7 @@ class Audit:
         return all(session.intact for session in self.sessions)
 
 
-def audit(source: Path, identities: Sequence[X25519Identity], boxes: AcceptedBoxes, *, period: Period,
+def audit(source: Path, identities: Sequence[Identity], boxes: AcceptedBoxes, *, period: Period,
           made: datetime) -> Audit:
     """Audit `source` (a card's directory, an extract, or the box's ledger) as of `made`, the sessions set up
     in `period` (and any whose set-up cannot be known, since it cannot be placed outside it)."""
@@ -102,7 +102,7 @@ def audit(source: Path, identities: Sequence[X25519Identity], boxes: AcceptedBox
 
 
 def _audit_card(source: Path, what: str, listing: CardFiles, ids: Sequence[str],
-                identities: Sequence[X25519Identity], boxes: AcceptedBoxes, period: Period, made: datetime) -> Audit:
+                identities: Sequence[Identity], boxes: AcceptedBoxes, period: Period, made: datetime) -> Audit:
     sessions: list[AuditedSession] = []
     seen: dict[str, str] = {}
     for session in ids:
@@ -129,7 +129,7 @@ def _audit_card(source: Path, what: str, listing: CardFiles, ids: Sequence[str],
     return Audit(source, what, True, tuple(seen.items()), period, made, _in_setup_order(sessions))
 
 
-def _maybe_in(listing: CardFiles, session: str, identities: Sequence[X25519Identity], period: Period) -> bool:
+def _maybe_in(listing: CardFiles, session: str, identities: Sequence[Identity], period: Period) -> bool:
     """Whether `session` may have been set up in `period`: its extract says so, or cannot say (then it is
     reported, and `verify_session` says why it cannot be read)."""
     if extract_name(session) not in listing.names(session):
