@@ -1,4 +1,5 @@
-"""`make bench`: the age benchmark, the recording benchmark, then the start-up, in one run; its report is kept.
+"""`make bench`: the age benchmark, the header cost per recipient type, the recording benchmark, then the
+start-up, in one run; its report is kept.
 
     python -m bench [PYTHON …]
 
@@ -15,6 +16,7 @@ import sys
 from bench.age import run_age_benchmark
 from bench.columns import columns_for
 from bench.figures import BENCH_REPORT, ROOT
+from bench.headers import run_headers_benchmark
 from bench.provenance import run_ended, run_started
 from bench.ready import run_ready_benchmark
 from bench.record import Commands, run_record_benchmark
@@ -27,6 +29,7 @@ if __name__ == "__main__":
         sys.exit(f"make bench: {error}")
     report: list[str] = []
     for part in (lambda: run_started(commands), lambda: run_age_benchmark(columns=columns),
+                 lambda: run_headers_benchmark(columns=columns),
                  lambda: run_record_benchmark(columns=columns), lambda: run_ready_benchmark(columns=columns),
                  run_ended):
         lines = part()

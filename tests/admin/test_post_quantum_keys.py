@@ -7,16 +7,10 @@ from __future__ import annotations
 import stat
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import P256TagRecipient, bech32, parse_identity_file
 from tests.admin.test_provisioning_cli import admin, assert_one_line_error
-
-
-def token_recipient() -> P256TagRecipient:
-    point = ec.generate_private_key(ec.SECP256R1()).public_key()
-    return P256TagRecipient(point.public_bytes(Encoding.X962, PublicFormat.CompressedPoint))
+from tests.support.tokens import token_point
 
 
 def test_keygen_pq_writes_an_identity_as_age_keygen_pq_does(tmp_path):
@@ -53,7 +47,7 @@ def test_a_file_encrypted_to_a_post_quantum_key_decrypts_with_it_and_not_another
 
 @pytest.mark.parametrize("classic", ["x25519", "p256tag"])
 def test_encrypt_refuses_post_quantum_and_classic_recipients_together(tmp_path, pq_identity, identity, classic):
-    other = identity.recipient if classic == "x25519" else token_recipient()
+    other = identity.recipient if classic == "x25519" else P256TagRecipient(token_point())
     plain = tmp_path / "notes.txt"
     plain.write_bytes(b"notes")
     done = admin("encrypt", "-r", pq_identity.recipient.to_string(), "-r", other.to_string(),
@@ -66,7 +60,7 @@ def test_encrypt_refuses_post_quantum_and_classic_recipients_together(tmp_path, 
 def test_a_token_recipient_takes_a_file_beside_an_x25519_one(tmp_path, identity):
     plain, sealed = tmp_path / "notes.txt", tmp_path / "notes.age"
     plain.write_bytes(b"notes")
-    done = admin("encrypt", "-r", token_recipient().to_string(), "-r", identity.recipient.to_string(),
+    done = admin("encrypt", "-r", P256TagRecipient(token_point()).to_string(), "-r", identity.recipient.to_string(),
                  "-o", sealed, plain)
     assert done.returncode == 0, done.stderr
     assert b"\n-> p256tag " in sealed.read_bytes() and b"\n-> X25519 " in sealed.read_bytes()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import (
     AgeReader,
@@ -35,11 +33,7 @@ from consentbox.crypto.exposure import SECRET_KEY
 from consentbox.crypto.format import MAX_HEADER_BYTES
 from consentbox.provisioning.bundle import MAX_AUDITORS, MAX_RECIPIENTS
 from tests.crypto.test_interop import CREATED
-
-
-def token_point() -> bytes:
-    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        Encoding.X962, PublicFormat.CompressedPoint)
+from tests.support.tokens import token_point
 
 
 def test_a_post_quantum_identity_and_recipient_round_trip_through_their_strings(pq_identity):

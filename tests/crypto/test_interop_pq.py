@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import (
     IncompatibleRecipients,
@@ -35,6 +34,7 @@ from consentbox.crypto import (
 from consentbox.crypto.format import Stanza, decode_base64, read_header
 from tests.conftest import required_tool
 from tests.crypto.test_interop import CHUNK, SIZES, _ours_decrypted, _ours_encrypted, _plaintext
+from tests.support.tokens import token_key, token_point
 
 TYPAGE = Path(__file__).parent / "typage"
 INSTALLED = Path(__file__).resolve().parents[2] / ".cache" / "typage"
@@ -110,8 +110,8 @@ def _shapes(file: bytes) -> list[tuple[str, list[int], int]]:
 
 def _tag_key() -> tuple[ec.EllipticCurvePrivateKey, P256TagRecipient]:
     """A software P-256 key standing in for a token's, and its recipient."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key, P256TagRecipient(key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint))
+    key = token_key()
+    return key, P256TagRecipient(token_point(key))
 
 
 class _SpecTagIdentity:
@@ -122,7 +122,7 @@ class _SpecTagIdentity:
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         self.key = key
-        self.point = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+        self.point = token_point(key)
 
     def unwrap(self, stanza: Stanza) -> bytes | None:
         if stanza.type != "p256tag":

@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.core.policy import Policy
 from consentbox.crypto import bech32
 from consentbox.crypto.signing import OrgSigningKey
 from consentbox.provisioning.bundle import Bundle, seal
+from consentbox.state.files import INSTALLED_BUNDLE
+from tests.support.tokens import token_point
 
 OLD_PYTHON = Path(__file__).resolve().parents[2] / ".cache" / "bench-crypto38" / "bin" / "python"
 
@@ -38,11 +38,6 @@ def test_the_old_virtualenv_has_bookworms_cryptography_and_no_hpke():
     assert printed == "38.0.4 None\n"
 
 
-def token_recipient() -> str:
-    point = ec.generate_private_key(ec.SECP256R1()).public_key()
-    return bech32.encode("age1tag", point.public_bytes(Encoding.X962, PublicFormat.CompressedPoint))
-
-
 def test_x25519_keys_still_work_and_post_quantum_and_token_ones_are_refused_in_one_line(pq_identity, identity):
     printed = run_old(
         "import io, sys\n"
@@ -57,7 +52,8 @@ def test_x25519_keys_still_work_and_post_quantum_and_token_ones_are_refused_in_o
         "        parse(text)\n"
         "    except UnsupportedKey as error:\n"
         "        print(error)\n",
-        pq_identity.recipient.to_string(), identity.to_string(), pq_identity.to_string(), token_recipient(),
+        pq_identity.recipient.to_string(), identity.to_string(), pq_identity.to_string(),
+        bech32.encode("age1tag", token_point()),
     )
     refusal = "keys need cryptography 47 or later, which has HPKE and ML-KEM; this is cryptography 38.0.4"
     assert printed.splitlines() == ["notes", f"mlkem768x25519 {refusal}", f"mlkem768x25519 {refusal}",
@@ -80,3 +76,31 @@ def test_a_post_quantum_bundle_is_refused_as_invalid_and_says_why(pq_identity, o
     )
     assert printed == ("INVALID invalid contents: recipients[0]: mlkem768x25519 keys need cryptography 47 or later, "
                        "which has HPKE and ML-KEM; this is cryptography 38.0.4\n"), json.dumps(printed)
+
+
+def test_the_provisioning_job_refuses_a_post_quantum_stick_and_keeps_the_installed_bundle(tmp_path, identity,
+                                                                                         pq_identity):
+    """`consentbox provision` as the box's udev-started job runs it, under cryptography 38.0.4."""
+    key = OrgSigningKey.generate(secret=bytes(range(64, 96)))
+    (tmp_path / "org.pub").write_text(key.public_key.to_string() + "\n")
+    (tmp_path / "card").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[card]\npath = "{tmp_path / "card"}"\nrequire_mount = false\n'
+                      f'[box]\nstate_dir = "{tmp_path / "state"}"\n[keys]\norg_key = "{tmp_path / "org.pub"}"\n')
+    consentbox = OLD_PYTHON.parent / "consentbox"
+
+    def provision(version: int, recipients: tuple) -> subprocess.CompletedProcess[str]:
+        stick = tmp_path / f"stick{version}"
+        stick.mkdir()
+        (stick / f"consentbox-v{version}.cbundle").write_bytes(
+            seal(Bundle(version, 1_790_000_000, recipients, Policy()), key))
+        return subprocess.run([str(consentbox), "provision", "--config", str(config), str(stick)],
+                              capture_output=True, text=True, timeout=120)
+
+    assert provision(1, (identity.recipient,)).returncode == 0
+    installed = (tmp_path / "state" / INSTALLED_BUNDLE).read_bytes()
+    refused = provision(2, (pq_identity.recipient,))
+    assert (refused.returncode, refused.stderr) == (
+        2, "consentbox: provisioning refused (code 4): invalid contents: recipients[0]: mlkem768x25519 keys need "
+           "cryptography 47 or later, which has HPKE and ML-KEM; this is cryptography 38.0.4\n")
+    assert (tmp_path / "state" / INSTALLED_BUNDLE).read_bytes() == installed, "the box keeps the keys it had"
