@@ -78,13 +78,13 @@ from consentbox.box.daemon import StopRequest, serve
 from consentbox.box.notify import Notifier
 from consentbox.box.wiring import assemble_box
 from consentbox.core.events import RECORD, ConsentButton
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import parse_recipient
 from consentbox.sim.file_microphone import FileMicrophone
 from consentbox.sim.pins import SimulatedFactory, drive_button
 from consentbox.sim.simulate import simulated_config
 
 root = Path(sys.argv[1])
-config = simulated_config(load_config(None), card=root / "card", recipients=[X25519Recipient.parse(sys.argv[2])],
+config = simulated_config(load_config(None), card=root / "card", recipients=[parse_recipient(sys.argv[2])],
                           seats=2, shared_consent=False, state_dir=root / "state")
 with FileMicrophone(root / "input.wav", config.policy) as microphone:
     clock = RealClock()

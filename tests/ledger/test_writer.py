@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from consentbox.admin.extracts import load_extract
 from consentbox.core.policy import Policy
 from consentbox.core.reasons import EndReason, Problem, Refusal
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import parse_recipient
 from consentbox.crypto.signing import DeviceSigningKey
 from consentbox.hw.card import CardDirectory
 from consentbox.ledger import Entry, Kind, LedgerError, Tail, genesis, verify
@@ -192,7 +192,7 @@ def test_the_box_will_not_continue_a_ledger_whose_last_entry_is_not_its_own(tmp_
 def _append_consents(path: Path, secret: bytes, card: Path, reader: str, count: int) -> None:
     key = DeviceSigningKey.generate(secret=secret)
     ledger = Ledger.open(path, CardDirectory(card, Policy()), key, boot=False,
-                         readers=lambda: [X25519Recipient.parse(reader)])
+                         readers=lambda: [parse_recipient(reader)])
     for seat in range(count):
         ledger.append(Kind.CONSENT, OTHER, seat=seat + 1)
     ledger.close(shutdown=False)  # a job beside the box: the box has not stopped

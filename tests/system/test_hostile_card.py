@@ -50,7 +50,7 @@ from consentbox.box.config import load_config
 from consentbox.box.selftest import PROBE_NAME
 from consentbox.box.timeline import describe
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import parse_recipient
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
 from consentbox.jobs import wipe as wipe_job
 from consentbox.jobs.wipe import wipe_card
@@ -263,7 +263,7 @@ def made(ram: Path, microphone: Path, supervisor: tuple[Path, str]) -> Path:
     configure(box, org_pub)
     stick = box.root / "stick"
     stick.mkdir()
-    bundle = Bundle(1, int(time.time()) - 60, (X25519Recipient.parse(supervisor[1]),), POLICY)
+    bundle = Bundle(1, int(time.time()) - 60, (parse_recipient(supervisor[1]),), POLICY)
     (stick / "consentbox-v1.cbundle").write_bytes(seal(bundle, ORG))
     failure = root / "failure.txt"
     child = os.fork()

@@ -49,7 +49,7 @@ from consentbox.admin.extracts import load_extract
 from consentbox.admin.provisioning import write_bundle
 from consentbox.box.config import load_config
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Recipient, decrypt, parse_identity_file
+from consentbox.crypto import decrypt, parse_identity_file, parse_recipient
 from consentbox.crypto.signing import DeviceSigningKey, OrgSigningKey
 from consentbox.jobs import wipe as wipe_module
 from consentbox.jobs.wipe import wipe_card
@@ -789,7 +789,7 @@ def test_a_bundle_dated_ahead_of_the_clock_raises_the_floor_and_the_wipe_decides
     created = int(time.time()) + 10 * DAY  # IT's workstation is ten days ahead of this box
     stick = tmp_path / "stick"
     stick.mkdir()
-    write_bundle(Bundle(1, created, (X25519Recipient.parse(box.recipient),), POLICY, None), org, stick)
+    write_bundle(Bundle(1, created, (parse_recipient(box.recipient),), POLICY, None), org, stick)
 
     done = subprocess.run([BIN / "consentbox", "provision", "--config", box.config, stick], capture_output=True,
                           text=True)

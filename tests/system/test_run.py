@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from consentbox.core.policy import Policy
-from consentbox.crypto import X25519Recipient
+from consentbox.crypto import parse_recipient
 from consentbox.recording.session import SessionFiles
 from consentbox.storage.ids import new_session_id
 
@@ -81,7 +81,7 @@ def test_a_box_that_is_not_ready_blinks_its_code(tmp_path, recipient, has_card, 
 def test_a_session_left_open_by_the_last_run_is_recovered_before_the_box_is_ready(tmp_path, recipient, journal):
     card = tmp_path / "card"
     card.mkdir()  # the `journal` fixture is in tmp_path/state, the daemon's state directory here
-    files = SessionFiles.create(card, new_session_id(), [X25519Recipient.parse(recipient)], Policy(),
+    files = SessionFiles.create(card, new_session_id(), [parse_recipient(recipient)], Policy(),
                                 headcount=2, consents=[(1, 1.0), (2, 2.0)],
                                 started=datetime.now(UTC), journal=journal)
     files.start_interval(3.0)

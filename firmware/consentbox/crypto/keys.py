@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import bech32
 from consentbox.crypto.errors import HeaderError, KeyFormatError
-from consentbox.crypto.exposure import SECRET_KEY, holds_secret, shown
 from consentbox.crypto.format import Stanza, decode_base64, encode_base64
 from consentbox.crypto.kdf import hkdf_sha256
 
@@ -63,20 +62,6 @@ class X25519Recipient:
                 f"an X25519 public key is {X25519_KEY_SIZE} bytes, not {len(self.public_key)}"
             )
 
-    @classmethod
-    def parse(cls, text: str) -> "X25519Recipient":
-        """Parse an `age1…` recipient string; errors show it (`exposure.shown`: never a secret key)."""
-        text = text.strip()
-        if holds_secret(text):
-            raise KeyFormatError(f"{SECRET_KEY} was given where a recipient (age1…) belongs")
-        try:
-            hrp, data = bech32.decode(text)
-        except KeyFormatError as error:
-            raise KeyFormatError(f"age recipient {shown(text)} is not valid: {error}") from None
-        if hrp != RECIPIENT_HRP:
-            raise KeyFormatError(f"{shown(text)} is not an age X25519 recipient (age1…)")
-        return cls(data)
-
     def to_string(self) -> str:
         """The `age1…` form that `age -r` accepts."""
         return bech32.encode(RECIPIENT_HRP, self.public_key)
@@ -113,16 +98,6 @@ class X25519Identity:
     def generate(cls, *, secret: bytes | None = None) -> "X25519Identity":
         """A new identity from 32 random bytes, or from `secret` when given (for exact tests)."""
         return cls(os.urandom(X25519_KEY_SIZE) if secret is None else secret)
-
-    @classmethod
-    def parse(cls, text: str) -> "X25519Identity":
-        """Parse an `AGE-SECRET-KEY-1…` string."""
-        hrp, data = bech32.decode(text.strip())
-        if hrp == RECIPIENT_HRP:
-            raise KeyFormatError("this is an age public key (age1…), not a secret key")
-        if hrp != IDENTITY_HRP:
-            raise KeyFormatError("not an age X25519 secret key: it must start with AGE-SECRET-KEY-1…")
-        return cls(data)
 
     def to_string(self) -> str:
         """The `AGE-SECRET-KEY-1…` form that `age -i` accepts."""

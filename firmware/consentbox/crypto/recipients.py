@@ -94,13 +94,12 @@ def check_compatible(recipients: Iterable[Recipient]) -> None:
 
 
 def describe_recipient(recipient: Recipient) -> str:
-    """A recipient as a listing shows it: its string (the ends of a post-quantum one's 1,959 characters),
-    then its type and kind, as in `age1pq1q9…0k2x8h (mlkem768x25519, post-quantum)`."""
+    """A recipient as a listing shows it: its string (of a post-quantum one's 1,959 characters, the first 24
+    and the last 12), then its type and kind, as in `age1pq1…… (mlkem768x25519, post-quantum)`."""
     text = recipient.to_string()
     shown_text = text if len(text) <= 80 else f"{text[:24]}…{text[-12:]}"
     kind = "post-quantum" if recipient.POST_QUANTUM else "classic"
     return f"{shown_text} ({recipient.STANZA_TYPE}, {kind})"
-
 
 
 def parse_identity_file(text: str, source: str) -> list[Identity]:
