@@ -78,3 +78,17 @@ def test_bad_config_is_a_one_line_error_naming_file_and_key(tmp_path: Path, text
         load_config(path)
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_recipients_of_every_type_are_taken_and_never_post_quantum_with_classic(tmp_path: Path, pq_identity,
+                                                                                 other_pq_identity, identity):
+    path = tmp_path / "config.toml"
+    post_quantum = [pq_identity.recipient, other_pq_identity.recipient]
+    path.write_text(f"[keys]\nrecipients = {[key.to_string() for key in post_quantum]}\n".replace("'", '"'))
+    assert load_config(path).recipients == tuple(post_quantum)
+    path.write_text(f'[keys]\nrecipients = ["{pq_identity.recipient.to_string()}", '
+                    f'"{identity.recipient.to_string()}"]\n')
+    with pytest.raises(PolicyError, match=r"config.toml key keys.recipients: incompatible recipients: mlkem768x25519 "
+                                          r"\(post-quantum\) and X25519 \(classic\)") as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
