@@ -153,7 +153,10 @@ def test_bundle_signs_the_recipients_auditors_policy_version_and_date(org_dir, p
                   recipients=(identity, other_identity))
     assert done.returncode == 0, done.stderr
     path = stick / "consentbox-v7.cbundle"
-    assert done.stdout == f"wrote {path}: version 7, 2 recipient(s), 1 auditor(s)\n"
+    assert done.stdout.splitlines() == [f"wrote {path}: version 7, 2 recipient(s), 1 auditor(s)",
+                                        f"recipient    {identity.recipient.to_string()} (X25519, classic)",
+                                        f"recipient    {other_identity.recipient.to_string()} (X25519, classic)",
+                                        f"auditor      {auditor.to_string()} (X25519, classic)"]
     assert [p.name for p in stick.iterdir()] == [path.name]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     sealed = open_sealed(path.read_bytes(), OrgPublicKey.read(org_dir / "org.pub")).bundle
@@ -350,6 +353,7 @@ def test_bundle_and_inspect_take_post_quantum_keys_and_show_each_type(tmp_path, 
     assert done.returncode == 0, done.stderr
     [period_identity] = parse_identity_file(period.read_text(), str(period))
     assert isinstance(period_identity, MLKEM768X25519Identity), "the period key is of the other keys' kind"
+    assert done.stdout.count("(mlkem768x25519, post-quantum)") == 3, done.stdout
     path = stick / "consentbox-v3.cbundle"
     sealed = open_sealed(path.read_bytes(), OrgPublicKey.read(org_dir / "org.pub")).bundle
     assert sealed.recipients == (supervisor.recipient, period_identity.recipient)

@@ -35,6 +35,7 @@ from consentbox.admin.provisioning import (
     check_stick,
     describe,
     init_org,
+    key_lines,
     policy_from_file,
     read_bundle_file,
     read_passphrase,
@@ -473,6 +474,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     path = write_bundle(bundle, key, args.out)
     print(f"wrote {path}: version {bundle.version}, {len(bundle.recipients)} recipient(s), "
           f"{len(bundle.auditors)} auditor(s)")
+    print("\n".join(key_lines("recipient", bundle.recipients) + key_lines("auditor", bundle.auditors)))
     if warning:  # once written: a bundle that fails for another reason needs no warning
         print(f"consentbox-admin: {warning}", file=sys.stderr)
     return EXIT_OK

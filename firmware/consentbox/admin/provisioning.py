@@ -128,8 +128,8 @@ def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None)
                                                       + (", refused: not newer)" if bundle.version <= before.version
                                                          else ")")))
     lines.append("created      " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(bundle.created)))
-    lines += _key_lines("recipient", bundle.recipients, None if before is None else before.recipients)
-    lines += _key_lines("auditor", bundle.auditors, None if before is None else before.auditors)
+    lines += key_lines("recipient", bundle.recipients, None if before is None else before.recipients)
+    lines += key_lines("auditor", bundle.auditors, None if before is None else before.auditors)
     if not bundle.auditors:
         lines.append("auditors     none: each session's ledger extract is for its recipients only")
     old_policy = (Policy() if before is None else before.policy).to_mapping()
@@ -145,7 +145,7 @@ def describe(data: bytes, org_key: OrgPublicKey | None, installed: bytes | None)
     return lines
 
 
-def _key_lines(label: str, keys: Sequence[Recipient], before: Sequence[Recipient] | None) -> list[str]:
+def key_lines(label: str, keys: Sequence[Recipient], before: Sequence[Recipient] | None = None) -> list[str]:
     """A line for each of `keys` (marked new if `before` lacks it), and one for each of `before` that is gone."""
     old = () if before is None else before
     lines = [f"{label:<12} {describe_recipient(key)}" + ("" if before is None or key in old else "  (new)")
