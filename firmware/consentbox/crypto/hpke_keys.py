@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from consentbox.crypto import bech32
 from consentbox.crypto.errors import HeaderError, KeyFormatError, UnsupportedKey
-from consentbox.crypto.format import Stanza, decode_base64, encode_base64
-from consentbox.crypto.keys import FILE_KEY_SIZE, x25519_shared_secret
+from consentbox.crypto.format import Stanza, encode_base64
+from consentbox.crypto.keys import FILE_KEY_SIZE, single_share, x25519_shared_secret
 
 hpke: Any
 mlkem: Any
@@ -77,12 +77,6 @@ def _suite(kind: str, kem_name: str) -> Any:
 def _split_sealed(sealed: bytes) -> tuple[bytes, bytes]:
     """SealBase's output as cryptography returns it, enc || ciphertext, as the stanza's enc and body."""
     return sealed[:-_BODY_SIZE], sealed[-_BODY_SIZE:]
-
-
-def _check_body(stanza: Stanza) -> None:
-    # Before any decryption, so that a longer body cannot serve as a partitioning oracle.
-    if len(stanza.body) != _BODY_SIZE:
-        raise HeaderError(f"{stanza.type} stanza body is {len(stanza.body)} bytes, not {_BODY_SIZE}")
 
 
 @dataclass(frozen=True)
@@ -164,12 +158,7 @@ class MLKEM768X25519Identity:
         """
         if stanza.type != PQ_STANZA_TYPE:
             return None
-        if len(stanza.args) != 1:
-            raise HeaderError(f"mlkem768x25519 stanza has {len(stanza.args)} arguments after its type, not 1")
-        enc = decode_base64(stanza.args[0])
-        if enc is None or len(enc) != _PQ_ENC_SIZE:
-            raise HeaderError(f"mlkem768x25519 stanza share is not canonical base64 of {_PQ_ENC_SIZE} bytes")
-        _check_body(stanza)
+        enc = single_share(stanza, _PQ_ENC_SIZE)
         # The spec says abort on an all-zero X25519 secret; cryptography's hybrid KEM would go on with it.
         if x25519_shared_secret(self._x25519_key, enc[-32:]) is None:
             raise HeaderError("mlkem768x25519 stanza share is a low-order X25519 point (all-zero shared secret)")

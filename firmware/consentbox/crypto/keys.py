@@ -44,6 +44,21 @@ def x25519_shared_secret(private_key: X25519PrivateKey, peer: bytes) -> bytes | 
     return None if shared == bytes(X25519_KEY_SIZE) else shared
 
 
+def single_share(stanza: Stanza, size: int) -> bytes:
+    """The one argument of a stanza addressed to an identity (X25519, mlkem768x25519), decoded, and its body
+    checked: HeaderError, as the spec says, unless the argument is canonical base64 of `size` bytes and the
+    body a sealed file key."""
+    if len(stanza.args) != 1:
+        raise HeaderError(f"{stanza.type} stanza has {len(stanza.args)} arguments after its type, not 1")
+    share = decode_base64(stanza.args[0])
+    if share is None or len(share) != size:
+        raise HeaderError(f"{stanza.type} stanza share is not canonical base64 of {size} bytes")
+    # Checked before decrypting so that a longer body cannot serve as a partitioning oracle.
+    if len(stanza.body) != _BODY_SIZE:
+        raise HeaderError(f"{stanza.type} stanza body is {len(stanza.body)} bytes, not {_BODY_SIZE}")
+    return share
+
+
 def _wrap_key(shared_secret: bytes, share: bytes, recipient: bytes) -> ChaCha20Poly1305:
     return ChaCha20Poly1305(hkdf_sha256(shared_secret, salt=share + recipient, info=_WRAP_INFO))
 
@@ -110,14 +125,7 @@ class X25519Identity:
         """
         if stanza.type != STANZA_TYPE:
             return None
-        if len(stanza.args) != 1:
-            raise HeaderError(f"X25519 stanza has {len(stanza.args)} arguments after its type, not 1")
-        share = decode_base64(stanza.args[0])
-        if share is None or len(share) != X25519_KEY_SIZE:
-            raise HeaderError("X25519 stanza share is not canonical base64 of 32 bytes")
-        # Checked before decrypting so that a longer body cannot serve as a partitioning oracle.
-        if len(stanza.body) != _BODY_SIZE:
-            raise HeaderError(f"X25519 stanza body is {len(stanza.body)} bytes, not {_BODY_SIZE}")
+        share = single_share(stanza, X25519_KEY_SIZE)
         shared = x25519_shared_secret(self._private_key, share)
         if shared is None:
             raise HeaderError("X25519 stanza share is a low-order point (all-zero shared secret)")
